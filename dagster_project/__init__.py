@@ -1,0 +1,1 @@
+"""Entrepôt d'indicateurs (KPI warehouse) of the Communauté d'agglomération de Béthune-Bruay."""

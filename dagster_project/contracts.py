@@ -1,0 +1,250 @@
+"""Source contracts: the machine-readable collection kit (``sources/contracts/*.yml``).
+
+The format is documented in ``docs/contracts.md``. Everything that depends on a source's
+shape (ingestion, templates, expectations, dbt sources) is derived from these objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dagster_project.settings import CONTRACTS_DIR
+
+COLUMN_TYPES = ("text", "integer", "number", "date", "month", "commune", "yes_no")
+RULE_KINDS = (
+    "references",
+    "covers_all_communes",
+    "column_le",
+    "constant",
+    "required_unless",
+    "declared_indicator",
+)
+COLUMN_KEYS = {
+    "name",
+    "type",
+    "required",
+    "default",
+    "description_fr",
+    "unit",
+    "min",
+    "max",
+    "min_exclusive",
+    "max_exclusive",
+    "allow_negative",
+    "step",
+    "allowed",
+    "unique",
+    "date_range",
+    "not_after",
+    "privacy",
+    "age_years_min",
+    "age_years_max",
+}
+DUCKDB_TYPES = {
+    "text": "VARCHAR",
+    "integer": "BIGINT",
+    "number": "DOUBLE",
+    "date": "DATE",
+    "month": "DATE",
+    "commune": "VARCHAR",
+    "yes_no": "BOOLEAN",
+}
+TYPE_LABELS_FR = {
+    "text": "texte",
+    "integer": "nombre entier",
+    "number": "nombre",
+    "date": "date (JJ/MM/AAAA)",
+    "month": "mois (AAAA-MM ou « janvier 2025 »)",
+    "commune": "commune (code INSEE ou nom)",
+    "yes_no": "oui / non",
+}
+ANY_DEPARTMENT = "any"
+
+
+class ContractError(ValueError):
+    """A contract file that does not follow docs/contracts.md."""
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    required: bool = True
+    default: Any = None
+    description_fr: str = ""
+    unit: str | None = None
+    min: float | None = None
+    max: float | None = None
+    min_exclusive: float | None = None
+    max_exclusive: float | None = None
+    allow_negative: bool = False
+    step: float | None = None
+    allowed: tuple[str, ...] | None = None
+    unique: bool = False
+    date_range: Any = None
+    not_after: str | None = None
+    privacy: Any = None
+    age_years_min: float | None = None
+    age_years_max: float | None = None
+
+    @property
+    def header_names(self) -> tuple[str, ...]:
+        """Kit headers that fill this column (a commune is given by code or by name)."""
+        if self.type == "commune":
+            return ("code_insee", "commune")
+        return (self.name,)
+
+    @property
+    def is_pseudonymised(self) -> bool:
+        return self.privacy == "pseudonymise"
+
+    @property
+    def age_reference(self) -> str | None:
+        if isinstance(self.privacy, dict):
+            return self.privacy.get("age_months_at")
+        return None
+
+    @property
+    def stored_name(self) -> str | None:
+        """Name of the warehouse column; None when the value never reaches the warehouse."""
+        if self.age_reference:
+            return "age_months"
+        return self.name
+
+    @property
+    def stored_type(self) -> str:
+        if self.age_reference:
+            return "BIGINT"
+        return DUCKDB_TYPES[self.type]
+
+    @property
+    def effective_date_range(self) -> Any:
+        if self.type not in ("date", "month"):
+            return None
+        return self.date_range if self.date_range is not None else "campaign_year"
+
+    @property
+    def lower_bound(self) -> float | None:
+        if self.type not in ("integer", "number"):
+            return None
+        if self.min is not None:
+            return self.min
+        if self.min_exclusive is None and not self.allow_negative:
+            return 0.0
+        return None
+
+
+@dataclass(frozen=True)
+class Rule:
+    kind: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.params[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.params.get(key, default)
+
+
+@dataclass(frozen=True)
+class Contract:
+    source_id: str
+    department: str
+    direction_fr: str
+    title_fr: str
+    description_fr: str
+    grain: tuple[str, ...]
+    columns: tuple[Column, ...]
+    rules: tuple[Rule, ...] = ()
+    sensitivity: str = "public"
+    path: Path | None = None
+
+    @property
+    def raw_schema(self) -> str:
+        return "raw_restricted" if self.sensitivity == "personal" else "raw"
+
+    @property
+    def raw_table(self) -> str:
+        return f"{self.raw_schema}.{self.source_id}"
+
+    def column(self, name: str) -> Column:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(name)
+
+    @property
+    def stored_columns(self) -> list[tuple[str, str]]:
+        """(name, DuckDB type) of the warehouse columns, in contract order."""
+        return [(c.stored_name, c.stored_type) for c in self.columns if c.stored_name]
+
+    def rules_of(self, kind: str) -> list[Rule]:
+        return [rule for rule in self.rules if rule.kind == kind]
+
+    def accepts_department(self, department: str) -> bool:
+        return self.department in (ANY_DEPARTMENT, department)
+
+
+def _column(raw: dict[str, Any], where: str) -> Column:
+    unknown = set(raw) - COLUMN_KEYS
+    if unknown:
+        raise ContractError(f"{where}: clés inconnues {sorted(unknown)}")
+    if raw.get("type") not in COLUMN_TYPES:
+        raise ContractError(f"{where}: type inconnu {raw.get('type')!r}")
+    values = dict(raw)
+    if values.get("allowed") is not None:
+        values["allowed"] = tuple(str(v) for v in values["allowed"])
+    return Column(**values)
+
+
+def parse_contract(data: dict[str, Any], path: Path | None = None) -> Contract:
+    where = str(path or data.get("source_id"))
+    try:
+        columns = tuple(_column(c, f"{where}, colonne {c.get('name')}") for c in data["columns"])
+        rules = []
+        for raw_rule in data.get("rules") or []:
+            params = dict(raw_rule)
+            kind = params.pop("kind")
+            if kind not in RULE_KINDS:
+                raise ContractError(f"{where}: règle inconnue {kind!r}")
+            rules.append(Rule(kind, params))
+        contract = Contract(
+            source_id=data["source_id"],
+            department=data["department"],
+            direction_fr=data.get("direction_fr", ""),
+            title_fr=data.get("title_fr", data["source_id"]),
+            description_fr=(data.get("description_fr") or "").strip(),
+            grain=tuple(data.get("grain") or ()),
+            columns=columns,
+            rules=tuple(rules),
+            sensitivity=data.get("sensitivity", "public"),
+            path=path,
+        )
+    except KeyError as exc:
+        raise ContractError(f"{where}: clé obligatoire manquante {exc}") from exc
+    names = {c.name for c in contract.columns}
+    missing = [g for g in contract.grain if g not in names]
+    if missing:
+        raise ContractError(f"{where}: grain sur des colonnes absentes {missing}")
+    return contract
+
+
+def load_contracts(directory: Path = CONTRACTS_DIR) -> dict[str, Contract]:
+    """Every contract of the directory, by source id."""
+    contracts: dict[str, Contract] = {}
+    for path in sorted(Path(directory).glob("*.yml")):
+        contract = parse_contract(yaml.safe_load(path.read_text(encoding="utf-8")), path)
+        if contract.source_id != path.stem:
+            raise ContractError(f"{path}: source_id {contract.source_id!r} ≠ nom du fichier")
+        contracts[contract.source_id] = contract
+    return contracts
+
+
+@cache
+def default_contracts() -> dict[str, Contract]:
+    return load_contracts(CONTRACTS_DIR)

@@ -1,0 +1,271 @@
+"""Parsing of cell values according to the common rules of the collection kit.
+
+Every parser returns the parsed value or raises ``CellError`` with a French reason.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import math
+import re
+import unicodedata
+
+EXCEL_ERRORS = frozenset(
+    {
+        "#div/0!",
+        "#n/a",
+        "#ref!",
+        "#valeur!",
+        "#value!",
+        "#nom?",
+        "#name?",
+        "#nombre!",
+        "#num!",
+        "#null!",
+        "#nul!",
+        "#calc!",
+        "#spill!",
+        "#propag!",
+        "#getting_data",
+    }
+)
+
+
+class CellError(ValueError):
+    """A cell that breaks a rule; ``reason`` is the French message shown to the department."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def strip_accents(text: str) -> str:
+    text = text.replace("œ", "oe").replace("Œ", "OE").replace("æ", "ae").replace("Æ", "AE")
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def normalize_header(value: object) -> str:
+    """Header key: case, accents, surrounding spaces and spaces vs underscores are ignored."""
+    if value is None:
+        return ""
+    text = strip_accents(str(value)).strip().lower()
+    return re.sub(r"[\s_]+", "_", text)
+
+
+def is_empty(value: object) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and value.strip() == ""
+
+
+def excel_error(value: object) -> str | None:
+    """The Excel error text when the value is an error value (``#DIV/0!``...)."""
+    if isinstance(value, str) and value.strip().lower() in EXCEL_ERRORS:
+        return value.strip()
+    return None
+
+
+def display(value: object) -> str:
+    """A cell value as a person would read it in a report."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0, 0):
+            return value.strftime("%d/%m/%Y")
+        return value.strftime("%d/%m/%Y %H:%M")
+    if isinstance(value, dt.date):
+        return value.strftime("%d/%m/%Y")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+# --- numbers -----------------------------------------------------------------------------
+
+_UNIT_SUFFIX = re.compile(r"\s*(€|eur|euros?|m3|m³|km|t|%|kg|jours?|j)\s*$", re.IGNORECASE)
+_THOUSANDS = re.compile(r"[\s\u00a0\u202f\u2009']")
+_FRENCH_NUMBER = re.compile(r"^[+-]?(\d{1,3}( \d{3})+|\d+)(,\d+)?$")
+_DOT_NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
+
+
+def parse_number(value: object) -> float:
+    """Numeric cell, or French text (``4 548,5``, no-break spaces, trailing unit) or ``4548.5``."""
+    if isinstance(value, bool):
+        raise CellError("valeur logique (VRAI/FAUX) au lieu d'un nombre")
+    if isinstance(value, int | float):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise CellError("nombre invalide")
+        return float(value)
+    if isinstance(value, dt.date):
+        raise CellError("date au lieu d'un nombre")
+    text = str(value).strip()
+    text = _UNIT_SUFFIX.sub("", text).strip()
+    spaced = re.sub(r"[\u00a0\u202f\u2009]", " ", text)
+    if _FRENCH_NUMBER.match(spaced):
+        return float(spaced.replace(" ", "").replace(",", "."))
+    if _DOT_NUMBER.match(text):
+        return float(text)
+    compact = _THOUSANDS.sub("", text)
+    if re.fullmatch(r"[+-]?\d+(,\d+)?", compact) and " " in spaced:
+        # thousands groups of irregular width ("45 48,5") are a typing error, not a number
+        raise CellError("séparateurs de milliers mal placés")
+    raise CellError("n'est pas un nombre (attendu par exemple 4 548,5)")
+
+
+# --- dates and months ----------------------------------------------------------------------
+
+_MONTHS_FR = {
+    "janvier": 1,
+    "janv": 1,
+    "jan": 1,
+    "fevrier": 2,
+    "fevr": 2,
+    "fev": 2,
+    "mars": 3,
+    "mar": 3,
+    "avril": 4,
+    "avr": 4,
+    "mai": 5,
+    "juin": 6,
+    "juillet": 7,
+    "juil": 7,
+    "aout": 8,
+    "septembre": 9,
+    "sept": 9,
+    "sep": 9,
+    "octobre": 10,
+    "oct": 10,
+    "novembre": 11,
+    "nov": 11,
+    "decembre": 12,
+    "dec": 12,
+}
+_DMY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+_YMD = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]00:00(?::00)?)?$")
+_YM = re.compile(r"^(\d{4})-(\d{1,2})$")
+_MY = re.compile(r"^(\d{1,2})/(\d{4})$")
+_NAMED_MONTH = re.compile(r"^([a-z]+)\.?\s*[-/ ]?\s*(\d{4})$")
+
+
+def _make_date(year: int, month: int, day: int) -> dt.date:
+    try:
+        return dt.date(year, month, day)
+    except ValueError as exc:
+        raise CellError("date impossible") from exc
+
+
+def parse_date(value: object) -> dt.date:
+    """Date cell, ``JJ/MM/AAAA`` or ``AAAA-MM-JJ``."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise CellError("nombre au lieu d'une date (attendu JJ/MM/AAAA)")
+    text = str(value).strip()
+    if m := _DMY.match(text):
+        return _make_date(int(m[3]), int(m[2]), int(m[1]))
+    if m := _YMD.match(text):
+        return _make_date(int(m[1]), int(m[2]), int(m[3]))
+    raise CellError("date illisible (attendu JJ/MM/AAAA ou AAAA-MM-JJ)")
+
+
+def parse_month(value: object) -> dt.date:
+    """Month as its first day: date cell, ``AAAA-MM``, ``MM/AAAA``, ``janvier 2025``, ``Janv. 2025``."""
+    if isinstance(value, dt.datetime):
+        return dt.date(value.year, value.month, 1)
+    if isinstance(value, dt.date):
+        return dt.date(value.year, value.month, 1)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise CellError("nombre au lieu d'un mois (attendu AAAA-MM ou « janvier 2025 »)")
+    text = strip_accents(str(value)).strip().lower()
+    if m := _YM.match(text):
+        return _make_date(int(m[1]), int(m[2]), 1)
+    if m := _MY.match(text):
+        return _make_date(int(m[2]), int(m[1]), 1)
+    if m := _NAMED_MONTH.match(text):
+        month = _MONTHS_FR.get(m[1])
+        if month is None:
+            raise CellError(f"nom de mois inconnu « {m[1]} »")
+        return dt.date(int(m[2]), month, 1)
+    for pattern in (_DMY, _YMD):
+        if pattern.match(text):
+            day = parse_date(text)
+            return dt.date(day.year, day.month, 1)
+    raise CellError("mois illisible (attendu AAAA-MM, MM/AAAA ou « janvier 2025 »)")
+
+
+def last_day_of_month(day: dt.date) -> dt.date:
+    return dt.date(day.year, day.month, calendar.monthrange(day.year, day.month)[1])
+
+
+# --- yes / no --------------------------------------------------------------------------------
+
+_YES = {"oui", "o", "yes", "vrai", "true", "1"}
+_NO = {"non", "n", "no", "faux", "false", "0"}
+
+
+def parse_yes_no(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = strip_accents(display(value)).strip().lower()
+    if text in _YES:
+        return True
+    if text in _NO:
+        return False
+    raise CellError("attendu « oui » ou « non »")
+
+
+# --- communes ----------------------------------------------------------------------------
+
+_SAINT = {"st": "saint", "ste": "sainte"}
+_LES = {"les", "lez"}
+
+
+def commune_key(name: str) -> str:
+    """Matching key: case, accents, hyphens/spaces, apostrophes, œ, lès/lez, St/Ste ignored."""
+    text = strip_accents(name).lower()
+    text = re.sub(r"[-'’`.\s_]+", " ", text).strip()
+    tokens = []
+    for token in text.split(" "):
+        token = _SAINT.get(token, token)
+        if token in _LES:
+            token = "les"
+        tokens.append(token)
+    return " ".join(tokens)
+
+
+class CommuneMatcher:
+    """Resolves an INSEE code or a commune name to one of the member communes."""
+
+    def __init__(self, communes: dict[str, str]):
+        self.names = dict(communes)  # code_insee -> official name
+        by_key: dict[str, set[str]] = {}
+        for code, name in communes.items():
+            by_key.setdefault(commune_key(name), set()).add(code)
+        self._by_key = by_key
+
+    def from_code(self, value: object) -> str:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        text = str(value).strip()
+        if not re.fullmatch(r"\d[0-9AB]\d{3}", text):
+            raise CellError("code INSEE invalide (5 caractères attendus, ex. 62119)")
+        if text not in self.names:
+            raise CellError(
+                "commune hors de l'agglomération (code INSEE inconnu de la liste des 100 communes)"
+            )
+        return text
+
+    def from_name(self, value: object) -> str:
+        text = str(value).strip()
+        codes = self._by_key.get(commune_key(text), set())
+        if not codes:
+            raise CellError("commune inconnue ou hors de l'agglomération")
+        if len(codes) > 1:
+            raise CellError("nom de commune ambigu (plusieurs communes correspondent)")
+        return next(iter(codes))

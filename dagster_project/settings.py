@@ -1,0 +1,43 @@
+"""Project paths and run-time settings, read once from the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt"
+CONTRACTS_DIR = PROJECT_ROOT / "sources" / "contracts"
+CATALOGUE_CSV = DBT_PROJECT_DIR / "seeds" / "indicator_catalogue.csv"
+COMMUNES_CSV = DBT_PROJECT_DIR / "seeds" / "communes.csv"
+EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
+
+# No telemetry, ever: set before dbt or Dagster is imported by anything below.
+os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where a run reads its deliveries and writes its warehouse."""
+
+    sources_dir: Path
+    warehouse: Path
+    releases_dir: Path
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        sources = Path(os.environ.get("KPI_SOURCES", PROJECT_ROOT / "sources")).resolve()
+        warehouse = Path(
+            os.environ.get("KPI_WAREHOUSE", PROJECT_ROOT / "warehouse.duckdb")
+        ).resolve()
+        releases = Path(os.environ.get("KPI_RELEASES", warehouse.parent / "releases")).resolve()
+        return cls(sources_dir=sources, warehouse=warehouse, releases_dir=releases)
+
+    def export(self) -> None:
+        """Make these settings visible to child processes (dbt reads KPI_WAREHOUSE)."""
+        os.environ["KPI_SOURCES"] = str(self.sources_dir)
+        os.environ["KPI_WAREHOUSE"] = str(self.warehouse)
+        os.environ["KPI_RELEASES"] = str(self.releases_dir)
