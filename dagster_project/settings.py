@@ -26,6 +26,8 @@ class Settings:
     sources_dir: Path
     warehouse: Path
     releases_dir: Path
+    today: str | None = None  # ISO date the campaign clock reads (KPI_TODAY), None = real date
+    dbt_target: str = "duckdb"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -34,10 +36,19 @@ class Settings:
             os.environ.get("KPI_WAREHOUSE", PROJECT_ROOT / "warehouse.duckdb")
         ).resolve()
         releases = Path(os.environ.get("KPI_RELEASES", warehouse.parent / "releases")).resolve()
-        return cls(sources_dir=sources, warehouse=warehouse, releases_dir=releases)
+        return cls(
+            sources_dir=sources,
+            warehouse=warehouse,
+            releases_dir=releases,
+            today=os.environ.get("KPI_TODAY") or None,
+            dbt_target=os.environ.get("KPI_DBT_TARGET", "duckdb"),
+        )
 
     def export(self) -> None:
         """Make these settings visible to child processes (dbt reads KPI_WAREHOUSE)."""
         os.environ["KPI_SOURCES"] = str(self.sources_dir)
         os.environ["KPI_WAREHOUSE"] = str(self.warehouse)
         os.environ["KPI_RELEASES"] = str(self.releases_dir)
+        os.environ["KPI_DBT_TARGET"] = self.dbt_target
+        if self.today:
+            os.environ["KPI_TODAY"] = self.today

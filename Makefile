@@ -1,0 +1,43 @@
+# Deux commandes pour une machine neuve (voir README.md) :
+#   make demo   installe tout (versions figées) et lance le traitement complet sur la campagne de démonstration
+#   make test   lint + tous les tests (rapides et lents), exactement ce que lance la CI (.ci/run)
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+export DAGSTER_DISABLE_TELEMETRY := 1
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export DO_NOT_TRACK := 1
+
+.PHONY: setup demo test test-fast lint format ui clean
+
+$(BIN)/kpi: pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $(BIN)/kpi
+
+setup: $(BIN)/kpi
+	$(BIN)/kpi init-key
+
+demo: setup
+	$(BIN)/kpi run
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest -m "slow or not slow"
+
+test-fast: setup
+	$(BIN)/pytest
+
+lint:
+	$(BIN)/ruff check .
+
+format:
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf warehouse.duckdb warehouse.duckdb.wal dbt/target dbt/logs

@@ -1,0 +1,111 @@
+"""The dbt project as Dagster assets (dagster-dbt), with one translator for keys and groups.
+
+Asset keys are ``[<schema>, <model>]`` (``marts/fct_indicator_values``); dbt sources keep
+``[<source>, <table>]``, so ``source('raw', 'eau_volumes')`` is the ingestion asset
+``raw/eau_volumes``. dbt tests become asset checks.
+"""
+
+import json
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from dagster import AssetExecutionContext, AssetKey
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+
+from dagster_project.progress import progress
+from dagster_project.resources import WarehouseResource, dbt_executable
+from dagster_project.settings import DBT_PROJECT_DIR
+
+DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+
+def _newest_input_mtime() -> float:
+    newest = 0.0
+    for folder in ("models", "seeds", "macros", "tests", "snapshots", "analyses"):
+        for path in (DBT_PROJECT_DIR / folder).rglob("*"):
+            if path.is_file():
+                newest = max(newest, path.stat().st_mtime)
+    for name in ("dbt_project.yml", "profiles.yml"):
+        newest = max(newest, (DBT_PROJECT_DIR / name).stat().st_mtime)
+    return newest
+
+
+def ensure_manifest() -> Path:
+    """Parse the dbt project when its manifest is missing or older than any project file."""
+    manifest = Path(DBT_PROJECT.manifest_path)
+    if manifest.exists() and manifest.stat().st_mtime >= _newest_input_mtime():
+        return manifest
+    subprocess.run(
+        [dbt_executable(), "parse", "--quiet", "--profiles-dir", str(DBT_PROJECT_DIR)],
+        cwd=DBT_PROJECT_DIR,
+        check=True,
+    )
+    return manifest
+
+
+class KpiDbtTranslator(DagsterDbtTranslator):
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return AssetKey([dbt_resource_props["source_name"], dbt_resource_props["name"]])
+        schema = dbt_resource_props.get("config", {}).get("schema") or "main"
+        return AssetKey([schema, dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] == "seed":
+            return "reference"
+        fqn = dbt_resource_props.get("fqn", [])
+        return fqn[1] if len(fqn) > 2 else "dbt"
+
+
+def record_dbt_results(warehouse: WarehouseResource, run_id: str, run_results: dict) -> int:
+    """Keep dbt's test and model results in the warehouse (audit.dbt_results); failures count."""
+    rows = []
+    for result in run_results.get("results", []):
+        rows.append(
+            (
+                run_id,
+                result.get("unique_id"),
+                result.get("status"),
+                result.get("failures"),
+                (result.get("message") or "")[:2000],
+                result.get("execution_time"),
+            )
+        )
+    with warehouse.connect() as con:
+        con.execute("create schema if not exists audit")
+        con.execute(
+            "create table if not exists audit.dbt_results (run_id varchar, unique_id varchar, "
+            "status varchar, failures integer, message varchar, execution_time double, "
+            "recorded_at timestamp default current_timestamp)"
+        )
+        con.execute("delete from audit.dbt_results where run_id = ?", [run_id])
+        if rows:
+            con.executemany(
+                "insert into audit.dbt_results (run_id, unique_id, status, failures, message, "
+                "execution_time) values (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+    return sum(1 for r in rows if r[2] in ("fail", "error"))
+
+
+@dbt_assets(
+    manifest=ensure_manifest(),
+    project=DBT_PROJECT,
+    dagster_dbt_translator=KpiDbtTranslator(),
+)
+def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+    progress("dbt build : modèles, seeds et tests")
+    invocation = dbt.cli(["build"], context=context, raise_on_error=False)
+    yield from invocation.stream()
+    try:
+        results = invocation.get_artifact("run_results.json")
+    except Exception:  # no artifact when dbt could not start at all
+        results = {}
+    failures = record_dbt_results(warehouse, context.run_id, results)
+    progress(f"dbt build terminé : {failures} échec(s)")
+    if not invocation.is_successful() and not results:
+        raise RuntimeError(
+            "dbt n'a pas pu s'exécuter : " + json.dumps(invocation.get_error() or "")
+        )

@@ -1,0 +1,38 @@
+"""The Dagster code location: ingestion assets, dbt assets, checks, jobs, sensors, schedules."""
+
+from __future__ import annotations
+
+from dagster import AssetSelection, Definitions, define_asset_job
+
+from dagster_project.assets.dbt import dbt_models
+from dagster_project.assets.ingestion import INGESTION_GROUP, build_ingestion_assets
+from dagster_project.resources import build_resources
+
+ingestion_assets = build_ingestion_assets()
+
+kpi_run_job = define_asset_job(
+    "kpi_run",
+    selection=AssetSelection.all(),
+    description="Ingestion des livraisons, dbt build (modèles et tests), contrôles de qualité.",
+)
+ingestion_job = define_asset_job(
+    "ingestion",
+    selection=AssetSelection.groups(INGESTION_GROUP),
+    description="Ingestion seule des livraisons nouvelles ou modifiées.",
+)
+
+
+def _checks() -> list:
+    try:
+        from dagster_project.validation.asset_checks import build_mart_checks, build_raw_checks
+    except ImportError:  # validation package not installed yet
+        return []
+    return [*build_raw_checks(), *build_mart_checks()]
+
+
+defs = Definitions(
+    assets=[*ingestion_assets, dbt_models],
+    asset_checks=_checks(),
+    jobs=[kpi_run_job, ingestion_job],
+    resources=build_resources(),
+)
