@@ -487,7 +487,7 @@ def _table_rules(contract, records, label, ctx: IngestContext, problem) -> None:
                     label.get(rule["column"], rule["column"]),
                     value,
                 )
-    for rule in contract.rules_of("covers_all_communes"):
+    for _rule in contract.rules_of("covers_all_communes"):
         column = next(c.name for c in contract.columns if c.type == "commune")
         present = {r.get(column) for r in records}
         missing = sorted(set(ctx.communes.names) - present)
