@@ -7,6 +7,8 @@ from dagster import AssetSelection, Definitions, define_asset_job
 from dagster_project.assets.dbt import dbt_models
 from dagster_project.assets.ingestion import INGESTION_GROUP, build_ingestion_assets
 from dagster_project.resources import build_resources
+from dagster_project.sensors import build_delivery_sensor
+from dagster_project.settings import Settings
 
 ingestion_assets = build_ingestion_assets()
 
@@ -30,9 +32,12 @@ def _checks() -> list:
     return [*build_raw_checks(), *build_mart_checks()]
 
 
+settings = Settings.from_env()
+
 defs = Definitions(
     assets=[*ingestion_assets, dbt_models],
     asset_checks=_checks(),
     jobs=[kpi_run_job, ingestion_job],
-    resources=build_resources(),
+    sensors=[build_delivery_sensor(kpi_run_job, str(settings.sources_dir))],
+    resources=build_resources(settings),
 )

@@ -107,11 +107,11 @@ def latest_run_id(con: duckdb.DuckDBPyConnection) -> str | None:
     for table in ("audit.check_results", "audit.dbt_results"):
         if _table_exists(con, table):
             column = "checked_at" if table.endswith("check_results") else "recorded_at"
-            parts.append(f"select run_id, max({column}) as at from {table} group by run_id")
+            parts.append(f"select run_id, max({column}) as last_at from {table} group by run_id")
     if not parts:
         return None
     row = con.execute(
-        f"select run_id from ({' union all '.join(parts)}) order by at desc limit 1"
+        f"select run_id from ({' union all '.join(parts)}) order by last_at desc limit 1"
     ).fetchone()
     return row[0] if row else None
 
@@ -303,6 +303,7 @@ def freeze(
             )
             for path in staging.iterdir():
                 path.chmod(0o444)
+            staging.chmod(0o755)
             os.replace(staging, folder)
             con.execute("commit")
         except BaseException:

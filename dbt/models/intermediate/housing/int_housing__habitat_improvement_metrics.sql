@@ -1,0 +1,91 @@
+-- Indicateurs des aides à l'amélioration de l'habitat privé (source amelioration_habitat), en
+-- colonnes nommées comme les indicateurs du catalogue. Une ligne par année livrée et par
+-- commune membre (0 pour une commune sans dossier) plus la ligne d'agglomération
+-- (code_insee NULL), somme des communes. On lit les dossiers de la livraison en vigueur de
+-- l'année de campagne, qui reprend aussi les dossiers des années précédentes :
+--   - OPAH-RU, cumul 2022 -> année de campagne : dossiers dont l'année d'engagement est
+--     comprise entre 2022 et l'année de campagne ;
+--   - MaPrimeRénov' accompagné et MaPrimeAdapt' : dossiers dont l'année d'engagement est
+--     l'année de campagne.
+-- Une année sans livraison en vigueur ne donne aucune ligne.
+
+{%- set opah_ru = "aid_scheme = 'OPAH_RU' and commitment_year between 2022 and campaign_year" %}
+{%- set mpr = "aid_scheme = 'MA_PRIME_RENOV_ACCOMPAGNE' and commitment_year = campaign_year" %}
+{%- set mpa = "aid_scheme = 'MA_PRIME_ADAPT' and commitment_year = campaign_year" %}
+{%- set metrics = {
+    'opah_ru_dwellings_subsidised': "sum(dwellings) filter (where " ~ opah_ru ~ ")",
+    'opah_ru_agglo_aid': "sum(agglo_aid_eur) filter (where " ~ opah_ru ~ ")",
+    'opah_ru_anah_aid': "sum(anah_aid_eur) filter (where " ~ opah_ru ~ ")",
+    'opah_ru_works_generated': "sum(works_amount_eur) filter (where " ~ opah_ru ~ ")",
+    'mpr_accompanied_owners': "count(*) filter (where " ~ mpr ~ ")",
+    'mpr_anah_funding': "sum(anah_aid_eur) filter (where " ~ mpr ~ ")",
+    'mpr_agglo_own_funds': "sum(agglo_aid_eur) filter (where " ~ mpr ~ ")",
+    'mpa_adapted_dwellings': "sum(dwellings) filter (where " ~ mpa ~ ")",
+    'mpa_anah_credits': "sum(anah_aid_eur) filter (where " ~ mpa ~ ")",
+    'mpa_agglo_subsidy': "sum(agglo_aid_eur) filter (where " ~ mpa ~ ")",
+    'mpa_works_amount': "sum(works_amount_eur) filter (where " ~ mpa ~ ")",
+} %}
+
+with deliveries as (
+    select
+        campaign_year as year,
+        {{ comma_list_agg('delivery_id') }} as delivery_ids
+    from {{ ref('stg_ingest_deliveries') }}
+    where is_in_force
+      and source_id = 'amelioration_habitat'
+    group by campaign_year
+),
+
+communes as (
+    select cast(code_insee as varchar) as code_insee
+    from {{ ref('communes') }}
+),
+
+dossiers as (
+    select
+        *,
+        cast(extract(year from commitment_date) as integer) as commitment_year
+    from {{ ref('stg_amelioration_habitat') }}
+),
+
+by_commune as (
+    select
+        campaign_year as year,
+        code_insee,
+        {%- for name, expression in metrics.items() %}
+        {{ expression }} as {{ name }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from dossiers
+    group by campaign_year, code_insee
+),
+
+commune_rows as (
+    select
+        deliveries.year,
+        communes.code_insee,
+        {%- for name in metrics %}
+        cast(coalesce(c.{{ name }}, 0) as {{ type_double() }}) as {{ name }},
+        {%- endfor %}
+        deliveries.delivery_ids
+    from deliveries
+    cross join communes
+    left join by_commune as c
+        on c.year = deliveries.year
+        and c.code_insee = communes.code_insee
+),
+
+agglomeration_rows as (
+    select
+        year,
+        cast(null as varchar) as code_insee,
+        {%- for name in metrics %}
+        sum({{ name }}) as {{ name }},
+        {%- endfor %}
+        delivery_ids
+    from commune_rows
+    group by year, delivery_ids
+)
+
+select * from commune_rows
+union all
+select * from agglomeration_rows

@@ -1,0 +1,33 @@
+-- Indicateur tiré du référentiel des UDI (source eau_udi) : nombre de communes
+-- desservies par l'UDI du Béthunois. Une ligne par année livrée.
+
+with deliveries as (
+    select
+        campaign_year as year,
+        {{ comma_list_agg('delivery_id') }} as delivery_ids
+    from {{ ref('stg_ingest_deliveries') }}
+    where is_in_force
+      and source_id = 'eau_udi'
+    group by campaign_year
+),
+
+udi as (
+    select * from {{ ref('stg_eau_udi') }}
+),
+
+served as (
+    select
+        campaign_year as year,
+        count(distinct code_insee) as communes_served
+    from udi
+    where upper(udi_code) = upper('{{ var("udi_bethunois_code") }}')
+    group by campaign_year
+)
+
+select
+    deliveries.year,
+    cast(coalesce(served.communes_served, 0) as {{ type_double() }}) as udi_bethunois_communes_served,
+    deliveries.delivery_ids
+from deliveries
+left join served
+    on served.year = deliveries.year

@@ -1,0 +1,474 @@
+"""Great Expectations layer: suites generated from the contracts, run on a small warehouse.
+
+GX costs seconds to import: it is loaded once per session (fixture ``gx``), every suite run
+after that takes a tenth of a second.
+"""
+
+from __future__ import annotations
+
+import csv
+import gc
+import json
+import shutil
+
+import duckdb
+import pandas as pd
+import pytest
+
+from dagster_project.contracts import parse_contract
+from dagster_project.ingest.store import ensure_tables
+from dagster_project.settings import COMMUNES_CSV
+from dagster_project.validation import (
+    mart_suites,
+    record_outcomes,
+    run_suite,
+    suites_for_raw,
+    sync_suites,
+)
+from dagster_project.validation.suites import raw_suite
+
+PSEUDONYMS = ["0123456789abcdef", "fedcba9876543210", "00112233aabbccdd"]
+CLEAR_MATRICULE = "M004217"
+
+FCT_DDL = """
+create schema if not exists marts;
+create table marts.fct_indicator_values (
+    indicator_id varchar, year integer, code_insee varchar, value double, unit varchar,
+    as_of_date date, kind varchar, computation varchar, comment varchar,
+    source_ids varchar, delivery_ids varchar
+)
+"""
+
+
+@pytest.fixture(scope="session")
+def gx():
+    """Import GX once for the whole session (about 3 s)."""
+    import great_expectations
+
+    return great_expectations
+
+
+@pytest.fixture(scope="session")
+def member_codes():
+    with COMMUNES_CSV.open(encoding="utf-8") as handle:
+        return [row["code_insee"] for row in csv.DictReader(handle)]
+
+
+def _delivery(con, delivery_id, source_id, department, file_name, in_force=True, year=2025):
+    con.execute(
+        "insert into ingest.deliveries (delivery_id, campaign_year, department, source_id, "
+        "file_path, file_name, file_sha256, received_at, processed_at, outcome, row_count, "
+        "problem_count, warning_count, in_force) values (?, ?, ?, ?, ?, ?, 'sha', now(), now(), "
+        "'accepted', 0, 0, 0, ?)",
+        [delivery_id, year, department, source_id, f"sources/{file_name}", file_name, in_force],
+    )
+
+
+def _volumes(con, delivery_id, rows):
+    for row_number, (udi, month, produced) in enumerate(rows, start=2):
+        con.execute(
+            "insert into raw.eau_volumes values (?, ?, ?, 0, 0, ?, ?, 'sha', 'Volumes', ?, 2025, 'water')",
+            [udi, month, produced, produced * 0.8, delivery_id, row_number],
+        )
+
+
+def _fct_rows(member_codes, year, agglo_members=152):
+    rows = []
+    for code in member_codes:
+        rows.append(("water_network_length", year, code, 12.5, "km", "value", "derived"))
+    rows.append(
+        ("water_network_length", year, None, 12.5 * len(member_codes), "km", "value", "derived")
+    )
+    rows.append(("council_members_total", year, None, agglo_members, "count", "value", "declared"))
+    rows.append(("unemployment_rate", year, None, 8.6, "pct", "value", "declared"))
+    rows.append(("craft_businesses_growth_1y", year, None, -7.0, "pct", "value", "declared"))
+    return rows
+
+
+def _insert_fct(con, rows):
+    frame = pd.DataFrame(
+        rows, columns=["indicator_id", "year", "code_insee", "value", "unit", "kind", "computation"]
+    )
+    con.register("fct_rows", frame)
+    con.execute(
+        "insert into marts.fct_indicator_values select indicator_id, year, code_insee, value, "
+        "unit, make_date(year, 12, 31), kind, computation, null, 'src', 'd' from fct_rows"
+    )
+    con.unregister("fct_rows")
+
+
+@pytest.fixture(scope="session")
+def warehouse_template(tmp_path_factory, contracts, member_codes):
+    """A small warehouse: deliveries, two raw tables with rows, a correct fact table."""
+    path = tmp_path_factory.mktemp("validation") / "template.duckdb"
+    con = duckdb.connect(str(path))
+    ensure_tables(con, contracts.values())
+    _delivery(con, "vol25", "eau_volumes", "water", "eau_volumes_2025.xlsx")
+    _delivery(con, "vol25old", "eau_volumes", "water", "eau_volumes_2025_v1.xlsx", in_force=False)
+    _volumes(con, "vol25", [("UDI-A", "2025-01-01", 100.0), ("UDI-A", "2025-02-01", 110.0)])
+    # The replaced delivery had a negative volume and a duplicate: not in force, not judged.
+    _volumes(con, "vol25old", [("UDI-A", "2025-01-01", -5.0), ("UDI-A", "2025-01-01", 1.0)])
+    _delivery(con, "rh25", "rh_effectifs", "hr", "rh_effectifs_2025.xlsx")
+    for row_number, matricule in enumerate(PSEUDONYMS, start=2):
+        con.execute(
+            "insert into raw_restricted.rh_effectifs values (?, '2025-10-01', 480, 'F', "
+            "'TITULAIRE', 'B', 'Direction des finances', 1.0, '2012-03-01', 'rh25', 'sha', "
+            "'Effectifs', ?, 2025, 'hr')",
+            [matricule, row_number],
+        )
+    con.execute(FCT_DDL)
+    _insert_fct(con, _fct_rows(member_codes, 2024, agglo_members=150))
+    _insert_fct(con, _fct_rows(member_codes, 2025))
+    con.close()
+    return path
+
+
+@pytest.fixture
+def warehouse(tmp_path, warehouse_template):
+    """A fresh copy of the small warehouse for one test."""
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(warehouse_template, path)
+    return path
+
+
+def _run(path, name):
+    with duckdb.connect(str(path), read_only=True) as con:
+        return run_suite(con, name)
+
+
+def _write(path, *statements):
+    with duckdb.connect(str(path)) as con:
+        for statement in statements:
+            con.execute(statement)
+
+
+# ---------------------------------------------------------------------------------------------
+# Suites as data
+# ---------------------------------------------------------------------------------------------
+
+
+def test_suites_on_disk_are_in_sync_with_contracts(gx):
+    report = sync_suites(check=True)
+    assert not report.changed, (
+        f"suites à régénérer (python -m dagster_project.validation sync) : "
+        f"{report.written + report.removed}"
+    )
+
+
+def test_one_suite_per_source_and_the_mart_suites(contracts):
+    for source_id in contracts:
+        assert suites_for_raw(source_id) == [f"raw_{source_id}"]
+    assert suites_for_raw("no_such_source") == []
+    assert mart_suites() == [
+        "marts_fct_indicator_values",
+        "marts_fct_commune_completeness",
+        "marts_fct_yoy_jumps",
+    ]
+
+
+def test_raw_suite_follows_the_contract(contracts):
+    suite = raw_suite(contracts["dechets_collecte"])
+    by_type: dict[str, list[dict]] = {}
+    for expectation in suite["expectations"]:
+        by_type.setdefault(expectation["type"], []).append(expectation["kwargs"])
+    assert {"column": "tonnage_t"} in by_type["expect_column_values_to_not_be_null"]
+    assert {
+        "column": "flux",
+        "value_set": ["OMR", "EMB_PAP", "VERRE", "BIODECHETS", "ENCOMBRANTS"],
+    } in by_type["expect_column_values_to_be_in_set"]
+    assert {"column": "tonnage_t", "min_value": 0} in by_type["expect_column_values_to_be_between"]
+    assert {"column_list": ["code_insee", "mois", "flux", "_campaign_year"]} in by_type[
+        "expect_compound_columns_to_be_unique"
+    ]
+    assert suite["meta"]["blocking"] is True
+    assert suite["meta"]["dataset"] == {"kind": "raw_in_force", "table": "raw.dechets_collecte"}
+    # Optional columns with a default are filled at ingestion: never NULL either.
+    prevention = raw_suite(contracts["dechets_prevention"])
+    not_null = [
+        e["kwargs"]["column"]
+        for e in prevention["expectations"]
+        if e["type"] == "expect_column_values_to_not_be_null"
+    ]
+    assert "foyers_sensibilises" in not_null and "code_insee" not in not_null
+    # Exclusive bounds and personal data.
+    hr = raw_suite(contracts["rh_effectifs"])
+    assert hr["meta"]["sensitivity"] == "personal" and hr["meta"]["example_fr"] is None
+    quotite = next(
+        e["kwargs"]
+        for e in hr["expectations"]
+        if e["type"] == "expect_column_values_to_be_between" and e["kwargs"]["column"] == "quotite"
+    )
+    assert quotite == {"column": "quotite", "min_value": 0, "max_value": 1, "strict_min": True}
+
+
+def test_sync_writes_a_gx_project_and_follows_a_new_contract(tmp_path, gx, contracts):
+    extra = parse_contract(
+        {
+            "source_id": "velos_comptages",
+            "department": "mobility",
+            "title_fr": "Comptages vélo",
+            "grain": ["compteur", "mois"],
+            "columns": [
+                {"name": "compteur", "type": "text"},
+                {"name": "mois", "type": "month"},
+                {"name": "passages", "type": "integer"},
+            ],
+        }
+    )
+    with_extra = {**contracts, "velos_comptages": extra}
+    first = sync_suites(project_dir=tmp_path, contracts=with_extra)
+    assert "raw_velos_comptages" in first.written
+    assert len(first.written) == len(with_extra) + len(mart_suites())
+    assert not sync_suites(project_dir=tmp_path, contracts=with_extra).changed
+    # GX reads the files as its own suites.
+    context = gx.get_context(mode="file", project_root_dir=str(tmp_path))
+    suite = context.suites.get("raw_velos_comptages")
+    assert suite.meta["blocking"] is True
+    kinds = {e.expectation_type for e in suite.expectations}
+    assert "expect_compound_columns_to_be_unique" in kinds
+    # The source goes away: its generated suite goes too; a hand-made suite stays.
+    (tmp_path / "gx" / "expectations" / "hand_made.json").write_text(
+        json.dumps({"name": "hand_made", "expectations": [], "meta": {}}), encoding="utf-8"
+    )
+    report = sync_suites(project_dir=tmp_path, contracts=contracts)
+    assert report.removed == ["raw_velos_comptages"]
+    assert (tmp_path / "gx" / "expectations" / "hand_made.json").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Raw suites
+# ---------------------------------------------------------------------------------------------
+
+
+def test_raw_suite_passes_on_rows_in_force(warehouse, gx):
+    outcome = _run(warehouse, "raw_eau_volumes")
+    assert outcome.passed, outcome.failures
+    assert outcome.statistics["rows"] == 2  # the replaced delivery is not judged
+    assert outcome.blocking and outcome.severity == "ERROR"
+    assert outcome.asset == "raw/eau_volumes"
+
+
+def test_raw_suite_fails_on_out_of_range_value(warehouse, gx):
+    _write(
+        warehouse,
+        "insert into raw.eau_volumes values ('UDI-B', '2025-03-01', -12, 0, 0, 5, 'vol25', "
+        "'sha', 'Volumes', 9, 2025, 'water')",
+    )
+    outcome = _run(warehouse, "raw_eau_volumes")
+    assert not outcome.passed and outcome.blocking
+    [failure] = outcome.failures
+    assert "volume_produit_m3" in failure
+    assert "1 ligne(s) en écart sur 3" in failure
+    assert "eau_volumes_2025.xlsx, ligne 9" in failure and "-12" in failure
+
+
+def test_raw_suite_fails_on_duplicate_grain(warehouse, gx):
+    _write(
+        warehouse,
+        "insert into raw.eau_volumes values ('UDI-A', '2025-01-01', 1, 0, 0, 1, 'vol25', "
+        "'sha', 'Volumes', 9, 2025, 'water')",
+    )
+    outcome = _run(warehouse, "raw_eau_volumes")
+    assert not outcome.passed
+    assert any("Pas de doublon (grain) sur (udi, mois)" in f for f in outcome.failures)
+
+
+def test_missing_table_fails_in_french(tmp_path, gx):
+    path = tmp_path / "empty.duckdb"
+    duckdb.connect(str(path)).close()
+    outcome = _run(path, "raw_eau_volumes")
+    assert not outcome.passed
+    assert outcome.failures == ["table raw.eau_volumes absente de l'entrepôt"]
+
+
+def test_hr_failures_never_show_a_personal_value(warehouse, gx):
+    _write(
+        warehouse,
+        # A duplicate pseudonym, a clear matricule that escaped pseudonymisation, values
+        # out of the contract: every failure must be told without any of these values.
+        f"insert into raw_restricted.rh_effectifs values ('{PSEUDONYMS[0]}', '2025-10-01', 100, "
+        "'X', 'TITULAIRE', null, 'Direction des finances', 1.5, '2012-03-01', 'rh25', 'sha', "
+        "'Effectifs', 20, 2025, 'hr')",
+        f"insert into raw_restricted.rh_effectifs values ('{CLEAR_MATRICULE}', '2025-10-01', 480, "
+        "'M', 'APPRENTI', null, 'Direction des finances', 0.5, '2012-03-01', 'rh25', 'sha', "
+        "'Effectifs', 21, 2025, 'hr')",
+    )
+    outcome = _run(warehouse, "raw_rh_effectifs")
+    assert not outcome.passed and outcome.blocking
+    assert len(outcome.failures) == 6  # grain, regex, age, sexe, quotite, categorie
+    with duckdb.connect(str(warehouse)) as con:
+        record_outcomes(con, "run-hr", [outcome])
+        stored = con.execute(
+            "select description_fr || details_json from audit.check_results where run_id = 'run-hr'"
+        ).fetchone()[0]
+    texts = [*outcome.failures, outcome.result_json, stored]
+    for text in texts:
+        for value in [*PSEUDONYMS, CLEAR_MATRICULE, "1.5", "'X'", '"X"', "ligne 20", "ligne 21"]:
+            assert value not in text, (value, text)
+    assert any("matricule" in f and "1 ligne(s) en écart" in f for f in outcome.failures)
+    details = json.loads(outcome.result_json)
+    for result in details["results"]:
+        assert set(result["result"]) <= {
+            "element_count",
+            "unexpected_count",
+            "unexpected_percent",
+            "missing_count",
+            "missing_percent",
+            "unexpected_percent_nonmissing",
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Mart suites
+# ---------------------------------------------------------------------------------------------
+
+
+def test_mart_suites_pass_on_a_correct_fact_table(warehouse, gx):
+    for name in mart_suites():
+        outcome = _run(warehouse, name)
+        assert outcome.passed, (name, outcome.failures)
+        assert outcome.asset == "marts/fct_indicator_values"
+
+
+def test_percentage_out_of_range_is_blocking(warehouse, gx):
+    _write(
+        warehouse,
+        "update marts.fct_indicator_values set value = 108 "
+        "where indicator_id = 'unemployment_rate' and year = 2025",
+    )
+    outcome = _run(warehouse, "marts_fct_indicator_values")
+    assert not outcome.passed and outcome.blocking
+    [failure] = outcome.failures
+    assert "pourcentage" in failure and "unemployment_rate 2025 agglomération" in failure
+    assert "108" in failure
+
+
+def test_missing_commune_row_is_blocking(warehouse, gx, member_codes):
+    _write(
+        warehouse,
+        "delete from marts.fct_indicator_values where indicator_id = 'water_network_length' "
+        f"and year = 2025 and code_insee = '{member_codes[7]}'",
+    )
+    outcome = _run(warehouse, "marts_fct_commune_completeness")
+    assert not outcome.passed and outcome.blocking
+    assert len(outcome.failures) == 2  # 99 rows instead of 100; one member commune missing
+    assert all(
+        "water_network_length 2025 : 99 ligne(s) communale(s)" in f for f in outcome.failures
+    )
+    assert all(member_codes[7] in f for f in outcome.failures)
+
+
+def test_commune_outside_the_agglomeration_is_blocking(warehouse, gx):
+    _write(
+        warehouse,
+        "update marts.fct_indicator_values set code_insee = '59350' "
+        "where indicator_id = 'water_network_length' and year = 2024 and code_insee = "
+        "(select min(code_insee) from marts.fct_indicator_values)",
+    )
+    outcome = _run(warehouse, "marts_fct_commune_completeness")
+    assert not outcome.passed
+    assert any("hors de l'agglomération" in f for f in outcome.failures)
+
+
+def test_year_over_year_jump_is_a_non_blocking_warning(warehouse, gx):
+    _write(
+        warehouse,
+        "update marts.fct_indicator_values set value = 60 "
+        "where indicator_id = 'council_members_total' and year = 2024",
+    )
+    jumps = _run(warehouse, "marts_fct_yoy_jumps")
+    assert not jumps.passed
+    assert not jumps.blocking and jumps.severity == "WARN"
+    assert jumps.failures == [
+        "L'évolution sur un an de la valeur d'agglomération reste dans ±50 % : 1 ligne(s) en "
+        "écart sur 2 — ex. council_members_total : 60 en 2024, 152 en 2025 (+153 %)"
+    ]
+    # The values themselves are fine: nothing blocks the freeze.
+    assert _run(warehouse, "marts_fct_indicator_values").passed
+    with duckdb.connect(str(warehouse)) as con:
+        record_outcomes(con, "run-1", [jumps])
+        blocking = con.execute(
+            "select count(*) from audit.check_results where run_id = 'run-1' and blocking and not passed"
+        ).fetchone()[0]
+    assert blocking == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Audit table and Dagster checks
+# ---------------------------------------------------------------------------------------------
+
+
+def test_record_outcomes_creates_the_audit_table_and_replaces_reruns(warehouse, gx):
+    outcome = _run(warehouse, "raw_eau_volumes")
+    with duckdb.connect(str(warehouse)) as con:
+        record_outcomes(con, "run-a", [outcome])
+        record_outcomes(con, "run-a", [outcome])
+        rows = con.execute(
+            "select run_id, check_name, asset, passed, blocking, severity, description_fr, "
+            "details_json, checked_at from audit.check_results"
+        ).fetchall()
+    assert len(rows) == 1
+    run_id, name, asset, passed, blocking, severity, description, details, checked_at = rows[0]
+    assert (run_id, name, asset, passed, blocking, severity) == (
+        "run-a",
+        "raw_eau_volumes",
+        "raw/eau_volumes",
+        True,
+        True,
+        "ERROR",
+    )
+    assert "attente(s) satisfaite(s)" in description and checked_at is not None
+    assert json.loads(details)["suite"] == "raw_eau_volumes"
+
+
+def test_asset_checks_cover_every_suite_on_the_right_assets(contracts):
+    from dagster import AssetKey
+
+    from dagster_project.assets.ingestion import raw_asset_key
+    from dagster_project.validation.asset_checks import build_mart_checks, build_raw_checks
+
+    raw = build_raw_checks()
+    assert len(raw) == len(contracts)
+    targets = {spec.asset_key: spec for check in raw for spec in check.check_specs}
+    for contract in contracts.values():
+        spec = targets[raw_asset_key(contract)]
+        assert spec.name == f"raw_{contract.source_id}" and spec.blocking
+    marts = {spec.name: spec for check in build_mart_checks() for spec in check.check_specs}
+    assert set(marts) == set(mart_suites())
+    assert all(s.asset_key == AssetKey(["marts", "fct_indicator_values"]) for s in marts.values())
+    assert marts["marts_fct_indicator_values"].blocking
+    assert not marts["marts_fct_yoy_jumps"].blocking
+
+
+def test_asset_check_runs_suite_and_records_under_the_run_id(warehouse, gx):
+    from dagster import AssetCheckSeverity, ConfigurableResource, build_asset_check_context
+
+    from dagster_project.validation.asset_checks import build_mart_checks
+
+    class Warehouse(ConfigurableResource):  # same interface as resources.WarehouseResource
+        path: str
+
+        def connect(self, read_only: bool = False):
+            return duckdb.connect(self.path, read_only=read_only)
+
+    _write(
+        warehouse,
+        "update marts.fct_indicator_values set value = 60 "
+        "where indicator_id = 'council_members_total' and year = 2024",
+    )
+    [check] = [
+        c for c in build_mart_checks() if c.check_specs and "yoy" in next(iter(c.check_specs)).name
+    ]
+    resources = {"warehouse": Warehouse(path=str(warehouse))}
+    context = build_asset_check_context(resources=resources)
+    result = check(context)
+    run_id = context.op_execution_context.run_id
+    del context  # tear the resources down now, not at interpreter exit
+    gc.collect()
+    assert not result.passed and result.severity == AssetCheckSeverity.WARN
+    assert "council_members_total" in result.metadata["échecs"].value
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute(
+            "select run_id, check_name, passed, blocking from audit.check_results"
+        ).fetchall()
+    assert rows == [(run_id, "marts_fct_yoy_jumps", False, False)]
