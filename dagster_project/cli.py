@@ -47,8 +47,9 @@ def run_pipeline(settings: Settings, selection: list[str] | None = None):
     instance = get_instance()
     from dagster import AssetSelection
 
-    from dagster_project.definitions import defs
+    from dagster_project.definitions import build_definitions
 
+    defs = build_definitions(settings)
     job = defs.resolve_job_def("kpi_run")
     asset_selection = None
     if selection:

@@ -9,6 +9,7 @@ from dagster_project.assets.ingestion import INGESTION_GROUP, build_ingestion_as
 from dagster_project.resources import build_resources
 from dagster_project.sensors import build_delivery_sensor
 from dagster_project.settings import Settings
+from dagster_project.validation.asset_checks import build_mart_checks, build_raw_checks
 
 ingestion_assets = build_ingestion_assets()
 
@@ -24,20 +25,19 @@ ingestion_job = define_asset_job(
 )
 
 
-def _checks() -> list:
-    try:
-        from dagster_project.validation.asset_checks import build_mart_checks, build_raw_checks
-    except ImportError:  # validation package not installed yet
-        return []
-    return [*build_raw_checks(), *build_mart_checks()]
+asset_checks = [*build_raw_checks(), *build_mart_checks()]
 
 
-settings = Settings.from_env()
+def build_definitions(settings: Settings | None = None) -> Definitions:
+    """Definitions bound to one warehouse and delivery folder (the CLI's options)."""
+    settings = settings or Settings.from_env()
+    return Definitions(
+        assets=[*ingestion_assets, dbt_models],
+        asset_checks=asset_checks,
+        jobs=[kpi_run_job, ingestion_job],
+        sensors=[build_delivery_sensor(kpi_run_job, str(settings.sources_dir))],
+        resources=build_resources(settings),
+    )
 
-defs = Definitions(
-    assets=[*ingestion_assets, dbt_models],
-    asset_checks=_checks(),
-    jobs=[kpi_run_job, ingestion_job],
-    sensors=[build_delivery_sensor(kpi_run_job, str(settings.sources_dir))],
-    resources=build_resources(settings),
-)
+
+defs = build_definitions()
