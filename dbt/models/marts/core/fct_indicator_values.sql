@@ -30,6 +30,11 @@ with indicator_values as (
 
 indicators as (
     select * from {{ ref('dim_indicators') }}
+),
+
+-- commentaires du Pilotage sur des valeurs précises (contradictions du rapport...)
+steering_comments as (
+    select * from {{ ref('value_comments') }}
 )
 
 select
@@ -43,9 +48,19 @@ select
     cast(indicators.computation as varchar) as computation,
     cast(indicators.department as varchar) as department,
     cast(indicators.priority as varchar) as priority,
-    cast(indicator_values.comment as varchar) as comment,
+    cast(
+        case
+            when steering_comments.comment_fr is null then indicator_values.comment
+            when indicator_values.comment is null then steering_comments.comment_fr
+            else indicator_values.comment || ' — ' || steering_comments.comment_fr
+        end as varchar
+    ) as comment,
     cast(indicator_values.source_ids as varchar) as source_ids,
     cast(indicator_values.delivery_ids as varchar) as delivery_ids
 from indicator_values
 left join indicators
     on indicators.indicator_id = indicator_values.indicator_id
+left join steering_comments
+    on steering_comments.indicator_id = indicator_values.indicator_id
+    and steering_comments.year = indicator_values.year
+    and coalesce(steering_comments.code_insee, '') = coalesce(indicator_values.code_insee, '')

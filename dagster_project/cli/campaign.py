@@ -1,0 +1,151 @@
+"""`kpi templates`, `kpi status`, `kpi remind`: the yearly collection campaign."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dagster_project.cli.common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    common_options,
+    connect,
+    settings_from,
+)
+from dagster_project.settings import Settings
+
+
+def _campaign_or_none(settings: Settings, year: int):
+    from dagster_project.campaign import CampaignError, campaign_path, load_campaign
+
+    if not campaign_path(settings.sources_dir, year).exists():
+        return None
+    try:
+        return load_campaign(settings.sources_dir, year)
+    except CampaignError as exc:
+        print(f"kpi : fichier de campagne invalide\n{exc}", file=sys.stderr)
+        raise SystemExit(EXIT_ERROR) from exc
+
+
+def cmd_templates(args: argparse.Namespace) -> int:
+    from dagster_project.templates import write_templates
+
+    settings = settings_from(args)
+    campaign = _campaign_or_none(settings, args.year)
+    deadlines = None
+    if campaign is not None:
+        deadlines = {
+            (e.department, e.source_id): (e.due_date, e.owner.email) for e in campaign.entries
+        }
+        if campaign.steering is not None:
+            deadlines = {
+                key: (due, campaign.steering.email) for key, (due, _owner) in deadlines.items()
+            }
+    out = Path(args.out).resolve()
+    written = write_templates(args.year, out, departments=args.department, deadlines=deadlines)
+    print(f"{len(written)} modèles écrits dans {out}")
+    return EXIT_OK
+
+
+def _status_rows(settings: Settings, year: int, today):
+    from dagster_project.campaign import campaign_status
+
+    con = connect(settings)
+    try:
+        from dagster_project.ingest.store import ensure_ingest_tables
+
+        ensure_ingest_tables(con)
+        rows = campaign_status(con, settings.sources_dir, year, today)
+    except Exception:
+        con.close()
+        raise
+    return con, rows
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from dagster_project.campaign import (
+        CampaignError,
+        export_status_xlsx,
+        format_status,
+        parse_today,
+        write_status_table,
+    )
+    from dagster_project.contracts import default_contracts
+    from dagster_project.ingest.pipeline import unrecognised_files
+
+    settings = settings_from(args)
+    today = parse_today(args.today or settings.today)
+    try:
+        con, rows = _status_rows(settings, args.year, today)
+    except CampaignError as exc:
+        print(f"kpi status : {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        write_status_table(con, args.year, rows)
+    finally:
+        con.close()
+    print(format_status(rows, unrecognised_files(settings.sources_dir, default_contracts())))
+    if args.xlsx:
+        path = export_status_xlsx(rows, Path(args.xlsx))
+        print(f"Export Excel : {path}")
+    return EXIT_OK
+
+
+def cmd_remind(args: argparse.Namespace) -> int:
+    from dagster_project.campaign import (
+        CampaignError,
+        parse_today,
+        send_reminders_from_env,
+        write_reminders,
+    )
+
+    settings = settings_from(args)
+    today = parse_today(args.today or settings.today)
+    out = Path(args.out or settings.warehouse.parent / "relances" / str(args.year)).resolve()
+    con = connect(settings)
+    try:
+        paths = write_reminders(con, settings.sources_dir, args.year, today, out)
+    except CampaignError as exc:
+        print(f"kpi remind : {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    finally:
+        con.close()
+    print(f"{len(paths)} relance(s) écrite(s) dans {out}")
+    for path in paths:
+        print(f"  {path.name}")
+    sent = send_reminders_from_env(paths)
+    if sent is None:
+        print("Aucun serveur SMTP configuré (KPI_SMTP_HOST) : rien n'a été envoyé.")
+    else:
+        print(f"Envoyées à : {', '.join(sent)}")
+    return EXIT_OK
+
+
+def register(sub) -> None:
+    templates = sub.add_parser(
+        "templates", help="écrire les modèles vierges de la campagne, par direction"
+    )
+    templates.add_argument("--year", type=int, required=True)
+    templates.add_argument("--out", required=True, help="dossier de sortie")
+    templates.add_argument("--department", nargs="+", help="seulement ces directions")
+    templates.add_argument("--sources", help="dossier des livraisons (pour le fichier de campagne)")
+    templates.set_defaults(func=cmd_templates)
+
+    status = sub.add_parser("status", help="état de la collecte : reçu, accepté, rejeté, en retard")
+    status.add_argument("--year", type=int, required=True)
+    status.add_argument("--sources", help="dossier des livraisons (défaut ./sources)")
+    common_options(status)
+    status.add_argument("--today", help="date du jour (AAAA-MM-JJ) pour juger les retards")
+    status.add_argument("--xlsx", help="exporter aussi l'état dans ce classeur Excel")
+    status.set_defaults(func=cmd_status)
+
+    remind = sub.add_parser(
+        "remind", help="écrire les courriels de relance (.eml) des retards et rejets"
+    )
+    remind.add_argument("--year", type=int, required=True)
+    remind.add_argument("--sources", help="dossier des livraisons (défaut ./sources)")
+    common_options(remind)
+    remind.add_argument("--today", help="date du jour (AAAA-MM-JJ)")
+    remind.add_argument("--out", help="dossier des relances (défaut ./relances/<année>)")
+    remind.set_defaults(func=cmd_remind)
