@@ -136,3 +136,27 @@ def test_indicator_with_missing_source_is_absent_not_zero(campaign, tmp_path):
     con.close()
     assert "water_network_length" not in ids and "sewer_network_length" not in ids
     assert "water_volume_produced" in ids and years == {2025}
+
+
+def test_no_analyst_readable_table_holds_a_row_per_agent(campaign):
+    """Per-agent HR data lives only in raw_restricted and restricted."""
+    con = duckdb.connect(str(campaign["warehouse"]), read_only=True)
+    personal = con.execute(
+        "select distinct table_schema || '.' || table_name from information_schema.columns "
+        "where column_name in ('matricule', 'age_months', 'date_naissance')"
+    ).fetchall()
+    con.close()
+    assert personal and all(t.split(".")[0] in ("raw_restricted", "restricted") for (t,) in personal)
+
+
+def test_report_contradictions_carry_their_comment(campaign):
+    con = duckdb.connect(str(campaign["warehouse"]), read_only=True)
+    rows = dict(
+        con.execute(
+            "select indicator_id, comment from marts.p3_indicators where year = 2025 and code_insee is null "
+            "and indicator_id in ('social_housing_new_programmed', 'social_housing_production_units', "
+            "'social_housing_state_delegated_credits', 'social_housing_production_envelope')"
+        ).fetchall()
+    )
+    con.close()
+    assert len(rows) == 4 and all(comment for comment in rows.values())
