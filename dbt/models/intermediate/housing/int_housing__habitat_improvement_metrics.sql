@@ -27,13 +27,7 @@
 } %}
 
 with deliveries as (
-    select
-        campaign_year as year,
-        {{ comma_list_agg('delivery_id') }} as delivery_ids
-    from {{ ref('stg_ingest_deliveries') }}
-    where is_in_force
-      and source_id = 'amelioration_habitat'
-    group by campaign_year
+    {{ delivered_years('amelioration_habitat') }}
 ),
 
 communes as (

@@ -5,13 +5,7 @@
 {{ config(schema='restricted') }}
 
 with deliveries as (
-    select
-        campaign_year as year,
-        {{ comma_list_agg('delivery_id') }} as delivery_ids
-    from {{ ref('stg_ingest_deliveries') }}
-    where is_in_force
-      and source_id = 'rh_arretes'
-    group by campaign_year
+    {{ delivered_years('rh_arretes') }}
 ),
 
 by_year as (

@@ -6,13 +6,7 @@
 -- sommé. Une année sans livraison en vigueur ne donne aucune ligne.
 
 with deliveries as (
-    select
-        campaign_year as year,
-        {{ comma_list_agg('delivery_id') }} as delivery_ids
-    from {{ ref('stg_ingest_deliveries') }}
-    where is_in_force
-      and source_id = 'dechets_collecte'
-    group by campaign_year
+    {{ delivered_years('dechets_collecte') }}
 ),
 
 communes as (

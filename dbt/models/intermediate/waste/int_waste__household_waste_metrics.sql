@@ -5,23 +5,11 @@
 -- l'année ne donne aucune ligne.
 
 with collection_deliveries as (
-    select
-        campaign_year as year,
-        {{ comma_list_agg('delivery_id') }} as delivery_ids
-    from {{ ref('stg_ingest_deliveries') }}
-    where is_in_force
-      and source_id = 'dechets_collecte'
-    group by campaign_year
+    {{ delivered_years('dechets_collecte') }}
 ),
 
 deposit_deliveries as (
-    select
-        campaign_year as year,
-        {{ comma_list_agg('delivery_id') }} as delivery_ids
-    from {{ ref('stg_ingest_deliveries') }}
-    where is_in_force
-      and source_id = 'dechetteries_apports'
-    group by campaign_year
+    {{ delivered_years('dechetteries_apports') }}
 ),
 
 collection as (

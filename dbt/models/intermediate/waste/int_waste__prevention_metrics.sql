@@ -17,13 +17,7 @@
 } %}
 
 with deliveries as (
-    select
-        campaign_year as year,
-        {{ comma_list_agg('delivery_id') }} as delivery_ids
-    from {{ ref('stg_ingest_deliveries') }}
-    where is_in_force
-      and source_id = 'dechets_prevention'
-    group by campaign_year
+    {{ delivered_years('dechets_prevention') }}
 ),
 
 communes as (

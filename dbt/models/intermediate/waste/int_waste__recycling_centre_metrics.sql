@@ -4,13 +4,7 @@
 -- vide quand le tonnage total est nul.
 
 with deliveries as (
-    select
-        campaign_year as year,
-        {{ comma_list_agg('delivery_id') }} as delivery_ids
-    from {{ ref('stg_ingest_deliveries') }}
-    where is_in_force
-      and source_id = 'dechetteries_apports'
-    group by campaign_year
+    {{ delivered_years('dechetteries_apports') }}
 ),
 
 deposits as (

@@ -5,13 +5,7 @@
 -- Une ligne par année livrée de eau_reseau ; taux vide si le linéaire est nul.
 
 with deliveries as (
-    select
-        campaign_year as year,
-        {{ comma_list_agg('delivery_id') }} as delivery_ids
-    from {{ ref('stg_ingest_deliveries') }}
-    where is_in_force
-      and source_id = 'eau_reseau'
-    group by campaign_year
+    {{ delivered_years('eau_reseau') }}
 ),
 
 drinking_water_network as (

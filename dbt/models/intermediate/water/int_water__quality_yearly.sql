@@ -7,13 +7,7 @@
 -- livrée ; un taux est vide quand aucun prélèvement de ce type n'a été analysé.
 
 with deliveries as (
-    select
-        campaign_year as year,
-        {{ comma_list_agg('delivery_id') }} as delivery_ids
-    from {{ ref('stg_ingest_deliveries') }}
-    where is_in_force
-      and source_id = 'eau_qualite'
-    group by campaign_year
+    {{ delivered_years('eau_qualite') }}
 ),
 
 results as (

@@ -2,13 +2,7 @@
 -- desservies par l'UDI du Béthunois. Une ligne par année livrée.
 
 with deliveries as (
-    select
-        campaign_year as year,
-        {{ comma_list_agg('delivery_id') }} as delivery_ids
-    from {{ ref('stg_ingest_deliveries') }}
-    where is_in_force
-      and source_id = 'eau_udi'
-    group by campaign_year
+    {{ delivered_years('eau_udi') }}
 ),
 
 udi as (

@@ -4,13 +4,7 @@
 -- rendement est vide quand le volume mis en distribution est nul.
 
 with deliveries as (
-    select
-        campaign_year as year,
-        {{ comma_list_agg('delivery_id') }} as delivery_ids
-    from {{ ref('stg_ingest_deliveries') }}
-    where is_in_force
-      and source_id = 'eau_volumes'
-    group by campaign_year
+    {{ delivered_years('eau_volumes') }}
 ),
 
 volumes as (
