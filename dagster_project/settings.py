@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DBT_PROJECT_DIR = PROJECT_ROOT / "dbt"
+# KPI_DBT_DIR lets benchmarks run a copy of the dbt project with a generated referential.
+DBT_PROJECT_DIR = Path(os.environ.get("KPI_DBT_DIR", PROJECT_ROOT / "dbt")).resolve()
 CONTRACTS_DIR = PROJECT_ROOT / "sources" / "contracts"
 CATALOGUE_CSV = DBT_PROJECT_DIR / "seeds" / "indicator_catalogue.csv"
 COMMUNES_CSV = DBT_PROJECT_DIR / "seeds" / "communes.csv"
