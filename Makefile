@@ -5,6 +5,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
+NPM ?= npm
 export DAGSTER_DISABLE_TELEMETRY := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DO_NOT_TRACK := 1
@@ -18,7 +19,13 @@ $(BIN)/kpi: pyproject.toml requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(BIN)/kpi
 
-setup: $(BIN)/kpi
+# Fichiers statiques des Data Docs (bootstrap, jquery, vega...) : versions exactes de
+# package-lock.json, copiés dans chaque publication pour un rendu hors ligne (docs/exports.md).
+node_modules/.package-lock.json: package.json package-lock.json
+	$(NPM) ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(BIN)/kpi node_modules/.package-lock.json
 	$(BIN)/kpi init-key
 
 demo: setup

@@ -7,6 +7,12 @@ from dagster import AssetSelection, Definitions, define_asset_job
 from dagster_project.assets.dbt import dbt_models
 from dagster_project.assets.ingestion import INGESTION_GROUP, build_ingestion_assets
 from dagster_project.resources import build_resources
+from dagster_project.schedules import (
+    CAMPAIGN_GROUP,
+    campaign_status_asset,
+    campaign_status_daily,
+    campaign_status_job,
+)
 from dagster_project.sensors import build_delivery_sensor
 from dagster_project.settings import Settings
 from dagster_project.validation.asset_checks import build_mart_checks, build_raw_checks
@@ -15,7 +21,7 @@ ingestion_assets = build_ingestion_assets()
 
 kpi_run_job = define_asset_job(
     "kpi_run",
-    selection=AssetSelection.all(),
+    selection=AssetSelection.all() - AssetSelection.groups(CAMPAIGN_GROUP),
     description="Ingestion des livraisons, dbt build (modèles et tests), contrôles de qualité.",
 )
 ingestion_job = define_asset_job(
@@ -32,10 +38,11 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
     """Definitions bound to one warehouse and delivery folder (the CLI's options)."""
     settings = settings or Settings.from_env()
     return Definitions(
-        assets=[*ingestion_assets, dbt_models],
+        assets=[*ingestion_assets, dbt_models, campaign_status_asset],
         asset_checks=asset_checks,
-        jobs=[kpi_run_job, ingestion_job],
+        jobs=[kpi_run_job, ingestion_job, campaign_status_job],
         sensors=[build_delivery_sensor(kpi_run_job, str(settings.sources_dir))],
+        schedules=[campaign_status_daily],
         resources=build_resources(settings),
     )
 

@@ -15,7 +15,8 @@ from dagster_project.settings import DBT_PROJECT_DIR, Settings
 
 
 class WarehouseResource(ConfigurableResource):
-    """The DuckDB warehouse file the pipeline builds."""
+    """The DuckDB file the pipeline builds (``Settings.build_warehouse``, never the published
+    copy analysts read)."""
 
     path: str
 
@@ -44,7 +45,7 @@ def build_resources(settings: Settings | None = None) -> dict:
     settings = settings or Settings.from_env()
     settings.export()
     return {
-        "warehouse": WarehouseResource(path=str(settings.warehouse)),
+        "warehouse": WarehouseResource(path=str(settings.build_warehouse)),
         "sources": SourcesResource(path=str(settings.sources_dir), today=settings.today),
         "dbt": DbtCliResource(
             project_dir=str(DBT_PROJECT_DIR),

@@ -45,10 +45,23 @@ class Settings:
             dbt_target=os.environ.get("KPI_DBT_TARGET", "duckdb"),
         )
 
+    @property
+    def build_warehouse(self) -> Path:
+        """The database the pipeline writes (ingestion, dbt, checks, freezes): ``.build/<name>``
+        beside the published copy ``warehouse``, which analysts open read-only and which only
+        ``dagster_project.publish`` replaces (see docs/analysts.md)."""
+        return self.warehouse.parent / ".build" / self.warehouse.name
+
+    @property
+    def exports_dir(self) -> Path:
+        """Parquet exports of the published marts (``exports/marts/<table>.parquet``)."""
+        return self.warehouse.parent / "exports"
+
     def export(self) -> None:
-        """Make these settings visible to child processes (dbt reads KPI_WAREHOUSE)."""
+        """Make these settings visible to child processes (dbt reads KPI_BUILD_WAREHOUSE)."""
         os.environ["KPI_SOURCES"] = str(self.sources_dir)
         os.environ["KPI_WAREHOUSE"] = str(self.warehouse)
+        os.environ["KPI_BUILD_WAREHOUSE"] = str(self.build_warehouse)
         os.environ["KPI_RELEASES"] = str(self.releases_dir)
         os.environ["KPI_DBT_TARGET"] = self.dbt_target
         if self.today:

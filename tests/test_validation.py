@@ -472,3 +472,15 @@ def test_asset_check_runs_suite_and_records_under_the_run_id(warehouse, gx):
             "select run_id, check_name, passed, blocking from audit.check_results"
         ).fetchall()
     assert rows == [(run_id, "marts_fct_yoy_jumps", False, False)]
+
+
+def test_scrub_masks_pseudonyms_in_strings_but_keeps_numbers_valid():
+    import json as _json
+
+    from dagster_project.validation.runner import scrub_strings
+
+    data = {"observed": 3.4322820037105752, "examples": ["0123456789abcdef", "ok"], "n": 12}
+    masked = scrub_strings(data)
+    assert masked["observed"] == 3.4322820037105752
+    assert "0123456789abcdef" not in _json.dumps(masked)
+    assert masked["examples"][1] == "ok"

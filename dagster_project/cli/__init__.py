@@ -14,7 +14,7 @@ import argparse
 import importlib
 import sys
 
-COMMAND_MODULES = ["run", "release", "campaign", "project"]
+COMMAND_MODULES = ["run", "release", "campaign", "project", "ui", "docs"]
 
 
 def build_parser() -> argparse.ArgumentParser:

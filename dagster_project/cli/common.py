@@ -25,9 +25,12 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def connect(settings: Settings, read_only: bool = False):
+    """The build database (what the pipeline writes), not the published copy."""
     import duckdb
 
-    return duckdb.connect(str(settings.warehouse), read_only=read_only)
+    from dagster_project.publish import ensure_build
+
+    return duckdb.connect(str(ensure_build(settings)), read_only=read_only)
 
 
 def common_options(parser: argparse.ArgumentParser) -> None:

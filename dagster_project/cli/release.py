@@ -1,12 +1,15 @@
-"""`kpi freeze` and the release commands."""
+"""Releases and their audit trail: `kpi freeze`, `kpi diff`, `kpi verify`, `kpi trace`,
+`kpi review set|list|export|import`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from dagster_project.cli.common import (
     EXIT_BLOCKED,
+    EXIT_ERROR,
     EXIT_OK,
     common_options,
     connect,
@@ -14,13 +17,37 @@ from dagster_project.cli.common import (
 )
 
 
+def _waivers(args: argparse.Namespace) -> dict[str, str] | None:
+    """Pair each --waive with its --justification (one justification may cover them all)."""
+    names = args.waive or []
+    texts = args.justification or []
+    if not names and not texts:
+        return {}
+    if not names:
+        print("kpi freeze : --justification sans --waive", file=sys.stderr)
+        return None
+    if len(texts) == 1:
+        texts = texts * len(names)
+    if len(texts) != len(names):
+        print(
+            'kpi freeze : chaque --waive CONTRÔLE exige sa --justification "..." '
+            f"({len(names)} levée(s), {len(texts)} justification(s))",
+            file=sys.stderr,
+        )
+        return None
+    return dict(zip(names, texts, strict=True))
+
+
 def cmd_freeze(args: argparse.Namespace) -> int:
     from dagster_project.release import FreezeRefused, freeze
 
+    waivers = _waivers(args)
+    if waivers is None:
+        return EXIT_ERROR
     settings = settings_from(args)
     con = connect(settings)
     try:
-        release = freeze(con, args.year, settings.releases_dir, reason=args.reason)
+        release = freeze(con, args.year, settings.releases_dir, reason=args.reason, waivers=waivers)
     except FreezeRefused as exc:
         print(f"kpi freeze : {exc}", file=sys.stderr)
         return EXIT_BLOCKED
@@ -30,6 +57,200 @@ def cmd_freeze(args: argparse.Namespace) -> int:
         f"Publication {release.release_id} figée : {release.value_count} valeurs, dossier {release.folder}"
     )
     print(f"  manifeste SHA-256 {release.manifest_sha256}")
+    print(f"  valeurs SHA-256 {release.values_sha256}")
+    for w in release.waivers:
+        print(f"  contrôle levé : {w['check']} ({w['asset']}) — {w['justification']}")
+    if args.no_publish:
+        return EXIT_OK
+    # The analysts' read-only copy shows the new release (release.releases, latest_values).
+    from dagster_project.cli.run import _publish
+
+    return _publish(settings, None, note=f"gel de {release.release_id}")
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from dagster_project.release import diff_releases, format_diff, release_info, write_diff_csv
+
+    settings = settings_from(args)
+    con = connect(settings, read_only=True)
+    try:
+        try:
+            changes = diff_releases(con, args.old, args.new)
+        except KeyError as exc:
+            print(f"kpi diff : {exc.args[0]}", file=sys.stderr)
+            return EXIT_ERROR
+        reason = release_info(con, args.new)["reason"]
+    finally:
+        con.close()
+    print(format_diff(args.old, args.new, changes, reason))
+    if args.csv:
+        path = Path(args.csv).resolve()
+        write_diff_csv(changes, path)
+        print(f"Différences écrites dans {path}")
+    return EXIT_OK
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from dagster_project.release import format_verification, verify
+
+    settings = settings_from(args)
+    con = connect(settings, read_only=True)
+    try:
+        result = verify(con, settings.releases_dir, args.release)
+    finally:
+        con.close()
+    print(format_verification(result))
+    return EXIT_OK if result.intact else EXIT_BLOCKED
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    from dagster_project.lineage import TraceError, format_trace, trace, trace_json
+
+    settings = settings_from(args)
+    con = connect(settings, read_only=True)
+    try:
+        result = trace(con, args.indicator_id, args.year, args.commune, args.release)
+    except TraceError as exc:
+        print(f"kpi trace : {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    finally:
+        con.close()
+    print(trace_json(result) if args.json else format_trace(result))
+    return EXIT_OK
+
+
+def _amount(value) -> str:
+    from dagster_project.release import format_number
+
+    return format_number(value)
+
+
+def cmd_review_set(args: argparse.Namespace) -> int:
+    from dagster_project.review import ReviewError, set_review
+
+    settings = settings_from(args)
+    con = connect(settings)
+    try:
+        status = set_review(
+            con,
+            args.year,
+            args.indicator,
+            args.commune,
+            args.status,
+            args.comment,
+            args.reviewer,
+        )
+    except ReviewError as exc:
+        print(f"kpi review set : {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    finally:
+        con.close()
+    where = f"commune {args.commune}" if args.commune else "agglomération"
+    print(f"{args.indicator} ({args.year}, {where}) : « {status} » enregistré par {args.reviewer}")
+    return EXIT_OK
+
+
+def cmd_review_list(args: argparse.Namespace) -> int:
+    from dagster_project.review import (
+        ReviewError,
+        history,
+        list_reviews,
+        reviewed_values,
+        status_counts,
+    )
+
+    settings = settings_from(args)
+    con = connect(settings)
+    try:
+        if args.indicator:
+            entries = history(con, args.year, args.indicator, args.commune)
+            where = f"commune {args.commune}" if args.commune else "agglomération"
+            print(f"Historique de revue : {args.indicator} ({args.year}, {where})")
+            if not entries:
+                print("  aucune revue")
+            for e in entries:
+                print(
+                    f"  {e['reviewed_at']:%d/%m/%Y %H:%M} {e['reviewer']} : « {e['status']} »"
+                    + (f" — {e['comment']}" if e["comment"] else "")
+                    + f" (valeur {_amount(e['value_at_review'])}, {e['origin']})"
+                )
+            return EXIT_OK
+        try:
+            rows = list_reviews(con, args.year, args.status)
+        except ReviewError as exc:
+            print(f"kpi review list : {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        counts = status_counts(reviewed_values(con, args.year))
+    finally:
+        con.close()
+    for v in rows:
+        where = f"{v.commune or ''} ({v.code_insee})".strip() if v.code_insee else "agglomération"
+        line = (
+            f"{v.status or 'non revu':<24} {v.indicator_id} — {where} : "
+            f"{_amount(v.value)} {v.unit or ''}".rstrip()
+        )
+        if v.status:
+            line += f" | {v.reviewer}, {v.reviewed_at:%d/%m/%Y}"
+            if v.comment:
+                line += f" | {v.comment}"
+            if v.changed_since_review:
+                line += f" | valeur modifiée depuis la revue ({_amount(v.value_at_review)})"
+        print(line)
+    print(
+        f"{len(rows)} valeur(s) listée(s). Année {args.year} : "
+        + ", ".join(f"{n} {status}" for status, n in counts.items())
+    )
+    return EXIT_OK
+
+
+def cmd_review_export(args: argparse.Namespace) -> int:
+    from dagster_project.review import ReviewError, export_workbook
+
+    settings = settings_from(args)
+    con = connect(settings)
+    out = Path(args.out).resolve()
+    try:
+        count = export_workbook(con, args.year, out)
+    except ReviewError as exc:
+        print(f"kpi review export : {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    finally:
+        con.close()
+    print(f"{count} valeur(s) de {args.year} écrite(s) dans {out}")
+    return EXIT_OK
+
+
+def cmd_review_import(args: argparse.Namespace) -> int:
+    from dagster_project.review import ImportRejected, ReviewError, import_workbook
+
+    path = Path(args.file).resolve()
+    if not path.is_file():
+        print(f"kpi review import : fichier introuvable : {path}", file=sys.stderr)
+        return EXIT_ERROR
+    settings = settings_from(args)
+    con = connect(settings)
+    try:
+        result = import_workbook(con, path, args.reviewer)
+    except ImportRejected as exc:
+        print(
+            f"kpi review import : {path.name} refusé, rien n'a été enregistré "
+            f"({len(exc.problems)} problème(s)) :",
+            file=sys.stderr,
+        )
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return EXIT_ERROR
+    except ReviewError as exc:
+        print(f"kpi review import : {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    finally:
+        con.close()
+    for warning in result.warnings:
+        print(f"avertissement : {warning}")
+    print(
+        f"{result.recorded} revue(s) enregistrée(s) par {args.reviewer}, "
+        f"{result.unchanged} ligne(s) inchangée(s)"
+    )
     return EXIT_OK
 
 
@@ -37,6 +258,90 @@ def register(sub) -> None:
     fr = sub.add_parser("freeze", help="figer les valeurs d'une année en publication versionnée")
     fr.add_argument("--year", type=int, required=True)
     fr.add_argument("--reason", help="motif, obligatoire pour une nouvelle version")
+    fr.add_argument(
+        "--waive",
+        action="append",
+        metavar="CONTRÔLE",
+        help="lever un contrôle bloquant en échec (répétable ; exige --justification)",
+    )
+    fr.add_argument(
+        "--justification",
+        action="append",
+        help="justification écrite de la levée (une par --waive, ou une pour toutes)",
+    )
     fr.add_argument("--releases", help="dossier des publications (défaut ./releases)")
+    fr.add_argument(
+        "--no-publish",
+        action="store_true",
+        help="ne pas republier la copie des analystes après le gel",
+    )
     common_options(fr)
     fr.set_defaults(func=cmd_freeze)
+
+    df = sub.add_parser(
+        "diff", help="comparer deux publications (valeurs modifiées, ajoutées, retirées)"
+    )
+    df.add_argument("old", metavar="ANCIENNE", help="ex. RA-2025-v1")
+    df.add_argument("new", metavar="NOUVELLE", help="ex. RA-2025-v2")
+    df.add_argument("--csv", metavar="FICHIER", help="écrire aussi les différences en CSV")
+    common_options(df)
+    df.set_defaults(func=cmd_diff)
+
+    ve = sub.add_parser(
+        "verify", help="vérifier l'intégrité des publications (fichiers, manifestes, entrepôt)"
+    )
+    ve.add_argument("--release", help="une seule publication (défaut : toutes)")
+    ve.add_argument("--releases", help="dossier des publications (défaut ./releases)")
+    common_options(ve)
+    ve.set_defaults(func=cmd_verify)
+
+    tr = sub.add_parser(
+        "trace", help="d'où vient une valeur : publication, modèle, livraisons, lignes"
+    )
+    tr.add_argument("indicator_id", metavar="INDICATEUR")
+    tr.add_argument("--year", type=int, required=True)
+    tr.add_argument(
+        "--commune", metavar="CODE_INSEE", help="valeur d'une commune (défaut : agglomération)"
+    )
+    tr.add_argument(
+        "--release", help="publication à lire (défaut : la dernière version de l'année)"
+    )
+    tr.add_argument("--json", action="store_true", help="sortie JSON")
+    common_options(tr)
+    tr.set_defaults(func=cmd_trace)
+
+    rv = sub.add_parser("review", help="statut de validation des valeurs (revue)")
+    rsub = rv.add_subparsers(dest="review_command", required=True)
+    st = rsub.add_parser("set", help="enregistrer le statut d'une valeur")
+    st.add_argument("--year", type=int, required=True)
+    st.add_argument("--indicator", required=True)
+    st.add_argument("--commune", metavar="CODE_INSEE", help="défaut : valeur d'agglomération")
+    st.add_argument(
+        "--status",
+        required=True,
+        help="sans anomalie apparente | présomption d'anomalie | anomalie (alias ok, presomption)",
+    )
+    st.add_argument("--comment", help="obligatoire pour présomption d'anomalie et anomalie")
+    st.add_argument("--reviewer", required=True, help="nom du relecteur")
+    common_options(st)
+    st.set_defaults(func=cmd_review_set)
+
+    ls = rsub.add_parser("list", help="lister les valeurs revues (ou l'historique d'une valeur)")
+    ls.add_argument("--year", type=int, required=True)
+    ls.add_argument("--status", help="un statut, ou « non revu »")
+    ls.add_argument("--indicator", help="historique complet des revues de cet indicateur")
+    ls.add_argument("--commune", metavar="CODE_INSEE")
+    common_options(ls)
+    ls.set_defaults(func=cmd_review_list)
+
+    ex = rsub.add_parser("export", help="classeur de revue de l'année (une ligne par valeur)")
+    ex.add_argument("--year", type=int, required=True)
+    ex.add_argument("--out", required=True, help="fichier .xlsx à écrire")
+    common_options(ex)
+    ex.set_defaults(func=cmd_review_export)
+
+    im = rsub.add_parser("import", help="réimporter un classeur de revue complété")
+    im.add_argument("file", metavar="FICHIER")
+    im.add_argument("--reviewer", required=True, help="nom du relecteur")
+    common_options(im)
+    im.set_defaults(func=cmd_review_import)

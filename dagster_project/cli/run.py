@@ -1,4 +1,11 @@
-"""`kpi run`: ingestion, dbt build and checks in one Dagster run."""
+"""`kpi run`: ingestion, dbt build and checks in one Dagster run, then publication;
+`kpi publish`: publish the build database again.
+
+The run writes the build database (``.build/warehouse.duckdb``); when it succeeds with no
+blocking check failed, the read-only copy analysts open (``warehouse.duckdb``) and the
+Parquet exports (``exports/marts/``) are replaced atomically (``dagster_project.publish``).
+A failed or interrupted run leaves the previous publication in place.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +22,27 @@ from dagster_project.cli.common import (
     connect,
     settings_from,
 )
+from dagster_project.progress import progress
 from dagster_project.settings import Settings
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def _selected_keys(defs, selection: list[str] | None):
+    """Asset keys of the selected sources and everything downstream (None = everything)."""
+    if not selection:
+        return None
+    from dagster import AssetSelection
+
+    from dagster_project.assets.ingestion import raw_asset_key
+    from dagster_project.contracts import default_contracts
+
+    contracts = default_contracts()
+    unknown = sorted(set(selection) - set(contracts))
+    if unknown:
+        raise SystemExit(f"kpi run : source(s) inconnue(s) : {', '.join(unknown)}")
+    keys = [raw_asset_key(contracts[s]) for s in selection]
+    return AssetSelection.assets(*keys).downstream().resolve(defs.resolve_asset_graph())
 
 
 def run_pipeline(settings: Settings, selection: list[str] | None = None):
@@ -23,34 +50,72 @@ def run_pipeline(settings: Settings, selection: list[str] | None = None):
     from dagster_project.instance import get_instance
 
     instance = get_instance()
-    from dagster import AssetSelection
-
     from dagster_project.definitions import build_definitions
 
     defs = build_definitions(settings)
     job = defs.resolve_job_def("kpi_run")
-    asset_selection = None
-    if selection:
-        from dagster_project.assets.ingestion import raw_asset_key
-        from dagster_project.contracts import default_contracts
-
-        contracts = default_contracts()
-        keys = [raw_asset_key(contracts[s]) for s in selection]
-        asset_selection = (
-            AssetSelection.assets(*keys).downstream().resolve(defs.resolve_asset_graph())
-        )
-    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     return job.execute_in_process(
         instance=instance,
         raise_on_error=False,
-        asset_selection=asset_selection,
-        run_config=quiet,
+        asset_selection=_selected_keys(defs, selection),
+        run_config=QUIET,
     )
 
 
-def run_summary(settings: Settings, run_id: str, started: float) -> dict:
+def run_pipeline_postgres(settings: Settings, selection: list[str] | None = None) -> list:
+    """dbt target PostgreSQL: ingestion into DuckDB, copy of the source tables to PostgreSQL,
+    then dbt build there. Two Dagster runs; the Great Expectations suites of the marts read
+    DuckDB, so only dbt's tests check the marts on this target."""
+    from dagster import AssetSelection, Definitions, define_asset_job
+
+    from dagster_project.assets.ingestion import INGESTION_GROUP
+    from dagster_project.definitions import dbt_models, ingestion_assets
+    from dagster_project.instance import get_instance
+    from dagster_project.postgres import copy_to_postgres, pg_params
+    from dagster_project.publish import ensure_build
+    from dagster_project.resources import build_resources
+    from dagster_project.validation.asset_checks import build_raw_checks
+
+    instance = get_instance()
+    defs = Definitions(
+        assets=[*ingestion_assets, dbt_models],
+        asset_checks=build_raw_checks(),
+        jobs=[define_asset_job("kpi_run_postgres", selection=AssetSelection.all())],
+        resources=build_resources(settings),
+    )
+    job = defs.resolve_job_def("kpi_run_postgres")
+    graph = defs.resolve_asset_graph()
+    selected = _selected_keys(defs, selection) or AssetSelection.all().resolve(graph)
+    ingestion = AssetSelection.groups(INGESTION_GROUP).resolve(graph)
+    first = job.execute_in_process(
+        instance=instance,
+        raise_on_error=False,
+        asset_selection=sorted(selected & ingestion, key=lambda k: k.to_user_string()),
+        run_config=QUIET,
+    )
+    if not first.success:
+        return [first]
+    params = pg_params()
+    progress(
+        f"copie des tables d'ingestion vers PostgreSQL {params['host']}:{params['port']}"
+        f"/{params['dbname']}"
+    )
+    copied = copy_to_postgres(ensure_build(settings))
+    progress(f"copie terminée : {len(copied)} table(s), {sum(copied.values())} ligne(s)")
+    second = job.execute_in_process(
+        instance=instance,
+        raise_on_error=False,
+        asset_selection=sorted(selected - ingestion, key=lambda k: k.to_user_string()),
+        run_config=QUIET,
+    )
+    return [first, second]
+
+
+def run_summary(settings: Settings, run_ids: list[str] | str, started: float) -> dict:
     import datetime as dt
 
+    run_ids = [run_ids] if isinstance(run_ids, str) else list(run_ids)
+    marks = ", ".join("?" for _ in run_ids)
     since = dt.datetime.fromtimestamp(int(started))
     con = connect(settings, read_only=True)
     try:
@@ -72,16 +137,17 @@ def run_summary(settings: Settings, run_id: str, started: float) -> dict:
                 (name, bool(blocking))
                 for name, blocking in con.execute(
                     "select check_name || ' (' || asset || ')', blocking from audit.check_results "
-                    "where run_id = ? and not passed order by 1",
-                    [run_id],
+                    f"where run_id in ({marks}) and not passed order by 1",
+                    run_ids,
                 ).fetchall()
             ]
         if "audit.dbt_results" in tables:
             failed_checks += [
                 (uid, True)
                 for (uid,) in con.execute(
-                    "select unique_id from audit.dbt_results where run_id = ? and status in ('fail','error') order by 1",
-                    [run_id],
+                    "select unique_id from audit.dbt_results "
+                    f"where run_id in ({marks}) and status in ('fail','error') order by 1",
+                    run_ids,
                 ).fetchall()
             ]
         rejected = con.execute(
@@ -97,6 +163,10 @@ def run_summary(settings: Settings, run_id: str, started: float) -> dict:
         )
     finally:
         con.close()
+    if settings.dbt_target == "postgres":
+        from dagster_project.postgres import count_rows
+
+        values = count_rows("marts.fct_indicator_values") or 0
     return {
         "accepted": counts.get("accepted", 0),
         "rejected": counts.get("rejected", 0),
@@ -106,27 +176,55 @@ def run_summary(settings: Settings, run_id: str, started: float) -> dict:
     }
 
 
+def _publish(settings: Settings, run_id: str | None, note: str | None = None) -> int:
+    from dagster_project.publish import publish
+
+    progress("publication de la copie des analystes")
+    try:
+        publication = publish(settings, run_id=run_id, note=note)
+    except Exception as exc:  # the previous publication stays in place
+        print(f"  ÉCHEC de la publication ({type(exc).__name__} : {exc})", file=sys.stderr)
+        print("  La copie publiée précédente reste en place.", file=sys.stderr)
+        return EXIT_ERROR
+    progress(f"publication {publication.publication_id} en place")
+    marts = sum(1 for name in publication.tables if name.startswith("marts."))
+    print(
+        f"  Copie publiée (lecture seule) : {publication.path} "
+        f"[{publication.publication_id}, {len(publication.tables)} tables, "
+        f"{publication.seconds:.1f} s]"
+    )
+    print(f"  Exports Parquet : {publication.exports / 'marts'} ({marts} tables)")
+    return EXIT_OK
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    import contextlib
+
+    from dagster_project.publish import ensure_build
+
     settings = settings_from(args)
     os.environ["KPI_PROGRESS"] = "1"
+    build = ensure_build(settings)
     print(
-        f"kpi run : livraisons {settings.sources_dir}, entrepôt {settings.warehouse} "
-        f"(cible dbt {settings.dbt_target})",
+        f"kpi run : livraisons {settings.sources_dir}, base de construction {build} "
+        f"(cible dbt {settings.dbt_target}), copie publiée {settings.warehouse}",
         file=sys.stderr,
     )
     started = time.time()
     log_path = settings.warehouse.with_name(settings.warehouse.stem + ".run.log")
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    runner = run_pipeline_postgres if settings.dbt_target == "postgres" else run_pipeline
     if args.verbose:
-        result = run_pipeline(settings, args.select)
+        results = runner(settings, args.select)
     else:
         # dbt's own output goes to the log file; progress lines stay on stderr
-        import contextlib
-
         with log_path.open("w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
-            result = run_pipeline(settings, args.select)
+            results = runner(settings, args.select)
+    results = results if isinstance(results, list) else [results]
     elapsed = time.time() - started
-    summary = run_summary(settings, result.run_id, started)
-    print("\nRésumé de l'exécution " + result.run_id[:8])
+    run_ids = [r.run_id for r in results]
+    summary = run_summary(settings, run_ids, started)
+    print("\nRésumé de l'exécution " + ", ".join(r[:8] for r in run_ids))
     print(
         f"  Livraisons traitées : {summary['accepted']} acceptée(s), {summary['rejected']} rejetée(s)"
     )
@@ -139,20 +237,53 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"    bloquant : {name}")
     for name in warnings[:20]:
         print(f"    avertissement : {name}")
-    print(f"  Valeurs d'indicateurs dans fct_indicator_values : {summary['indicator_values']}")
+    where = "PostgreSQL" if settings.dbt_target == "postgres" else "fct_indicator_values"
+    print(f"  Valeurs d'indicateurs dans {where} : {summary['indicator_values']}")
     print(f"  Durée : {elapsed:.1f} s")
     if not args.verbose:
         print(f"  Journal détaillé (dbt) : {log_path}")
-    if not result.success:
-        failed = [e.step_key for e in result.all_events if e.is_step_failure]
+    failed_runs = [r for r in results if not r.success]
+    if failed_runs:
+        failed = [e.step_key for r in failed_runs for e in r.all_events if e.is_step_failure]
         print(f"  ÉCHEC de l'exécution (étapes : {', '.join(failed)})", file=sys.stderr)
+        print("  La copie publiée n'a pas changé.", file=sys.stderr)
         return EXIT_ERROR
-    return EXIT_BLOCKED if blocking else EXIT_OK
+    if blocking:
+        print("  Contrôles bloquants en échec : la copie publiée n'a pas changé.")
+        return EXIT_BLOCKED
+    if settings.dbt_target == "postgres":
+        print("  Cible PostgreSQL : les analystes lisent les schémas marts de PostgreSQL.")
+        return EXIT_OK
+    return _publish(settings, run_ids[-1])
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    """Publish the build database as it is (after a repair, or a run that was not published)."""
+    from dagster_project.release import blocking_failures, latest_run_id
+
+    settings = settings_from(args)
+    con = connect(settings, read_only=True)
+    try:
+        run_id = latest_run_id(con)
+        failures = blocking_failures(con, run_id)
+    finally:
+        con.close()
+    if failures and not args.force:
+        print(
+            f"kpi publish : {len(failures)} contrôle(s) bloquant(s) en échec lors de la dernière "
+            f"exécution ({run_id}) ; publier quand même : --force",
+            file=sys.stderr,
+        )
+        return EXIT_BLOCKED
+    note = "publication forcée malgré des contrôles bloquants en échec" if failures else None
+    print(f"kpi publish : {settings.build_warehouse} -> {settings.warehouse}")
+    return _publish(settings, run_id, note)
 
 
 def register(sub) -> None:
     run = sub.add_parser(
-        "run", help="ingérer les livraisons, construire les modèles dbt, contrôler"
+        "run",
+        help="ingérer les livraisons, construire les modèles dbt, contrôler, publier",
     )
     run.add_argument("--sources", help="dossier des livraisons (défaut ./sources)")
     common_options(run)
@@ -166,3 +297,15 @@ def register(sub) -> None:
     )
     run.add_argument("--verbose", "-v", action="store_true", help="afficher la sortie de dbt")
     run.set_defaults(func=cmd_run)
+
+    pub = sub.add_parser(
+        "publish",
+        help="republier la copie en lecture seule des analystes et les exports Parquet",
+    )
+    common_options(pub)
+    pub.add_argument(
+        "--force",
+        action="store_true",
+        help="publier même si la dernière exécution a des contrôles bloquants en échec",
+    )
+    pub.set_defaults(func=cmd_publish)

@@ -9,7 +9,9 @@ reason. A delivery is accepted only when that list is empty.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import math
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -29,9 +31,16 @@ from dagster_project.ingest.normalize import (
     parse_number,
     parse_yes_no,
 )
-from dagster_project.ingest.readers import ReadError, Sheet, read_file
+from dagster_project.ingest.readers import (
+    ReadError,
+    Sheet,
+    cell_ref,
+    column_letters,
+    read_file,
+)
 
 MAX_HEADER_SEARCH_ROWS = 11  # up to 10 title or blank rows, then the header
+MAX_HEADER_DIAGNOSTIC_ROWS = 60  # how far down a misplaced header is looked for (to say so)
 MAX_PROBLEMS = 2000  # beyond, the report says how many more there are
 TOTAL_TOLERANCE = 0.01
 MASKED = "(masqué)"
@@ -96,6 +105,8 @@ class _Header:
     unknown: list[tuple[int, str]]
     duplicates: list[tuple[str, str]]
     missing_required: list[str]
+    # contract column -> the second header filling it (a commune given by code and by name)
+    alternates: dict[str, tuple[int, str]] = field(default_factory=dict)
 
 
 def _required_headers(contract: Contract) -> list[Column]:
@@ -111,6 +122,7 @@ def _match_header(contract: Contract, cells: list[object], row_index: int) -> _H
     positions: dict[str, tuple[int, str]] = {}
     duplicates: list[tuple[str, str]] = []
     used: set[str] = set()
+    alternates: dict[str, tuple[int, str]] = {}
     for column in contract.columns:
         for header in column.header_names:
             found = by_key.get(header)
@@ -119,10 +131,49 @@ def _match_header(contract: Contract, cells: list[object], row_index: int) -> _H
             used.add(header)
             if len(found) > 1:
                 duplicates.append((column.name, found[1][1]))
+            if column.name in positions:
+                alternates[column.name] = found[0]
             positions.setdefault(column.name, found[0])
     unknown = [(i, text) for key, hits in by_key.items() if key not in used for i, text in hits]
     missing = [c.name for c in _required_headers(contract) if c.name not in positions]
-    return _Header(row_index, positions, sorted(unknown), duplicates, missing)
+    return _Header(row_index, positions, sorted(unknown), duplicates, missing, alternates)
+
+
+def _merged_ref(merge: tuple[int, int, int, int]) -> str:
+    r0, c0, r1, c1 = merge
+    return f"{cell_ref(r0, c0)}:{cell_ref(r1, c1)}"
+
+
+def _header_hints(contract: Contract, sheet: Sheet, header: _Header) -> str:
+    """Why a near-header misses columns: merged cells, headers that look like a column."""
+    hints = []
+    row = header.row_index
+    vertical = [m for m in sheet.merged if m[2] > m[0] and m[0] <= row + 1 and m[2] >= row]
+    if vertical:
+        refs = ", ".join(_merged_ref(m) for m in vertical[:6])
+        hints.append(
+            f"l'en-tête est réparti sur plusieurs lignes avec des cellules fusionnées ({refs}) : "
+            "il doit tenir sur une seule ligne ; défusionnez ces cellules et écrivez chaque "
+            "en-tête sur la même ligne"
+        )
+    cells = sheet.rows[row] if row < len(sheet.rows) else []
+    taken = {index for index, _ in header.positions.values()}
+    written = [
+        (display(cell).strip(), normalize_header(cell))
+        for index, cell in enumerate(cells)
+        if not is_empty(cell) and index not in taken
+    ]
+    for name in header.missing_required:
+        for text, key in written:
+            bare = normalize_header(re.sub(r"\(([^)]*)\)", r" \1", text)).strip("_")
+            close = difflib.SequenceMatcher(None, key, name).ratio() >= 0.8
+            if bare == name or close:
+                hints.append(
+                    f"l'en-tête « {text} » ne correspond pas à la colonne {name} : écrivez "
+                    f"exactement {name} (majuscules, accents et espaces indifférents)"
+                )
+                break
+    return (" ; " + " ; ".join(hints)) if hints else ""
 
 
 def _find_data_sheet(contract: Contract, sheets: list[Sheet]) -> tuple[Sheet, _Header] | Problem:
@@ -135,6 +186,20 @@ def _find_data_sheet(contract: Contract, sheets: list[Sheet]) -> tuple[Sheet, _H
             score = len(header.positions)
             if score and (best is None or score > best[0]):
                 best = (score, sheet, header)
+    for sheet in sheets:  # a complete header further down: say where it is
+        rows = sheet.rows[MAX_HEADER_SEARCH_ROWS:MAX_HEADER_DIAGNOSTIC_ROWS]
+        for row_index, cells in enumerate(rows, start=MAX_HEADER_SEARCH_ROWS):
+            if not _match_header(contract, list(cells), row_index).missing_required:
+                return Problem(
+                    reason=(
+                        f"ligne d'en-tête trouvée trop bas, ligne {row_index + 1} de la feuille "
+                        f"« {sheet.name} » : au plus {MAX_HEADER_SEARCH_ROWS - 1} lignes de titre "
+                        "ou vides sont admises au-dessus de l'en-tête ; supprimez des lignes "
+                        "de titre"
+                    ),
+                    sheet=sheet.name,
+                    row=row_index + 1,
+                )
     expected = ", ".join(" ou ".join(c.header_names) for c in _required_headers(contract))
     if best is None:
         return Problem(
@@ -151,6 +216,7 @@ def _find_data_sheet(contract: Contract, sheets: list[Sheet]) -> tuple[Sheet, _H
         reason=(
             f"colonnes obligatoires absentes de l'en-tête : {missing} (la feuille la plus proche "
             f"est « {sheet.name} », ligne {header.row_index + 1})"
+            + _header_hints(contract, sheet, header)
         ),
         sheet=sheet.name,
         row=header.row_index + 1,
@@ -284,11 +350,30 @@ def validate_sheets(
     numeric = [c for c in columns if c.type in ("integer", "number")]
     running_sums: dict[str, float] = dict.fromkeys((c.name for c in numeric), 0.0)
     total_rows = 0
+    errors_by_row: dict[int, dict[int, str]] = defaultdict(dict)
+    for (r, col), text in sheet.errors.items():
+        errors_by_row[r][col] = text
+    covered = _merge_cover(sheet, header)
+    for merge in _merged_headers_over_data(sheet, header):
+        owner = next(c for c in columns if header.positions[c.name][0] == merge[1])
+        filled = ", ".join(
+            column_letters(c)
+            for c in range(merge[1] + 1, merge[3] + 1)
+            if _column_has_data(sheet, header.row_index, c)
+        )
+        problem(
+            f"en-tête « {label[owner.name]} » fusionné sur plusieurs colonnes "
+            f"({_merged_ref(merge)}) : la colonne {filled} contient des valeurs mais pas "
+            "d'en-tête à elle, ces valeurs seraient ignorées ; défusionnez l'en-tête et donnez "
+            "à chaque colonne son propre en-tête",
+            header.row_index + 1,
+            label[owner.name],
+        )
 
     for row_index in range(header.row_index + 1, len(sheet.rows)):
         cells = sheet.rows[row_index]
         row_number = row_index + 1
-        row_errors = {col: text for (r, col), text in sheet.errors.items() if r == row_index}
+        row_errors = errors_by_row.get(row_index, {})
         if all(is_empty(c) for c in cells) and not row_errors:
             continue
         if row_index in sheet.hidden_rows:
@@ -335,6 +420,27 @@ def validate_sheets(
                 row_ok = False
                 continue
             if is_empty(raw):
+                if (row_index, index) in sheet.uncached_formulas:
+                    problem(
+                        "formule sans valeur calculée (classeur produit par un programme et jamais "
+                        "recalculé) : ouvrez-le dans Excel, enregistrez-le, puis déposez-le à "
+                        "nouveau, ou remplacez la formule par sa valeur",
+                        row_number,
+                        header_text,
+                    )
+                    row_ok = False
+                    continue
+                merge = covered.get((row_index, index))
+                if merge is not None:
+                    problem(
+                        f"cellule fusionnée avec {cell_ref(merge[0], merge[1])} (plage "
+                        f"{_merged_ref(merge)}) : la valeur n'est lue que dans la première "
+                        "cellule de la plage ; défusionnez et recopiez la valeur sur chaque ligne",
+                        row_number,
+                        header_text,
+                    )
+                    row_ok = False
+                    continue
                 if column.default is not None:
                     record[column.name] = column.default
                 elif column.required:
@@ -346,10 +452,30 @@ def validate_sheets(
             try:
                 record[column.name] = _parse_cell(column, raw, ctx, header_text)
             except CellError as exc:
-                problem(
-                    f"{exc.reason} ({TYPE_LABELS_FR[column.type]})", row_number, header_text, raw
+                reason = (
+                    exc.reason if exc.complete else f"{exc.reason} ({TYPE_LABELS_FR[column.type]})"
                 )
+                problem(reason, row_number, header_text, raw)
                 row_ok = False
+                continue
+            alternate = header.alternates.get(column.name)
+            if alternate and alternate[0] < len(cells) and not is_empty(cells[alternate[0]]):
+                other = cells[alternate[0]]
+                try:
+                    same = _parse_cell(column, other, ctx, alternate[1]) == record[column.name]
+                except CellError:
+                    same = False
+                if not same:
+                    code = record[column.name]
+                    problem(
+                        f"« {alternate[1]} » et « {header_text} » ne désignent pas la même "
+                        f"commune ({header_text} {code} = {ctx.communes.names.get(code, '?')}) : "
+                        "gardez une seule des deux colonnes ou corrigez-les",
+                        row_number,
+                        alternate[1],
+                        other,
+                    )
+                    row_ok = False
         for column in absent_optional:
             record[column.name] = column.default
         if not row_ok:
@@ -364,7 +490,11 @@ def validate_sheets(
         records.append(record)
 
     if not records and not problems:
-        problem("aucune ligne de données sous l'en-tête", header.row_index + 2, None)
+        problem(
+            "aucune ligne de données sous l'en-tête" + _other_sheets_hint(contract, sheets, sheet),
+            header.row_index + 2,
+            None,
+        )
     _table_rules(contract, records, label, ctx, problem)
     omitted = max(0, len(problems) - MAX_PROBLEMS)
     result = ValidationResult(
@@ -379,6 +509,77 @@ def validate_sheets(
     if result.accepted:
         _apply_privacy(contract, result.records, ctx)
     return result
+
+
+def _merge_cover(sheet: Sheet, header: _Header) -> dict[tuple[int, int], tuple]:
+    """(row, column) of the data cells hidden by a merge (all but its first cell) -> merge."""
+    columns = {index for index, _ in header.positions.values()}
+    covered: dict[tuple[int, int], tuple] = {}
+    last_row = len(sheet.rows) - 1
+    for merge in sheet.merged:
+        r0, c0, r1, c1 = merge
+        if r1 <= header.row_index:
+            continue
+        for col in columns:
+            if not c0 <= col <= c1:
+                continue
+            for row in range(max(r0, header.row_index + 1), min(r1, last_row) + 1):
+                if (row, col) != (r0, c0):
+                    covered[(row, col)] = merge
+    return covered
+
+
+def _column_has_data(sheet: Sheet, header_row: int, col: int) -> bool:
+    return any(
+        col < len(cells) and not is_empty(cells[col]) for cells in sheet.rows[header_row + 1 :]
+    )
+
+
+def _merged_headers_over_data(sheet: Sheet, header: _Header) -> list[tuple]:
+    """Header cells of contract columns merged over other columns that hold data."""
+    starts = {index for index, _ in header.positions.values()}
+    found = []
+    for merge in sheet.merged:
+        r0, c0, r1, c1 = merge
+        if (
+            r0 <= header.row_index <= r1
+            and c1 > c0
+            and c0 in starts
+            and any(_column_has_data(sheet, header.row_index, c) for c in range(c0 + 1, c1 + 1))
+        ):
+            found.append(merge)
+    return found
+
+
+def _filled_rows(sheet: Sheet) -> int:
+    return sum(1 for cells in sheet.rows if sum(not is_empty(c) for c in cells) >= 2)
+
+
+def _other_sheets_hint(contract: Contract, sheets: list[Sheet], data_sheet: Sheet) -> str:
+    """Where the data went when the data sheet holds none (pasted in another sheet)."""
+    hints = []
+    for other in sheets:
+        if other is data_sheet:
+            continue
+        filled = _filled_rows(other)
+        if not filled:
+            continue
+        with_header = any(
+            not _match_header(contract, list(cells), i).missing_required
+            for i, cells in enumerate(other.rows[:MAX_HEADER_SEARCH_ROWS])
+        )
+        if with_header:
+            hints.append(
+                f"la feuille « {other.name} » porte elle aussi l'en-tête et {filled} lignes "
+                f"remplies, mais seule la première feuille qui porte l'en-tête est lue "
+                f"(« {data_sheet.name} ») : supprimez la feuille vide"
+            )
+        else:
+            hints.append(
+                f"la feuille « {other.name} » contient {filled} lignes remplies mais pas la ligne "
+                f"d'en-tête : collez ces lignes sous l'en-tête de la feuille « {data_sheet.name} »"
+            )
+    return (" ; " + " ; ".join(hints)) if hints else ""
 
 
 def _row_rules(contract, record, row_number, label, ctx, problem) -> None:

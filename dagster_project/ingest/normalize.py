@@ -33,11 +33,16 @@ EXCEL_ERRORS = frozenset(
 
 
 class CellError(ValueError):
-    """A cell that breaks a rule; ``reason`` is the French message shown to the department."""
+    """A cell that breaks a rule; ``reason`` is the French message shown to the department.
 
-    def __init__(self, reason: str):
+    ``complete``: the reason already says what is expected (the engine then does not append
+    the column type).
+    """
+
+    def __init__(self, reason: str, complete: bool = False):
         super().__init__(reason)
         self.reason = reason
+        self.complete = complete
 
 
 def strip_accents(text: str) -> str:
@@ -158,20 +163,76 @@ def _make_date(year: int, month: int, day: int) -> dt.date:
         raise CellError("date impossible") from exc
 
 
+DATE_FORMATS_FR = "cellule au format Date, JJ/MM/AAAA (15/03/2025) ou AAAA-MM-JJ (2025-03-15)"
+EXCEL_EPOCH = dt.date(1899, 12, 30)
+
+# date texts in a format the kit does not accept: (pattern, French name, (year, month, day)
+# groups to suggest the accepted spelling, or None when the reading would be a guess)
+_OTHER_DATE_FORMATS = (
+    (re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})$"), "AAAA/MM/JJ", (1, 2, 3)),
+    (re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$"), "JJ.MM.AAAA", (3, 2, 1)),
+    (re.compile(r"^(\d{1,2})-(\d{1,2})-(\d{4})$"), "JJ-MM-AAAA", (3, 2, 1)),
+    (re.compile(r"^(\d{4})\.(\d{1,2})\.(\d{1,2})$"), "AAAA.MM.JJ", (1, 2, 3)),
+    (re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{2})$"), "JJ/MM/AA (année sur deux chiffres)", None),
+    (re.compile(r"^(\d{1,2})-(\d{1,2})-(\d{2})$"), "JJ-MM-AA (année sur deux chiffres)", None),
+    (re.compile(r"^(\d{4})(\d{2})(\d{2})$"), "AAAAMMJJ (sans séparateur)", (1, 2, 3)),
+)
+_DATE_IN_WORDS = re.compile(r"^(?:[a-z]+\.?\s+)?(\d{1,2})(?:er)?\s+([a-z]+)\.?\s+(\d{4})$")
+_DATE_WITH_TIME = re.compile(r"^(\d{1,2}/\d{1,2}/\d{4}|\d{4}-\d{1,2}-\d{1,2})[ T]\d{1,2}[:h]\d{2}")
+
+
+def _refused_date(text: str, what: str, suggestion: dt.date | None) -> CellError:
+    advice = f" : écrivez {suggestion.strftime('%d/%m/%Y')}" if suggestion else ""
+    return CellError(
+        f"date « {text} » au format {what}, non accepté{advice} (formats acceptés : "
+        f"{DATE_FORMATS_FR})",
+        complete=True,
+    )
+
+
+def _suggest(year: int, month: int, day: int) -> dt.date | None:
+    try:
+        return dt.date(year, month, day)
+    except ValueError:
+        return None
+
+
 def parse_date(value: object) -> dt.date:
-    """Date cell, ``JJ/MM/AAAA`` or ``AAAA-MM-JJ``."""
+    """Date cell, ``JJ/MM/AAAA`` or ``AAAA-MM-JJ``; any other spelling is refused, saying
+    which formats are accepted (and the accepted spelling when it is not a guess)."""
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
-        raise CellError("nombre au lieu d'une date (attendu JJ/MM/AAAA)")
+        hint = ""
+        if float(value).is_integer() and 3000 < value < 100000:
+            as_date = EXCEL_EPOCH + dt.timedelta(days=int(value))
+            hint = (
+                f" : la cellule est au format Nombre ({display(value)} correspond au "
+                f"{as_date.strftime('%d/%m/%Y')}) ; mettez-la au format Date"
+            )
+        raise CellError(
+            f"nombre au lieu d'une date{hint} (formats acceptés : {DATE_FORMATS_FR})",
+            complete=True,
+        )
     text = str(value).strip()
     if m := _DMY.match(text):
         return _make_date(int(m[3]), int(m[2]), int(m[1]))
     if m := _YMD.match(text):
         return _make_date(int(m[1]), int(m[2]), int(m[3]))
-    raise CellError("date illisible (attendu JJ/MM/AAAA ou AAAA-MM-JJ)")
+    for pattern, what, groups in _OTHER_DATE_FORMATS:
+        if m := pattern.match(text):
+            suggestion = _suggest(*(int(m[g]) for g in groups)) if groups else None
+            raise _refused_date(text, what, suggestion)
+    plain = strip_accents(text).lower()
+    if m := _DATE_IN_WORDS.match(plain):
+        month = _MONTHS_FR.get(m[2])
+        suggestion = _suggest(int(m[3]), month, int(m[1])) if month else None
+        raise _refused_date(text, "date en toutes lettres", suggestion)
+    if _DATE_WITH_TIME.match(text):
+        raise _refused_date(text, "date avec heure", None)
+    raise CellError(f"date illisible (formats acceptés : {DATE_FORMATS_FR})", complete=True)
 
 
 def parse_month(value: object) -> dt.date:
@@ -196,7 +257,31 @@ def parse_month(value: object) -> dt.date:
         if pattern.match(text):
             day = parse_date(text)
             return dt.date(day.year, day.month, 1)
-    raise CellError("mois illisible (attendu AAAA-MM, MM/AAAA ou « janvier 2025 »)")
+    raise CellError(
+        "mois illisible (attendu AAAA-MM, MM/AAAA ou « janvier 2025 »)"
+        + _mojibake_hint(str(value).strip())
+    )
+
+
+def repair_mojibake(text: str) -> str | None:
+    """The text as it was before being decoded twice (UTF-8 read as Windows-1252), if so."""
+    if text.isascii():
+        return None
+    try:
+        repaired = text.encode("cp1252").decode("utf-8")
+    except UnicodeError:
+        return None
+    return repaired if repaired != text else None
+
+
+def _mojibake_hint(text: str) -> str:
+    repaired = repair_mojibake(text)
+    if repaired is None:
+        return ""
+    return (
+        f" : le texte semble mal encodé (« {text} » au lieu de « {repaired} ») ; enregistrez le "
+        "fichier en UTF-8 ou en Windows-1252 sans le convertir"
+    )
 
 
 def last_day_of_month(day: dt.date) -> dt.date:
@@ -223,6 +308,7 @@ def parse_yes_no(value: object) -> bool:
 # --- communes ----------------------------------------------------------------------------
 
 _SAINT = {"st": "saint", "ste": "sainte"}
+
 _LES = {"les", "lez"}
 
 
@@ -261,11 +347,35 @@ class CommuneMatcher:
             )
         return text
 
+    def _listing(self, codes) -> str:
+        return ", ".join(f"{self.names[c]} ({c})" for c in sorted(codes, key=self.names.get))
+
     def from_name(self, value: object) -> str:
         text = str(value).strip()
-        codes = self._by_key.get(commune_key(text), set())
-        if not codes:
-            raise CellError("commune inconnue ou hors de l'agglomération")
+        key = commune_key(text)
+        codes = self._by_key.get(key, set())
         if len(codes) > 1:
-            raise CellError("nom de commune ambigu (plusieurs communes correspondent)")
-        return next(iter(codes))
+            raise CellError(
+                f"nom de commune ambigu : « {text} » peut désigner {self._listing(codes)} ; "
+                "utilisez le code INSEE"
+            )
+        if codes:
+            return next(iter(codes))
+        if repair_mojibake(text):
+            raise CellError("commune inconnue" + _mojibake_hint(text))
+        # a shortened name: the start of several names is ambiguous, of one is unknown
+        starting = {c for k, cs in self._by_key.items() if k.startswith(key + " ") for c in cs}
+        if key and len(starting) > 1:
+            raise CellError(
+                f"nom de commune ambigu : « {text} » peut désigner {self._listing(starting)} ; "
+                "écrivez le nom complet ou le code INSEE"
+            )
+        if len(starting) == 1:
+            raise CellError(
+                f"commune inconnue : « {text} » n'est pas un nom complet (vouliez-vous dire "
+                f"{self._listing(starting)} ?) ; écrivez le nom complet ou le code INSEE"
+            )
+        raise CellError(
+            "commune inconnue ou hors de l'agglomération (absente de la liste des 100 "
+            "communes membres)"
+        )

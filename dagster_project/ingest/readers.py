@@ -1,11 +1,20 @@
 """Reading a delivered file into sheets of cell values.
 
 ``.xlsx`` is read with python-calamine (the fastest Python reader, see notes/stack.md).
-Calamine turns Excel error cells (``#DIV/0!``) into empty strings, so their positions are
-recovered from the sheet XML, which is only scanned when it contains an error cell.
+Before calamine sees the file, the archive is checked without trusting it (limits documented
+in docs/ingestion.md):
+
+1. the zip directory: number of parts, encryption, compression method, declared sizes
+   (total and compression ratio per part) -- nothing is decompressed yet;
+2. one streaming pass over every part, decompressing at most ``_CHUNK`` bytes at a time: a
+   part that inflates beyond its declared size (a zip bomb with forged headers) or beyond the
+   limits is rejected as soon as the excess is seen; a sheet whose ``<dimension>`` or whose
+   counted rows exceed the limits is rejected at that point, without decompressing the rest.
+   The same pass records what calamine does not report: Excel error cells (calamine turns
+   ``#DIV/0!`` into an empty string), formulas without a cached value, hidden rows and
+   merged cells.
+
 ``.csv`` is read in UTF-8 or Windows-1252 with ``;`` or ``,`` as separator.
-Bounded input: the archive is inspected before anything is decompressed (zip bombs, huge
-sheets), with limits documented in docs/ingestion.md.
 """
 
 from __future__ import annotations
@@ -13,17 +22,28 @@ from __future__ import annotations
 import csv
 import io
 import re
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from xml.etree import ElementTree
 
 from dagster_project.ingest.normalize import CellError
 
-MAX_FILE_BYTES = 50 * 1024 * 1024  # a delivered file
-MAX_UNCOMPRESSED_BYTES = 400 * 1024 * 1024  # sum of the workbook's XML parts once unzipped
-MAX_COMPRESSION_RATIO = 200  # uncompressed / compressed, per part
-MAX_ROWS = 1_000_000  # rows of one data sheet
+MAX_FILE_BYTES = 50 * 1024 * 1024  # a delivered file, as received
+MAX_UNCOMPRESSED_BYTES = 256 * 1024 * 1024  # sum of the workbook's parts once unzipped
+MAX_COMPRESSION_RATIO = 200  # uncompressed / compressed, per part of more than 1 MiB
+RATIO_CHECK_FROM_BYTES = 1024 * 1024
+MAX_PARTS = 2000  # entries of the zip container
+MAX_ROWS = 200_000  # rows of one sheet (xlsx) or of the file (csv)
+MAX_CELLS = 5_000_000  # rows x columns of the used range of one sheet
+
+_CHUNK = 1024 * 1024  # bytes decompressed at a time
+_OVERLAP = 4096  # bytes inflated beyond the scanned region, so that no tag is split
+_LOOKBACK = 16 * 1024  # bytes kept before it, to find the cell of a formula
+
+EMPTY_FILE = "le fichier est vide (0 octet)"
 
 
 class ReadError(Exception):
@@ -43,6 +63,25 @@ class Sheet:
     errors: dict[tuple[int, int], str] = field(default_factory=dict)
     hidden_rows: set[int] = field(default_factory=set)
     hidden: bool = False
+    # merged ranges, 0-based and inclusive: (first row, first column, last row, last column)
+    merged: list[tuple[int, int, int, int]] = field(default_factory=list)
+    # (0-based row, 0-based column) of formulas saved without a computed value
+    uncached_formulas: set[tuple[int, int]] = field(default_factory=set)
+
+
+@dataclass
+class _SheetScan:
+    """What the streaming pass learns about one sheet part."""
+
+    errors: dict[tuple[int, int], str] = field(default_factory=dict)
+    hidden_rows: set[int] = field(default_factory=set)
+    merged: list[tuple[int, int, int, int]] = field(default_factory=list)
+    uncached_formulas: set[tuple[int, int]] = field(default_factory=set)
+    row_tags: int = 0
+    last_row: int = 0  # highest row number (1-based) seen in a row tag
+    width: int = 0  # highest column (1-based) seen, counted from column AA on
+    dimension: str | None = None
+    prefixed: bool = False  # elements written with a namespace prefix (<x:row>)
 
 
 _NS = {
@@ -53,17 +92,58 @@ _NS = {
 _CELL = re.compile(rb"<(?:\w+:)?c\s([^>]*?)(/?)>")
 _ATTR = re.compile(rb'(\w+)="([^"]*)"')
 _VALUE = re.compile(rb"<(?:\w+:)?v>([^<]*)</(?:\w+:)?v>")
-_ROW = re.compile(rb"<(?:\w+:)?row\s([^>]*)>")
+_ROW = re.compile(rb"<(?:\w+:)?row(?=[\s/>])([^>]*)>")
+_ROW_NUMBER = re.compile(rb'\br="(\d+)"')
+_DIMENSION = re.compile(rb'<(?:\w+:)?dimension\s+ref="([^"]+)"')
+_PREFIXED = re.compile(rb"<\w+:worksheet\b")
+_MERGE = re.compile(rb'<(?:\w+:)?mergeCell\s+ref="([A-Z]+\d+)(?::([A-Z]+\d+))?"')
+_WIDE_REF = re.compile(rb' r="([A-Z]{2,3})\d')
+# a formula element followed by the end of its cell, or by an empty value: no cached result
+# (an empty value is a cached empty text only in a cell of type t="str")
+_UNCACHED = re.compile(
+    rb"(?:</(?:\w+:)?f>|<(?:\w+:)?f\b[^>]*/>)\s*"
+    rb"(<(?:\w+:)?v\s*/>|<(?:\w+:)?v>\s*</(?:\w+:)?v>)?\s*</(?:\w+:)?c>"
+)
+_CELL_START = re.compile(rb"<(?:\w+:)?c\s[^>]*>")
+
+_LOCAL_HEADER = struct.Struct("<4s5HL2L2H")
+
+
+def column_letters(index: int) -> str:
+    """0-based column index -> Excel letters (0 -> A, 27 -> AB)."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def cell_ref(row: int, column: int) -> str:
+    """0-based (row, column) -> ``B12``."""
+    return f"{column_letters(column)}{row + 1}"
+
+
+def _letters_index(letters: bytes) -> int:
+    col = 0
+    for ch in letters:
+        col = col * 26 + (ch - 64)
+    return col - 1
 
 
 def _cell_index(ref: bytes) -> tuple[int, int]:
     m = re.match(rb"([A-Z]+)(\d+)", ref)
     if not m:
         raise ValueError(ref)
-    col = 0
-    for ch in m[1]:
-        col = col * 26 + (ch - 64)
-    return int(m[2]) - 1, col - 1
+    return int(m[2]) - 1, _letters_index(m[1])
+
+
+def _thousands(n: int) -> str:
+    return f"{n:,}".replace(",", "\u202f")
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:.0f} Mio" if n >= 2**20 else f"{n / 1024:.0f} Kio"
 
 
 def _sheet_parts(archive: zipfile.ZipFile) -> dict[str, str]:
@@ -71,12 +151,12 @@ def _sheet_parts(archive: zipfile.ZipFile) -> dict[str, str]:
     try:
         workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
         rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
-    except (KeyError, ElementTree.ParseError):
+    except (KeyError, ElementTree.ParseError, zipfile.BadZipFile, zlib.error):
         return {}
     targets = {r.get("Id"): r.get("Target") for r in rels.findall("rel:Relationship", _NS)}
     parts = {}
     for sheet in workbook.findall("m:sheets/m:sheet", _NS):
-        target = targets.get(sheet.get(f"{{{_NS['r']}}}id"), "")
+        target = targets.get(sheet.get(f"{{{_NS['r']}}}id"), "") or ""
         if target.startswith("/"):
             path = target.lstrip("/")
         else:
@@ -85,69 +165,333 @@ def _sheet_parts(archive: zipfile.ZipFile) -> dict[str, str]:
     return parts
 
 
-def _scan_sheet_xml(xml: bytes) -> tuple[dict[tuple[int, int], str], set[int]]:
-    """Error cells and hidden rows of one sheet part (only what calamine does not report)."""
-    errors: dict[tuple[int, int], str] = {}
-    hidden: set[int] = set()
-    if b'hidden="1"' in xml or b'hidden="true"' in xml:
-        for m in _ROW.finditer(xml):
-            attrs = dict(_ATTR.findall(m[1]))
-            if attrs.get(b"hidden") in (b"1", b"true") and b"r" in attrs:
-                hidden.add(int(attrs[b"r"]) - 1)
-    if b't="e"' in xml:
-        for m in _CELL.finditer(xml):
-            attrs = dict(_ATTR.findall(m[1]))
-            if attrs.get(b"t") != b"e" or b"r" not in attrs or m[2] == b"/":
-                continue
-            value = _VALUE.search(xml, m.end(), m.end() + 400)
-            text = value[1].decode("utf-8", "replace") if value else "#ERREUR"
-            errors[_cell_index(attrs[b"r"])] = text
-    return errors, hidden
+# ------------------------------------------------------------------------------------------
+# not a workbook at all: say what it is
+
+
+def _sniff(head: bytes) -> str | None:
+    """What a file that is not an xlsx zip looks like, in French, or None."""
+    if head.startswith(b"%PDF"):
+        return "c'est un document PDF renommé en .xlsx"
+    if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        return (
+            "c'est un classeur Excel 97-2003 (.xls) renommé en .xlsx, ou un classeur protégé "
+            "par mot de passe : enregistrez-le au format « Classeur Excel (.xlsx) », sans "
+            "mot de passe"
+        )
+    lowered = head.lstrip(b"\xef\xbb\xbf \r\n\t").lower()
+    if lowered.startswith((b"<!doctype html", b"<html", b"<table")):
+        return "c'est une page HTML renommée en .xlsx (export web)"
+    if lowered.startswith(b"<?xml"):
+        return "c'est un fichier XML (classeur XML 2003 ?) renommé en .xlsx"
+    if head.startswith(b"PK"):
+        return None
+    if head and all(32 <= b < 127 or b in (9, 10, 13) or b >= 128 for b in head[:512]):
+        return "c'est un fichier texte (CSV ?) renommé en .xlsx : gardez l'extension .csv"
+    return None
+
+
+def _not_a_workbook(path: Path, detail: str | None = None) -> ReadError:
+    with path.open("rb") as handle:
+        head = handle.read(2048)
+    what = _sniff(head)
+    if what:
+        return ReadError(f"le fichier n'est pas un classeur Excel .xlsx : {what}")
+    if head.startswith(b"PK"):
+        return ReadError(
+            "classeur .xlsx endommagé ou incomplet (fichier tronqué pendant la copie ou "
+            f"l'envoi{' : ' + detail if detail else ''}) : renvoyez le fichier d'origine"
+        )
+    return ReadError(
+        "le fichier n'est pas un classeur Excel .xlsx valide (fichier tronqué, ou autre format "
+        "renommé en .xlsx : enregistrez-le au format « Classeur Excel (.xlsx) »)"
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# the zip directory
 
 
 def check_archive(path: Path) -> zipfile.ZipFile:
-    """Open the workbook's zip container after checking it is not a bomb."""
+    """Open the workbook's zip container after checking its directory (nothing decompressed).
+
+    Declared sizes are checked here; ``scan_archive`` then checks that no part inflates
+    beyond what it declares.
+    """
     try:
         archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile as exc:
-        raise ReadError(
-            "le fichier n'est pas un classeur Excel .xlsx valide (fichier tronqué, "
-            "ou autre format renommé en .xlsx : enregistrez-le au format « Classeur Excel (.xlsx) »)"
-        ) from exc
-    total = 0
-    for info in archive.infolist():
-        total += info.file_size
-        ratio = info.file_size / max(info.compress_size, 1)
-        if info.file_size > 1024 * 1024 and ratio > MAX_COMPRESSION_RATIO:
-            archive.close()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise _not_a_workbook(path) from exc
+    try:
+        infos = archive.infolist()
+        if len(infos) > MAX_PARTS:
             raise ReadError(
-                f"contenu compressé anormal ({info.filename} : taux de compression {ratio:.0f}:1, "
-                f"limite {MAX_COMPRESSION_RATIO}:1) : fichier refusé par sécurité"
+                f"contenu anormal : {len(infos)} éléments dans le classeur "
+                f"(limite {MAX_PARTS}) : fichier refusé par sécurité"
             )
-    if total > MAX_UNCOMPRESSED_BYTES:
+        names = {info.filename for info in infos}
+        if "xl/workbook.xml" not in names:
+            if "mimetype" in names and b"opendocument" in archive.read("mimetype")[:100]:
+                raise ReadError(
+                    "le fichier n'est pas un classeur Excel .xlsx : c'est un classeur "
+                    "OpenDocument (.ods) renommé : enregistrez-le au format « Classeur Excel "
+                    "(.xlsx) »"
+                )
+            raise ReadError(
+                "le fichier n'est pas un classeur Excel .xlsx (partie xl/workbook.xml absente)"
+            )
+        total = 0
+        for info in infos:
+            if info.flag_bits & 0x1:
+                raise ReadError(
+                    "classeur chiffré (protégé par mot de passe) : enregistrez-le sans mot de passe"
+                )
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise ReadError(
+                    f"méthode de compression non prise en charge ({info.filename}) : "
+                    "enregistrez le classeur depuis Excel"
+                )
+            total += info.file_size
+            ratio = info.file_size / max(info.compress_size, 1)
+            if info.file_size > RATIO_CHECK_FROM_BYTES and ratio > MAX_COMPRESSION_RATIO:
+                raise ReadError(
+                    f"contenu compressé anormal ({info.filename} : taux de compression "
+                    f"{ratio:.0f}:1, limite {MAX_COMPRESSION_RATIO}:1) : fichier refusé par "
+                    "sécurité (« bombe zip »)"
+                )
+        if total > MAX_UNCOMPRESSED_BYTES:
+            raise ReadError(
+                f"classeur trop volumineux une fois décompressé ({_mib(total)}, "
+                f"limite {_mib(MAX_UNCOMPRESSED_BYTES)})"
+            )
+    except BaseException:
         archive.close()
-        raise ReadError(
-            f"classeur trop volumineux une fois décompressé ({total // 2**20} Mio, "
-            f"limite {MAX_UNCOMPRESSED_BYTES // 2**20} Mio)"
-        )
-    if "xl/workbook.xml" not in archive.namelist():
-        archive.close()
-        raise ReadError(
-            "le fichier n'est pas un classeur Excel .xlsx (partie xl/workbook.xml absente)"
-        )
+        raise
     return archive
+
+
+# ------------------------------------------------------------------------------------------
+# one streaming pass over the parts
+
+
+def _inflate(handle, info: zipfile.ZipInfo, budget: int):
+    """Decompressed chunks of one part, read from its raw bytes (sizes are not trusted)."""
+    handle.seek(info.header_offset)
+    header = handle.read(_LOCAL_HEADER.size)
+    if len(header) < _LOCAL_HEADER.size or header[:4] != b"PK\x03\x04":
+        raise ReadError(f"classeur .xlsx endommagé (partie {info.filename} introuvable)")
+    name_length, extra_length = struct.unpack("<HH", header[26:30])
+    handle.seek(info.header_offset + _LOCAL_HEADER.size + name_length + extra_length)
+    remaining = info.compress_size
+    inflater = zlib.decompressobj(-15) if info.compress_type == zipfile.ZIP_DEFLATED else None
+    produced = 0
+    crc = 0
+    pending = b""
+    while True:
+        if not pending:
+            if remaining <= 0:
+                break
+            pending = handle.read(min(_CHUNK, remaining))
+            if not pending:
+                raise ReadError(f"classeur .xlsx tronqué (partie {info.filename} incomplète)")
+            remaining -= len(pending)
+        if inflater is None:
+            out, pending = pending, b""
+        else:
+            try:
+                out = inflater.decompress(pending, _CHUNK)
+            except zlib.error as exc:
+                raise ReadError(
+                    f"classeur .xlsx endommagé (partie {info.filename} illisible) : "
+                    "renvoyez le fichier d'origine"
+                ) from exc
+            pending = inflater.unconsumed_tail
+        produced += len(out)
+        if produced > info.file_size:
+            raise ReadError(
+                f"contenu compressé anormal ({info.filename} : plus de {_mib(info.file_size)} "
+                "une fois décompressé alors que le classeur annonce cette taille) : fichier "
+                "refusé par sécurité (« bombe zip »)"
+            )
+        if produced > budget:
+            raise ReadError(
+                f"classeur trop volumineux une fois décompressé (plus de "
+                f"{_mib(MAX_UNCOMPRESSED_BYTES)}) : fichier refusé par sécurité"
+            )
+        if out:
+            crc = zlib.crc32(out, crc)
+            yield out
+        if inflater is not None and inflater.eof:
+            break
+    if produced != info.file_size or crc != info.CRC:
+        raise ReadError(
+            f"classeur .xlsx endommagé (partie {info.filename} : contenu altéré, somme de "
+            "contrôle incorrecte) : renvoyez le fichier d'origine"
+        )
+
+
+def _too_big(name: str, rows: int, cells: int | None, what: str) -> ReadError:
+    if rows > MAX_ROWS:
+        reason = (
+            f"feuille « {name} » trop grande : {what} {_thousands(rows)} lignes (limite "
+            f"{_thousands(MAX_ROWS)} lignes par feuille)"
+        )
+    else:
+        reason = (
+            f"feuille « {name} » trop grande : {what} {_thousands(cells or 0)} cellules "
+            f"(lignes × colonnes, limite {_thousands(MAX_CELLS)})"
+        )
+    return ReadError(
+        reason + " ; s'il s'agit de lignes ou de colonnes vides mises en forme, supprimez-les, "
+        "sinon découpez le fichier",
+        sheet=name,
+    )
+
+
+def _check_dimension(name: str, ref: str) -> None:
+    m = re.fullmatch(r"([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?", ref)
+    if not m:
+        return
+    last_col = m[3] or m[1]
+    rows = int(m[4] or m[2])
+    cols = _letters_index(last_col.encode()) + 1
+    if rows > MAX_ROWS or rows * cols > MAX_CELLS:
+        raise _too_big(name, rows, rows * cols, f"zone utilisée {ref}, soit")
+
+
+def _scan_region(buf: bytes, start: int, end: int, scan: _SheetScan) -> None:
+    """Record what starts in ``buf[start:end]`` (``buf`` goes on beyond ``end``, and keeps
+    some bytes before ``start`` to look back at the cell of a formula)."""
+    region = buf[start:end]
+    # counting a literal is ten times faster than a regular expression (an extra
+    # <rowBreaks> at the end of the sheet counts one row too many: harmless)
+    row_tags = region.count(b"<row") + (region.count(b":row ") if scan.prefixed else 0)
+    if row_tags:
+        scan.row_tags += row_tags
+        last = max(region.rfind(b"<row"), region.rfind(b":row ") if scan.prefixed else -1)
+        tag = _ROW.match(region, region.rfind(b"<", 0, last + 1)) if last >= 0 else None
+        number = _ROW_NUMBER.search(tag[1]) if tag else None
+        if number:
+            scan.last_row = max(scan.last_row, int(number[1]))
+        if b'hidden="1"' in region or b'hidden="true"' in region:
+            for attrs in _ROW.findall(region):
+                values = dict(_ATTR.findall(attrs))
+                if values.get(b"hidden") in (b"1", b"true") and b"r" in values:
+                    scan.hidden_rows.add(int(values[b"r"]) - 1)
+    for letters in set(_WIDE_REF.findall(region)):
+        scan.width = max(scan.width, _letters_index(letters) + 1)
+    if b't="e"' in region:
+        for m in _CELL.finditer(buf, start, end):
+            attrs = dict(_ATTR.findall(m[1]))
+            if attrs.get(b"t") != b"e" or b"r" not in attrs or m[2] == b"/":
+                continue
+            value = _VALUE.search(buf, m.end(), m.end() + 400)
+            text = value[1].decode("utf-8", "replace") if value else "#ERREUR"
+            scan.errors[_cell_index(attrs[b"r"])] = text
+    if b"<f" in region or (scan.prefixed and b":f" in region):
+        for m in _UNCACHED.finditer(buf, start, min(len(buf), end + _OVERLAP)):
+            if m.start() >= end:
+                break
+            low = max(0, m.start() - _LOOKBACK)
+            at = max(buf.rfind(b"<c ", low, m.start()), buf.rfind(b":c ", low, m.start()))
+            cell = _CELL_START.match(buf, buf.rfind(b"<", low, at + 1)) if at >= 0 else None
+            attrs = dict(_ATTR.findall(cell[0])) if cell else {}
+            if m[1] and attrs.get(b"t") == b"str":
+                continue  # a formula whose result is an empty text
+            if b"r" in attrs:
+                scan.uncached_formulas.add(_cell_index(attrs[b"r"]))
+    if b"mergeCell" in region:
+        for m in _MERGE.finditer(region):
+            first = _cell_index(m[1])
+            last = _cell_index(m[2] or m[1])
+            scan.merged.append((first[0], first[1], last[0], last[1]))
+
+
+def _scan_sheet(chunks, name: str) -> _SheetScan:
+    scan = _SheetScan()
+    buf = b""
+    start = 0  # buf[:start] was scanned already (kept to look back)
+    for chunk in chunks:
+        buf += chunk
+        if scan.dimension is None:  # declared before <sheetData>, in the first bytes
+            scan.prefixed = _PREFIXED.search(buf, 0, 64 * 1024) is not None
+            found = _DIMENSION.search(buf, 0, 64 * 1024)
+            if found:
+                scan.dimension = found[1].decode("ascii", "replace")
+                _check_dimension(name, scan.dimension)
+            elif b"sheetData" in buf or len(buf) >= 64 * 1024:
+                scan.dimension = ""
+        if len(buf) - start <= 2 * _OVERLAP:
+            continue
+        # scan up to the last tag that starts well before the end of what is inflated
+        end = buf.rfind(b"<", start + 1, len(buf) - _OVERLAP)
+        if end < 0:
+            end = len(buf) - _OVERLAP  # one long text node: no tag starts there
+        _scan_region(buf, start, end, scan)
+        keep = max(0, end - _LOOKBACK)
+        buf, start = buf[keep:], end - keep
+        _check_size(name, scan)
+    _scan_region(buf, start, len(buf), scan)
+    _check_size(name, scan)
+    return scan
+
+
+def _check_size(name: str, scan: _SheetScan) -> None:
+    rows = max(scan.row_tags, scan.last_row)
+    if rows > MAX_ROWS:
+        raise _too_big(name, rows, None, "plus de")
+    if scan.width and rows * scan.width > MAX_CELLS:
+        raise _too_big(name, rows, rows * scan.width, "plus de")
+
+
+def scan_archive(path: Path, archive: zipfile.ZipFile) -> dict[str, _SheetScan]:
+    """Inflate every part once, within the limits; returns what each sheet part holds."""
+    parts = _sheet_parts(archive)
+    sheet_of_part = {part: name for name, part in parts.items()}
+    budget = MAX_UNCOMPRESSED_BYTES
+    scans: dict[str, _SheetScan] = {}
+    with path.open("rb") as handle:
+        for info in archive.infolist():
+            if info.is_dir():
+                continue
+            chunks = _inflate(handle, info, budget)
+            name = sheet_of_part.get(info.filename)
+            if name is not None:
+                counted = _Counted(chunks)
+                scans[name] = _scan_sheet(counted, name)
+                budget -= counted.total
+            else:
+                for chunk in chunks:
+                    budget -= len(chunk)
+    return scans
+
+
+class _Counted:
+    def __init__(self, chunks):
+        self.chunks = chunks
+        self.total = 0
+
+    def __iter__(self):
+        for chunk in self.chunks:
+            self.total += len(chunk)
+            yield chunk
+
+
+# ------------------------------------------------------------------------------------------
+# readers
 
 
 def read_xlsx(path: Path) -> list[Sheet]:
     from python_calamine import CalamineError, CalamineWorkbook
 
     with check_archive(path) as archive:
-        parts = _sheet_parts(archive)
-        try:
-            workbook = CalamineWorkbook.from_path(str(path))
-        except (CalamineError, Exception) as exc:  # calamine raises several error types
-            raise ReadError(f"classeur illisible ({type(exc).__name__} : {exc})") from exc
-        sheets = []
+        scans = scan_archive(path, archive)
+    try:
+        workbook = CalamineWorkbook.from_path(str(path))
+    except (CalamineError, Exception) as exc:  # calamine raises several error types
+        raise ReadError(f"classeur illisible ({type(exc).__name__} : {exc})") from exc
+    sheets = []
+    try:
         for meta in workbook.sheets_metadata:
             name = meta.name
             if str(meta.typ) not in ("SheetTypeEnum.WorkSheet", "WorkSheet"):
@@ -155,55 +499,75 @@ def read_xlsx(path: Path) -> list[Sheet]:
             try:
                 calamine_sheet = workbook.get_sheet_by_name(name)
                 if calamine_sheet.height > MAX_ROWS:
-                    raise ReadError(
-                        f"feuille trop grande ({calamine_sheet.height} lignes, limite {MAX_ROWS})",
-                        sheet=name,
-                    )
+                    raise _too_big(name, calamine_sheet.height, None, "")
                 rows = calamine_sheet.to_python(skip_empty_area=False)
             except CalamineError as exc:
                 raise ReadError(f"feuille illisible ({exc})", sheet=name) from exc
-            errors: dict[tuple[int, int], str] = {}
-            hidden: set[int] = set()
-            part = parts.get(name)
-            if part and part in archive.namelist():
-                errors, hidden = _scan_sheet_xml(archive.read(part))
+            scan = scans.get(name) or _SheetScan()
             sheets.append(
                 Sheet(
                     name=name,
                     rows=rows,
-                    errors=errors,
-                    hidden_rows=hidden,
+                    errors=scan.errors,
+                    hidden_rows=scan.hidden_rows,
                     hidden=str(meta.visible) not in ("SheetVisibleEnum.Visible", "Visible"),
+                    merged=scan.merged,
+                    uncached_formulas=scan.uncached_formulas,
                 )
             )
-        return sheets
+    finally:
+        workbook.close()
+    return sheets
 
 
 def _decode(data: bytes) -> str:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ReadError(
+            "encodage UTF-16 (« Texte Unicode ») non accepté : enregistrez le fichier au format "
+            "« CSV UTF-8 (délimité par des virgules) » ou « CSV (séparateur : point-virgule) »"
+        )
     if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8")
+        data = data[3:]
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        return data.decode("cp1252", errors="strict")
+        try:
+            return data.decode("cp1252", errors="strict")
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            raise ReadError(
+                f"encodage non reconnu (octet 0x{data[exc.start]:02X} ligne {line}) : attendu "
+                "UTF-8 ou Windows-1252 ; enregistrez le fichier au format « CSV UTF-8 »"
+            ) from exc
 
 
 def read_csv(path: Path) -> list[Sheet]:
     data = path.read_bytes()
-    try:
-        text = _decode(data)
-    except UnicodeDecodeError as exc:
-        raise ReadError("encodage non reconnu (attendu UTF-8 ou Windows-1252)") from exc
+    text = _decode(data)
     if "\x00" in text:
         raise ReadError("le fichier .csv contient des caractères binaires : ce n'est pas un texte")
     lines = [line for line in text.splitlines()[:12] if line.strip()]
     sample = "\n".join(lines)
+    if not sample.count(";") and not sample.count(",") and sample.count("\t"):
+        raise ReadError(
+            "séparateur tabulation non accepté : le séparateur doit être « ; » ou « , » "
+            "(enregistrez au format « CSV (séparateur : point-virgule) »)"
+        )
     delimiter = ";" if sample.count(";") >= sample.count(",") else ","
     rows: list[list[object]] = []
-    for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
-        rows.append([cell if cell.strip() != "" else None for cell in row])
-        if len(rows) > MAX_ROWS:
-            raise ReadError(f"fichier trop grand (plus de {MAX_ROWS} lignes)")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        for row in reader:
+            rows.append([cell if cell.strip() != "" else None for cell in row])
+            if len(rows) > MAX_ROWS:
+                raise ReadError(
+                    f"fichier trop grand : plus de {_thousands(MAX_ROWS)} lignes (limite "
+                    f"{_thousands(MAX_ROWS)})"
+                )
+    except csv.Error as exc:
+        raise ReadError(
+            f"fichier .csv illisible ligne {reader.line_num} ({exc}) : guillemet non fermé ?"
+        ) from exc
     return [Sheet(name=path.name, rows=rows)]
 
 
@@ -211,11 +575,9 @@ def read_file(path: Path) -> list[Sheet]:
     """Every sheet of a delivered file, or ReadError with a French reason."""
     size = path.stat().st_size
     if size == 0:
-        raise ReadError("le fichier est vide (0 octet)")
+        raise ReadError(EMPTY_FILE)
     if size > MAX_FILE_BYTES:
-        raise ReadError(
-            f"fichier trop volumineux ({size // 2**20} Mio, limite {MAX_FILE_BYTES // 2**20} Mio)"
-        )
+        raise ReadError(f"fichier trop volumineux ({_mib(size)}, limite {_mib(MAX_FILE_BYTES)})")
     suffix = path.suffix.lower()
     if suffix == ".xlsx":
         return read_xlsx(path)
@@ -224,4 +586,4 @@ def read_file(path: Path) -> list[Sheet]:
     raise ReadError(f"format {suffix or '(sans extension)'} non accepté (attendu .xlsx ou .csv)")
 
 
-__all__ = ["CellError", "ReadError", "Sheet", "read_file"]
+__all__ = ["CellError", "ReadError", "Sheet", "cell_ref", "column_letters", "read_file"]

@@ -21,7 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("check", help="vérifier que les suites sur disque sont à jour")
     run = sub.add_parser("run", help="exécuter les suites sur l'entrepôt")
     run.add_argument("suites", nargs="*", help="noms de suites (toutes par défaut)")
-    run.add_argument("--warehouse", help="fichier DuckDB (défaut : KPI_WAREHOUSE)")
+    run.add_argument(
+        "--warehouse", help="fichier DuckDB (défaut : base de construction de KPI_WAREHOUSE)"
+    )
     run.add_argument("--record", metavar="RUN_ID", help="enregistrer dans audit.check_results")
     args = parser.parse_args(argv)
 
@@ -42,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import duckdb
 
-    path = args.warehouse or str(Settings.from_env().warehouse)
+    path = args.warehouse or str(Settings.from_env().build_warehouse)
     with duckdb.connect(path, read_only=True) as con:
         result = run_all(con, args.suites or None)
     for outcome in result.outcomes:

@@ -229,6 +229,17 @@ def scrub(text: str) -> str:
     return _SCRUB.sub(MASK, text)
 
 
+def scrub_strings(value: Any) -> Any:
+    """Mask pseudonym-shaped text in the strings of a JSON-like structure (numbers untouched)."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {k: scrub_strings(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub_strings(v) for v in value]
+    return value
+
+
 def _stored_result(suite: dict, raw: dict | None, personal: bool, extra: dict) -> dict:
     results = []
     for item in (raw or {}).get("results", []):
@@ -321,12 +332,11 @@ def run_suite(
         "rows": len(df),
         "seconds": round(time.perf_counter() - started, 3),
     }
-    stored = json.dumps(
-        _stored_result(suite, raw, personal, {"rows": len(df)}), ensure_ascii=False, default=str
-    )
+    result = _stored_result(suite, raw, personal, {"rows": len(df)})
     if personal:
         failures = [scrub(f) for f in failures]
-        stored = scrub(stored)
+        result = scrub_strings(json.loads(json.dumps(result, default=str)))
+    stored = json.dumps(result, ensure_ascii=False, default=str)
     return CheckOutcome(
         passed=bool(raw.get("success")),
         statistics=statistics,

@@ -1,0 +1,434 @@
+"""The published copy analysts read, replaced atomically after each successful run or freeze.
+
+The pipeline never writes the file analysts open. It writes the *build* database
+(``Settings.build_warehouse``: ``.build/warehouse.duckdb`` beside ``warehouse.duckdb``);
+``publish()`` then writes a complete copy and swaps it in:
+
+1. under an exclusive lock (``.build/<name>.publish.lock``: one publication at a time), open
+   the build read-only and attach a new temporary file in the published file's folder
+   (``.warehouse.duckdb.publish-<id>.tmp``: same file system, hidden);
+2. copy every table and view of the build into it as a plain table, *except* the HR
+   restricted schemas (``raw_restricted``, ``restricted``) and any relation with a personal
+   column; the values of the rejection problems of personal sources are blanked. The copy is
+   logical (``create table ... as select``): no byte of the restricted data ever reaches the
+   published file, not even in freed blocks. Table and column comments (the French
+   descriptions dbt persists) are copied too, plus ``publication.info`` and
+   ``publication.tables`` (what was published, when, from which run);
+3. checkpoint, detach, ``fsync``, make the file read-only (0444), ``os.replace`` it onto
+   ``warehouse.duckdb``, ``fsync`` the folder.
+
+A reader that opened ``warehouse.duckdb`` before the swap keeps reading the old file (its
+open descriptor holds the old inode); a connection opened after the swap reads the new one.
+No reader ever sees a half-written state, and a crash (even SIGKILL) at any point leaves the
+previous publication in place; the hidden leftovers are removed by the next publication.
+
+The Parquet exports of the marts are published the same way: written in
+``exports/.versions/<id>/marts/<table>.parquet``, then the symbolic link ``exports/marts``
+is replaced atomically to point at the new version; the previous version is kept until the
+next publication for readers still reading it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from dagster_project.settings import Settings
+
+RESTRICTED_SCHEMAS = ("raw_restricted", "restricted")
+PERSONAL_COLUMNS = ("matricule", "age_months", "date_naissance")
+PUBLICATION_SCHEMA = "publication"
+EXPORTED_SCHEMAS = ("marts",)
+TARGET_ALIAS = "kpi_publication_target"
+LOCK_WAIT_SECONDS = 300.0
+
+
+class PublishError(RuntimeError):
+    """The publication could not be made; the previous one stays in place."""
+
+
+@dataclass
+class Publication:
+    publication_id: str
+    path: Path
+    exports: Path
+    tables: dict[str, int] = field(default_factory=dict)  # schema.table -> rows
+    skipped: list[str] = field(default_factory=list)  # relations left out (restricted)
+    seconds: float = 0.0
+
+
+# --- the build database ------------------------------------------------------------------------
+
+
+def is_published_copy(path: Path) -> bool:
+    """True when the file is a publication (it has the ``publication`` schema)."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return bool(
+            con.execute(
+                "select count(*) from information_schema.schemata where schema_name = ?",
+                [PUBLICATION_SCHEMA],
+            ).fetchone()[0]
+        )
+    finally:
+        con.close()
+
+
+def ensure_build(settings: Settings) -> Path:
+    """The build database path, its folder created.
+
+    A warehouse written before the build/publish split (``warehouse.duckdb`` written by the
+    pipeline itself, with its delivery history and releases) is moved into place as the build
+    database the first time, so no history is lost.
+    """
+    build = settings.build_warehouse
+    build.parent.mkdir(parents=True, exist_ok=True)
+    published = settings.warehouse
+    if not build.exists() and published.exists() and not is_published_copy(published):
+        wal = published.with_name(published.name + ".wal")
+        if wal.exists():
+            os.replace(wal, build.with_name(build.name + ".wal"))
+        os.replace(published, build)
+    return build
+
+
+def _connect_build(build: Path, wait_seconds: float = LOCK_WAIT_SECONDS):
+    """An in-memory connection with the build attached read-only under its own catalog name
+    (the name dbt's views use), waiting while another process writes it."""
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.2
+    alias = build.stem
+    while True:
+        con = duckdb.connect()
+        try:
+            con.execute(f"attach {_literal(build)} as {_ident(alias)} (read_only)")
+            return con, alias
+        except duckdb.IOException:
+            con.close()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(value) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _exclusive_lock(path: Path, wait_seconds: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError as exc:
+                if time.monotonic() > deadline:
+                    raise PublishError(
+                        f"une autre publication est en cours (verrou {path})"
+                    ) from exc
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _personal_sources() -> list[str]:
+    from dagster_project.contracts import default_contracts
+
+    return sorted(c.source_id for c in default_contracts().values() if c.sensitivity == "personal")
+
+
+def _relations(con, alias: str) -> list[tuple[str, str, str, str | None]]:
+    """(schema, name, kind, comment) of every table and view of the build."""
+    return con.execute(
+        """
+        select schema_name, table_name, 'table', comment from duckdb_tables()
+        where database_name = $1
+        union all
+        select schema_name, view_name, 'view', comment from duckdb_views()
+        where database_name = $1 and not internal
+        order by 1, 2
+        """,
+        [alias],
+    ).fetchall()
+
+
+def _personal_relations(con, alias: str) -> set[tuple[str, str]]:
+    rows = con.execute(
+        "select distinct schema_name, table_name from duckdb_columns() "
+        "where database_name = ? and lower(column_name) in "
+        f"({', '.join(_literal(c) for c in PERSONAL_COLUMNS)})",
+        [alias],
+    ).fetchall()
+    return {(s, t) for s, t in rows}
+
+
+def _select_list(con, alias: str, schema: str, name: str, personal_sources: list[str]) -> str:
+    """``*``, except for the rejection problems: values of personal sources blanked."""
+    if (schema, name) != ("ingest", "delivery_problems") or not personal_sources:
+        return "*"
+    sources = ", ".join(_literal(s) for s in personal_sources)
+    return (
+        "* replace (case when delivery_id in (select delivery_id from "
+        f"{_ident(alias)}.ingest.deliveries where source_id in ({sources})) "
+        "then null else value end as value)"
+    )
+
+
+# --- publication ------------------------------------------------------------------------------
+
+
+def new_publication_id() -> str:
+    return dt.datetime.now().strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def _remove_leftovers(folder: Path, name: str) -> None:
+    """Temporary files of publications that died (SIGKILL, power loss) before their swap."""
+    for path in folder.glob(f".{name}.publish-*"):
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def _write_copy(
+    con, alias: str, target: Path, publication_id: str, run_id: str | None, note: str | None
+) -> tuple[dict[str, int], list[str]]:
+    con.execute(f"attach {_literal(target)} as {TARGET_ALIAS}")
+    personal = _personal_relations(con, alias)
+    personal_sources = _personal_sources()
+    tables: dict[str, int] = {}
+    kinds: dict[str, str] = {}
+    skipped: list[str] = []
+    created_schemas: set[str] = set()
+    for schema, name, kind, comment in _relations(con, alias):
+        qualified = f"{schema}.{name}"
+        if (
+            schema in RESTRICTED_SCHEMAS
+            or (schema, name) in personal
+            or schema == (PUBLICATION_SCHEMA)
+        ):
+            skipped.append(qualified)
+            continue
+        if schema not in created_schemas:
+            con.execute(f"create schema if not exists {TARGET_ALIAS}.{_ident(schema)}")
+            created_schemas.add(schema)
+        select = _select_list(con, alias, schema, name, personal_sources)
+        destination = f"{TARGET_ALIAS}.{_ident(schema)}.{_ident(name)}"
+        statement = (
+            f"create table {destination} as select {select} "
+            f"from {_ident(alias)}.{_ident(schema)}.{_ident(name)}"
+        )
+        if kind == "view":
+            try:  # a view the build cannot evaluate any more is left out, not fatal
+                con.execute(statement)
+            except duckdb.Error:
+                skipped.append(qualified)
+                continue
+        else:
+            con.execute(statement)
+        if comment:
+            con.execute(f"comment on table {destination} is {_literal(comment)}")
+        for column, column_comment in con.execute(
+            "select column_name, comment from duckdb_columns() where database_name = ? "
+            "and schema_name = ? and table_name = ? and comment is not null and comment <> ''",
+            [alias, schema, name],
+        ).fetchall():
+            con.execute(
+                f"comment on column {destination}.{_ident(column)} is {_literal(column_comment)}"
+            )
+        tables[qualified] = con.execute(f"select count(*) from {destination}").fetchone()[0]
+        kinds[qualified] = kind
+    pub = f"{TARGET_ALIAS}.{PUBLICATION_SCHEMA}"
+    con.execute(f"create schema {pub}")
+    con.execute(
+        f"create table {pub}.info (publication_id varchar, published_at timestamp, "
+        "run_id varchar, duckdb_version varchar, note varchar)"
+    )
+    con.execute(
+        f"insert into {pub}.info values (?, ?, ?, ?, ?)",
+        [
+            publication_id,
+            dt.datetime.now().replace(microsecond=0),
+            run_id,
+            duckdb.__version__,
+            note,
+        ],
+    )
+    con.execute(
+        f"comment on table {pub}.info is "
+        + _literal(
+            "Publication de l'entrepôt : identifiant, date, exécution du pipeline d'origine. "
+            "Une ligne."
+        )
+    )
+    con.execute(
+        f"create table {pub}.tables (schema_name varchar, table_name varchar, "
+        "built_as varchar, row_count bigint)"
+    )
+    con.executemany(
+        f"insert into {pub}.tables values (?, ?, ?, ?)",
+        [[*q.split(".", 1), kinds[q], n] for q, n in tables.items()],
+    )
+    con.execute(
+        f"comment on table {pub}.tables is "
+        + _literal(
+            "Tables de la copie publiée, avec leur nombre de lignes ; built_as = view pour "
+            "une vue de la base de construction matérialisée en table."
+        )
+    )
+    return tables, skipped
+
+
+def _write_exports(con, version_dir: Path, tables: dict[str, int], publication_id: str) -> None:
+    for schema in EXPORTED_SCHEMAS:
+        folder = version_dir / schema
+        folder.mkdir(parents=True)
+        listing = {}
+        for qualified, rows in sorted(tables.items()):
+            table_schema, name = qualified.split(".", 1)
+            if table_schema != schema:
+                continue
+            path = folder / f"{name}.parquet"
+            con.execute(
+                f"copy (select * from {TARGET_ALIAS}.{_ident(schema)}.{_ident(name)} "
+                f"order by all) to {_literal(path)} (format parquet, compression zstd)"
+            )
+            _fsync(path)
+            listing[name] = rows
+        (folder / "_publication.json").write_text(
+            json.dumps(
+                {"publication_id": publication_id, "tables": listing},
+                ensure_ascii=False,
+                indent=2,
+                sort_keys=True,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
+        _fsync(folder)
+    _fsync(version_dir)
+
+
+def _swap_exports(exports: Path, version: str) -> None:
+    """Point ``exports/<schema>`` at the new version (atomic symlink replace); keep only the
+    new and the previous version."""
+    versions = exports / ".versions"
+    previous: set[str] = set()
+    for schema in EXPORTED_SCHEMAS:
+        link = exports / schema
+        if link.is_symlink():
+            previous.add(Path(os.readlink(link)).parent.name)
+        elif link.exists():  # a real folder put there by hand: set it aside, never delete it
+            os.replace(link, versions / f"manual-{version}-{schema}")
+        tmp_link = exports / f".{schema}.link-{version}"
+        with contextlib.suppress(FileNotFoundError):
+            tmp_link.unlink()
+        os.symlink(Path(".versions") / version / schema, tmp_link)
+        os.replace(tmp_link, link)
+    _fsync(exports)
+    for old in versions.iterdir():
+        if old.name not in previous | {version} and not old.name.startswith("manual-"):
+            shutil.rmtree(old, ignore_errors=True)
+    for stale in exports.glob(".*.link-*"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
+
+
+def publish(
+    settings: Settings,
+    *,
+    run_id: str | None = None,
+    note: str | None = None,
+    wait_seconds: float = LOCK_WAIT_SECONDS,
+) -> Publication:
+    """Publish the build database: a read-only copy for analysts, and Parquet exports."""
+    started = time.monotonic()
+    build = ensure_build(settings)
+    if not build.exists():
+        raise PublishError(f"rien à publier : la base de construction {build} n'existe pas")
+    published = settings.warehouse
+    published.parent.mkdir(parents=True, exist_ok=True)
+    exports = settings.exports_dir
+    lock = build.with_name(build.name + ".publish.lock")
+    with _exclusive_lock(lock, wait_seconds):
+        _remove_leftovers(published.parent, published.name)
+        publication_id = new_publication_id()
+        tmp = published.parent / f".{published.name}.publish-{publication_id}.tmp"
+        version_dir = exports / ".versions" / publication_id
+        con, alias = _connect_build(build, wait_seconds)
+        try:
+            tables, skipped = _write_copy(con, alias, tmp, publication_id, run_id, note)
+            _write_exports(con, version_dir, tables, publication_id)
+            con.execute(f"checkpoint {TARGET_ALIAS}")
+            con.execute(f"detach {TARGET_ALIAS}")
+        except BaseException:
+            con.close()
+            for path in (tmp, tmp.with_name(tmp.name + ".wal")):
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            shutil.rmtree(version_dir, ignore_errors=True)
+            raise
+        con.close()
+        leftover_wal = tmp.with_name(tmp.name + ".wal")
+        if leftover_wal.exists():  # never expected after a checkpoint and detach
+            raise PublishError(f"journal DuckDB inattendu après publication : {leftover_wal}")
+        _fsync(tmp)
+        tmp.chmod(0o444)
+        os.replace(tmp, published)
+        _fsync(published.parent)
+        _swap_exports(exports, publication_id)
+    return Publication(
+        publication_id=publication_id,
+        path=published,
+        exports=exports,
+        tables=tables,
+        skipped=skipped,
+        seconds=time.monotonic() - started,
+    )
+
+
+def publication_info(path: Path) -> dict | None:
+    """``publication.info`` of a published copy, None when there is none."""
+    if not path.exists():
+        return None
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        row = con.execute(
+            "select publication_id, published_at, run_id, duckdb_version, note "
+            "from publication.info"
+        ).fetchone()
+    except duckdb.CatalogException:
+        return None
+    finally:
+        con.close()
+    keys = ("publication_id", "published_at", "run_id", "duckdb_version", "note")
+    return dict(zip(keys, row, strict=True)) if row else None

@@ -1,0 +1,252 @@
+"""The bad-input corpus (tests/bad_inputs/generate.py, manifest tests/bad_inputs/cases.yml).
+
+Every malformed delivery goes through the real pipeline (discover + Ingestor) into a warehouse
+that already holds an accepted delivery of the same source for 2025. Each must be rejected
+with the expected French reasons, located at the expected sheet, row and column (no more, no
+fewer problems); its rejection report must sit next to it; and the delivery accepted before
+must stay in force with the same rows. Huge sheets and zip bombs are also checked for bounded
+time and memory, in a subprocess.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from dagster_project.ingest.pipeline import REPORT_SUFFIX, Ingestor, discover
+
+BAD_INPUTS = Path(__file__).parent / "bad_inputs"
+TODAY = dt.date(2026, 1, 15)
+
+
+def _load_generator():
+    spec = importlib.util.spec_from_file_location("bad_inputs_generate", BAD_INPUTS / "generate.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+corpus_def = _load_generator()
+CASES = {case.name: case for case in corpus_def.CASES}
+HEAVY = [name for name, case in CASES.items() if case.heavy]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("bad_inputs")
+    corpus_def.generate(out)
+    return out
+
+
+def _in_force(con, contract, department: str):
+    row = con.execute(
+        "select delivery_id, row_count from ingest.deliveries "
+        "where source_id = ? and campaign_year = ? and department = ? and in_force",
+        [contract.source_id, corpus_def.YEAR, department],
+    ).fetchone()
+    assert row is not None, f"no delivery in force for {contract.source_id}"
+    rows = con.execute(
+        f"select * from {contract.raw_table} where _delivery_id = ? order by _row_number",
+        [row[0]],
+    ).fetchall()
+    return row[0], row[1], rows
+
+
+@pytest.fixture(scope="module")
+def warehouse(corpus, contracts):
+    """A warehouse holding the accepted baseline of every source; yields its ingestor and
+    what was in force before any bad delivery."""
+    con = duckdb.connect(str(corpus / "warehouse.duckdb"))
+    ingestor = Ingestor(con, contracts, today=TODAY)
+    baseline = discover(corpus / "_baseline" / "sources", contracts)
+    baseline.sort(key=lambda d: corpus_def.BASELINE_ORDER.index(d.source_id))
+    assert [d.source_id for d in baseline] == corpus_def.BASELINE_ORDER
+    for delivery in baseline:
+        outcome, delivery_id = ingestor.ingest_file(delivery)
+        problems = con.execute(
+            "select row_number, column_name, reason from ingest.delivery_problems "
+            "where delivery_id = ? and severity = 'error'",
+            [delivery_id],
+        ).fetchall()
+        assert outcome == "accepted", (delivery.source_id, problems)
+    before = {
+        (d.source_id, d.department): _in_force(con, contracts[d.source_id], d.department)
+        for d in baseline
+    }
+    yield ingestor, before
+    con.close()
+
+
+def _matches(expected, sheet, row, column, value, reason) -> bool:
+    return (
+        all(part in reason for part in expected.reason)
+        and (sheet or None) == expected.sheet
+        and (row or None) == expected.row
+        and (column or None) == expected.column
+        and (expected.value is None or value == expected.value)
+    )
+
+
+def _assert_same_problems(expected: list, found: list[tuple]) -> None:
+    """Each expected problem matches one problem found, and nothing else was found."""
+    left = list(found)
+    for item in expected:
+        hit = next((p for p in left if _matches(item, *p)), None)
+        assert hit is not None, f"expected {item}\nfound {found}"
+        left.remove(hit)
+    assert not left, f"unexpected problems: {left}"
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_bad_delivery_is_rejected_with_a_located_french_reason(name, corpus, warehouse, contracts):
+    case = CASES[name]
+    ingestor, before = warehouse
+    con = ingestor.con
+    path = corpus / case.relative_path
+    [delivery] = discover(corpus / name / "sources", contracts)
+    assert (delivery.path, delivery.source_id, delivery.department) == (
+        path,
+        case.source,
+        case.department,
+    )
+
+    outcome, delivery_id = ingestor.ingest_file(delivery)
+
+    assert outcome == "rejected"
+    logged = con.execute(
+        "select outcome, row_count, in_force, report_path from ingest.deliveries "
+        "where delivery_id = ?",
+        [delivery_id],
+    ).fetchone()
+    assert logged[:3] == ("rejected", 0, False)
+    found = con.execute(
+        "select sheet, row_number, column_name, value, reason from ingest.delivery_problems "
+        "where delivery_id = ? and severity = 'error'",
+        [delivery_id],
+    ).fetchall()
+    _assert_same_problems(case.expect, found)
+
+    # the rejection report, next to the file, says the same (file, sheet, row, column, reason)
+    report = path.with_name(path.name + REPORT_SUFFIX)
+    assert logged[3] == str(report) and report.is_file()
+    with report.open(encoding="utf-8-sig", newline="") as handle:
+        lines = list(csv.reader(handle, delimiter=";"))
+    assert lines[0] == ["Fichier", "Feuille", "Ligne", "Colonne", "Valeur", "Motif du rejet"]
+    relative = f"{corpus_def.YEAR}/{case.department}/{path.name}"
+    assert {line[0] for line in lines[1:]} == {relative}
+    _assert_same_problems(
+        case.expect,
+        [(s, int(r) if r else None, c, v, reason) for _, s, r, c, v, reason in lines[1:]],
+    )
+
+    # nothing of the bad file entered: the accepted delivery is still in force, same rows
+    contract = contracts[case.source]
+    assert _in_force(con, contract, case.department) == before[(case.source, case.department)]
+    assert (
+        con.execute(
+            f"select count(*) from {contract.raw_table} where _delivery_id = ?", [delivery_id]
+        ).fetchone()[0]
+        == 0
+    )
+
+
+def test_corpus_covers_every_rule_and_trap():
+    assert len(CASES) >= 40
+    assert {c.source for c in CASES.values()} == set(corpus_def.VALID)
+    assert {c.extension for c in CASES.values()} == {"xlsx", "csv"}
+    assert len(HEAVY) == 4
+
+
+def test_committed_manifest_is_the_generated_one():
+    committed = (BAD_INPUTS / "cases.yml").read_text(encoding="utf-8")
+    assert committed == corpus_def.manifest_text(), (
+        "tests/bad_inputs/cases.yml is stale: run "
+        "python tests/bad_inputs/generate.py --manifest tests/bad_inputs/cases.yml"
+    )
+
+
+def _digests(out: Path, names: list[str]) -> dict[str, str]:
+    paths = [out / "cases.yml"]
+    paths += [out / CASES[name].relative_path for name in names]
+    paths += sorted((out / "_baseline").rglob("*.xlsx"))
+    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+
+
+def test_generation_is_deterministic_and_small(corpus, tmp_path):
+    light = [name for name in CASES if name not in HEAVY]
+    corpus_def.generate(tmp_path, heavy=False)
+    again = _digests(tmp_path, light)
+    assert again == _digests(corpus, light)  # same bytes as the corpus generated for the tests
+    assert len(again) == len(light) + len(corpus_def.VALID) + 1
+    assert sum((tmp_path / name).stat().st_size for name in again) < 2 * 2**20
+
+
+MEASURE = textwrap.dedent(
+    """
+    import datetime as dt, json, resource, sys, time
+    from pathlib import Path
+    import duckdb
+    from dagster_project.contracts import default_contracts
+    from dagster_project.ingest.pipeline import Ingestor, discover
+
+    corpus, names = Path(sys.argv[1]), sys.argv[2:]
+    contracts = default_contracts()
+    ingestor = Ingestor(duckdb.connect(), contracts, today=dt.date(2026, 1, 15))
+
+    def peak():
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+
+    baseline = discover(corpus / "_baseline" / "sources", contracts)
+    for delivery in sorted(baseline, key=lambda d: d.source_id != "eau_udi"):
+        if delivery.source_id in ("eau_udi", "eau_volumes"):
+            assert ingestor.ingest_file(delivery)[0] == "accepted"
+    result = {"baseline_kib": peak(), "cases": {}}
+    for name in names:
+        [delivery] = discover(corpus / name / "sources", contracts)
+        start = time.perf_counter()
+        outcome, _ = ingestor.ingest_file(delivery)
+        result["cases"][name] = {
+            "outcome": outcome,
+            "seconds": time.perf_counter() - start,
+            "peak_kib": peak(),
+            "file_bytes": delivery.path.stat().st_size,
+        }
+    print(json.dumps(result))
+    """
+)
+
+MAX_SECONDS = 5.0  # per file, on a loaded two-core machine (measured: 0.05 to 1 s)
+MAX_EXTRA_MIB = 64  # peak memory above the process after a normal ingestion
+
+
+@pytest.mark.slow  # about 4 s, most of it starting Python and importing the pipeline
+def test_huge_sheets_and_zip_bombs_are_rejected_in_bounded_time_and_memory(corpus):
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    run = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(corpus), *HEAVY],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    for name in HEAVY:
+        measured = result["cases"][name]
+        assert measured["outcome"] == "rejected", name
+        assert measured["seconds"] < MAX_SECONDS, (name, measured)
+        extra_mib = (measured["peak_kib"] - result["baseline_kib"]) / 1024
+        assert extra_mib < MAX_EXTRA_MIB, (name, extra_mib)

@@ -1,0 +1,154 @@
+"""Analysts query while the pipeline writes: 10 reader processes loop over the published
+copy (and its Parquet export) while 5 `kpi run` publish new content (a delivery changes
+between runs). No reader error, and every read sees one complete publication: its checksum
+of marts.fct_indicator_values is the checksum of the publication it names.
+
+Slow; starts from the session's published campaign (test_publish.published_campaign).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import duckdb
+import openpyxl
+import pytest
+from test_publish import TODAY, copy_campaign, kpi, published_campaign
+
+pytestmark = pytest.mark.slow
+
+READERS = 10
+RUNS = 5
+CHECKSUM = (
+    "select year, count(*), sum(hash(indicator_id, code_insee, value)) "
+    "from {table} group by year order by year"
+)
+
+READER = r"""
+import json, os, sys, time, traceback
+import duckdb
+
+warehouse, exports, stop, out, index = sys.argv[1:6]
+index = int(index)
+checksum = sys.argv[6]
+reads, errors = [], []
+i = 0
+while not os.path.exists(stop):
+    i += 1
+    try:
+        if index % 2 == 0 or i % 4:
+            con = duckdb.connect(warehouse, read_only=True)
+            try:
+                pid = con.execute("select publication_id from publication.info").fetchone()[0]
+                rows = con.execute(checksum.format(table="marts.fct_indicator_values")).fetchall()
+                recorded = con.execute(
+                    "select row_count from publication.tables where schema_name = 'marts' "
+                    "and table_name = 'fct_indicator_values'"
+                ).fetchone()[0]
+                assert recorded == sum(r[1] for r in rows), (recorded, rows)
+            finally:
+                con.close()
+            kind = "db"
+        else:
+            folder = os.path.realpath(os.path.join(exports, "marts"))
+            with open(os.path.join(folder, "_publication.json"), encoding="utf-8") as handle:
+                pid = json.load(handle)["publication_id"]
+            parquet = os.path.join(folder, "fct_indicator_values.parquet").replace("'", "''")
+            rows = duckdb.sql(checksum.format(table=f"'{parquet}'")).fetchall()
+            kind = "parquet"
+        reads.append([kind, pid, repr(rows)])
+    except Exception:
+        errors.append(traceback.format_exc())
+    time.sleep(0.02)
+with open(out, "w", encoding="utf-8") as handle:
+    json.dump({"reads": reads, "errors": errors}, handle)
+"""
+
+
+def checksum_of(path) -> tuple[str, str]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        pid = con.execute("select publication_id from publication.info").fetchone()[0]
+        rows = con.execute(CHECKSUM.format(table="marts.fct_indicator_values")).fetchall()
+    finally:
+        con.close()
+    return pid, repr(rows)
+
+
+def change_delivery(path, step: int) -> None:
+    """A new version of the delivery: one month's produced volume changes."""
+    workbook = openpyxl.load_workbook(path)
+    sheet = workbook["Volumes 2025"]
+    assert sheet.cell(row=3, column=3).value == "Volume produit m3"
+    sheet.cell(row=5, column=3).value = float(sheet.cell(row=5, column=3).value) + 100 * step
+    workbook.save(path)
+
+
+def test_readers_never_see_a_partial_publication(tmp_path_factory):
+    base = published_campaign(tmp_path_factory)
+    root = tmp_path_factory.mktemp("concurrency")
+    settings = copy_campaign(base, root / "campaign")
+    env = {"DAGSTER_HOME": str(root / "dagster_home")}
+    delivery = settings.sources_dir / "2025" / "water" / "eau_volumes_2025.xlsx"
+    pid, rows = checksum_of(settings.warehouse)
+    published = {pid: rows}
+
+    stop = root / "stop"
+    readers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                READER,
+                str(settings.warehouse),
+                str(settings.exports_dir),
+                str(stop),
+                str(root / f"reader-{i}.json"),
+                str(i),
+                CHECKSUM,
+            ]
+        )
+        for i in range(READERS)
+    ]
+    try:
+        time.sleep(1)
+        for step in range(1, RUNS + 1):
+            time.sleep(1.1)  # a distinct modification time: the new file is the one in force
+            change_delivery(delivery, step)
+            result = kpi(
+                "run",
+                "--sources",
+                str(settings.sources_dir),
+                "--warehouse",
+                str(settings.warehouse),
+                "--today",
+                TODAY,
+                "--select",
+                "eau_volumes",
+                env=env,
+            )
+            assert result.returncode == 0, result.stdout + result.stderr
+            pid, rows = checksum_of(settings.warehouse)
+            assert pid not in published and rows not in published.values()
+            published[pid] = rows
+        time.sleep(1)
+    finally:
+        stop.touch()
+        for reader in readers:
+            reader.wait(timeout=120)
+
+    reads, errors = [], []
+    for i in range(READERS):
+        outcome = json.loads((root / f"reader-{i}.json").read_text(encoding="utf-8"))
+        reads += outcome["reads"]
+        errors += outcome["errors"]
+    assert errors == []
+    assert len(published) == RUNS + 1
+    wrong = [r for r in reads if published.get(r[1]) != r[2]]
+    assert wrong == []
+    seen = {r[1] for r in reads}
+    assert len(seen) >= 3, seen  # the readers did read across publications
+    assert {r[0] for r in reads} == {"db", "parquet"}

@@ -1,0 +1,255 @@
+"""Nothing is lost when things go wrong: `kpi run` and `kpi freeze` killed (SIGKILL, the
+whole process group, as a crash or the OOM killer would) during ingestion, during dbt build,
+during the publication and during the freeze.
+
+After each kill: the published copy opens and holds the complete state it held before (same
+row counts, its Parquet exports too), every release verifies, no partial release folder is
+visible. Then the reruns complete, and the release they freeze is byte-identical to the one
+an uninterrupted run freezes; a rerun with no new delivery changes nothing.
+
+Slow (several real runs); it starts from the session's published campaign
+(test_publish.published_campaign) to save one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+from test_publish import TODAY, copy_campaign, kpi, published_campaign
+
+from dagster_project.release import verify
+from dagster_project.settings import PROJECT_ROOT, Settings
+
+pytestmark = pytest.mark.slow
+
+KPI = str(Path(sys.executable).parent / "kpi")
+ADDED_2024 = sorted((PROJECT_ROOT / "sources" / "2024" / "water").glob("*.xlsx"))
+
+
+def args_of(settings: Settings, command: str) -> list[str]:
+    if command == "run":
+        return [
+            "run",
+            "--sources",
+            str(settings.sources_dir),
+            "--warehouse",
+            str(settings.warehouse),
+            "--today",
+            TODAY,
+        ]
+    return [
+        "freeze",
+        "--year",
+        "2025",
+        "--warehouse",
+        str(settings.warehouse),
+        "--releases",
+        str(settings.releases_dir),
+    ]
+
+
+def kill_at(command: list[str], env: dict, marker=None, when=None, delay=0.0, timeout=600):
+    """Start `kpi ...` in its own process group; SIGKILL the group when a stderr line matches
+    ``marker`` (regex) or ``when()`` becomes true (polled). Returns (killed, stderr)."""
+    proc = subprocess.Popen(
+        [KPI, *command],
+        env={**os.environ, **env, "KPI_PROGRESS": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    seen: list[str] = []
+    killed = False
+    deadline = time.monotonic() + timeout
+    try:
+        if marker is not None:
+            pattern = re.compile(marker)
+            for line in proc.stderr:
+                seen.append(line)
+                if pattern.search(line):
+                    time.sleep(delay)
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    killed = True
+                    break
+                if time.monotonic() > deadline:
+                    break
+        else:
+            os.set_blocking(proc.stderr.fileno(), False)
+            while proc.poll() is None and time.monotonic() < deadline:
+                if when():
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    killed = True
+                    break
+                time.sleep(0.002)
+    finally:
+        if proc.poll() is None and not killed:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        rest = proc.stderr.read() or ""
+        proc.stderr.close()
+    return killed, "".join(seen) + rest
+
+
+def published_state(settings: Settings) -> dict:
+    """Row counts of every table of the published copy and of its Parquet exports; asserts
+    they agree with the publication's own record (the copy is complete)."""
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        recorded = {
+            f"{s}.{t}": n
+            for s, t, n in con.execute(
+                "select schema_name, table_name, row_count from publication.tables"
+            ).fetchall()
+        }
+        actual = {
+            name: con.execute(f"select count(*) from {name}").fetchone()[0] for name in recorded
+        }
+        publication_id = con.execute("select publication_id from publication.info").fetchone()[0]
+    finally:
+        con.close()
+    assert actual == recorded
+    marts = settings.exports_dir / "marts"
+    exported = {
+        p.stem: duckdb.sql(f"select count(*) from '{p}'").fetchone()[0]
+        for p in sorted(marts.glob("*.parquet"))
+    }
+    assert exported and all(recorded[f"marts.{name}"] == n for name, n in exported.items())
+    return {"publication_id": publication_id, "tables": actual}
+
+
+def assert_releases_intact(settings: Settings) -> list[str]:
+    """Every release verifies; no visible folder is a partial release."""
+    visible = sorted(
+        p.name
+        for p in (settings.releases_dir.iterdir() if settings.releases_dir.exists() else [])
+        if not p.name.startswith(".")
+    )
+    con = duckdb.connect(str(settings.build_warehouse), read_only=True)
+    try:
+        result = verify(con, settings.releases_dir)
+    finally:
+        con.close()
+    assert result.intact, result.problems
+    assert visible == sorted(result.checked)
+    return visible
+
+
+def release_files(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def build_rows(settings: Settings, sql: str):
+    con = duckdb.connect(str(settings.build_warehouse), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_kills_lose_nothing_and_reruns_give_the_same_release(tmp_path_factory):
+    base = published_campaign(tmp_path_factory)
+    root = tmp_path_factory.mktemp("crash")
+
+    # Reference: the uninterrupted run (the session's campaign), frozen.
+    reference = copy_campaign(base, root / "reference")
+    env_ref = {"DAGSTER_HOME": str(root / "dagster_home_ref")}
+    frozen = kpi(*args_of(reference, "freeze"), env=env_ref)
+    assert frozen.returncode == 0, frozen.stdout + frozen.stderr
+    expected_release = release_files(reference.releases_dir / "RA-2025-v1")
+    assert {"values.csv", "values.parquet", "manifest.json"} <= set(expected_release)
+
+    # The crashed warehouse: the same published state, then 2024 deliveries arrive.
+    crashed = copy_campaign(base, root / "crashed")
+    env = {"DAGSTER_HOME": str(root / "dagster_home")}
+    for path in ADDED_2024:
+        target = crashed.sources_dir / "2024" / "water" / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+    before = published_state(crashed)
+
+    # 1. killed during ingestion (after the first accepted delivery)
+    killed, log = kill_at(args_of(crashed, "run"), env, marker=r": [1-9]\d* acceptée")
+    assert killed, log
+    assert published_state(crashed) == before
+    assert_releases_intact(crashed)
+
+    # 2. killed during dbt build
+    killed, log = kill_at(args_of(crashed, "run"), env, marker=r"dbt build : modèles", delay=3)
+    assert killed, log
+    assert published_state(crashed) == before
+    assert_releases_intact(crashed)
+
+    # 3. killed during the publication (the whole run done, the swap not yet)
+    def publishing() -> bool:
+        return any(crashed.warehouse.parent.glob(".warehouse.duckdb.publish-*"))
+
+    killed, log = kill_at(args_of(crashed, "run"), env, marker=r"publication de la copie")
+    assert killed, log
+    after_publish_kill = published_state(crashed)
+    assert_releases_intact(crashed)
+    published = kpi("publish", "--warehouse", str(crashed.warehouse), env=env)
+    assert published.returncode == 0, published.stdout + published.stderr
+    new_state = published_state(crashed)
+    assert after_publish_kill in (before, new_state)
+    assert new_state["tables"]["marts.fct_indicator_values"] > before["tables"][
+        "marts.fct_indicator_values"
+    ]  # the 2024 values are published now
+    assert not publishing()  # the leftovers of the killed publication are gone
+
+    # 4. killed while the freeze writes its (hidden, temporary) release folder
+    def staging() -> bool:
+        return crashed.releases_dir.exists() and any(
+            p.name.startswith(".RA-2025-v1") for p in crashed.releases_dir.iterdir()
+        )
+
+    kill_at(args_of(crashed, "freeze"), env, when=staging)
+    assert published_state(crashed) == new_state
+    assert_releases_intact(crashed)
+
+    # 5. killed while the freeze republishes the analysts' copy
+    if not (crashed.releases_dir / "RA-2025-v1").exists():
+        kill_at(args_of(crashed, "freeze"), env, marker=r"publication de la copie")
+        assert_releases_intact(crashed)
+        state = published_state(crashed)
+        assert state["tables"]["marts.fct_indicator_values"] == new_state["tables"][
+            "marts.fct_indicator_values"
+        ]
+    if not (crashed.releases_dir / "RA-2025-v1").exists():
+        frozen = kpi(*args_of(crashed, "freeze"), env=env)
+        assert frozen.returncode == 0, frozen.stdout + frozen.stderr
+    published = kpi("publish", "--warehouse", str(crashed.warehouse), env=env)
+    assert published.returncode == 0, published.stdout + published.stderr
+    assert assert_releases_intact(crashed) == ["RA-2025-v1"]
+    assert published_state(crashed)["tables"]["release.releases"] == 1
+
+    # The release after all those crashes is byte for byte the uninterrupted one.
+    got = release_files(crashed.releases_dir / "RA-2025-v1")
+    assert sorted(got) == sorted(expected_release)
+    different = [name for name in got if got[name] != expected_release[name]]
+    assert different == []
+
+    # Rerunning with no new delivery changes nothing.
+    deliveries = "select * from ingest.deliveries order by delivery_id"
+    values = "select * from marts.fct_indicator_values order by all"
+    deliveries_before = build_rows(crashed, deliveries)
+    values_before = build_rows(crashed, values)
+    rerun = kpi(*args_of(crashed, "run"), env=env)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "0 acceptée(s), 0 rejetée(s)" in rerun.stdout
+    assert build_rows(crashed, deliveries) == deliveries_before
+    assert build_rows(crashed, values) == values_before
+    assert published_state(crashed)["tables"]["marts.fct_indicator_values"] == len(values_before)

@@ -1,0 +1,553 @@
+"""Report-ready exports of a release: workbook, HTML report, open data, Data Docs.
+
+A small warehouse is built by hand (no pipeline): a few real catalogue indicators over
+2023-2025, three communes, a frozen release whose values differ from the marts for one
+indicator, one review, and HR rows (pseudonyms and one clear matricule) so that the HR suite
+fails and its evidence can be searched for personal values. The exports are written once per
+module (GX costs a few seconds to import); the browser test is marked slow.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import duckdb
+import openpyxl
+import pytest
+
+from dagster_project.exports import COMMUNE_CSV, VendorMissing, write_release_exports
+from dagster_project.exports.common import format_number, format_value, unit_fr
+from dagster_project.exports.data_docs import external_references
+from dagster_project.exports.html_report import bar_chart
+from dagster_project.exports.vendor import CDN_FILES
+from dagster_project.exports.workbook import COMMUNE_HEADERS, HEADERS
+from dagster_project.ingest.store import ensure_tables
+from dagster_project.settings import CATALOGUE_CSV, COMMUNES_CSV
+
+RELEASE = "RA-2025-v1"
+YEAR = 2025
+SUITES = ["raw_rh_effectifs", "raw_eau_volumes", "marts_fct_yoy_jumps"]
+PSEUDONYMS = ["0123456789abcdef", "fedcba9876543210"]
+CLEAR_MATRICULE = "M004217"
+BREAKDOWN = "water_network_length"
+NO_HISTORY = "craft_businesses_growth_1y"  # only a 2025 value
+FROZEN = "council_members_total"  # release value differs from the marts
+CDN_HOSTS = ("cdn.jsdelivr", "unpkg.com", "cdnjs", "bootstrapcdn", "code.jquery", "amazonaws")
+CHROMIUM = Path("/usr/bin/chromium")
+
+# --------------------------------------------------------------------------------------------
+# A small warehouse
+# --------------------------------------------------------------------------------------------
+
+
+def _catalogue() -> dict[str, dict]:
+    with CATALOGUE_CSV.open(encoding="utf-8", newline="") as handle:
+        return {row["indicator_id"]: row for row in csv.DictReader(handle)}
+
+
+def _chosen(catalogue: dict[str, dict]) -> list[str]:
+    """One indicator of each priority, plus the ones the tests look at."""
+    chosen = [BREAKDOWN, NO_HISTORY, FROZEN, "unemployment_rate"]
+    for priority in ("P1", "P2", "P3", "P4", "APPUI", "TERRITOIRE"):
+        if not any(catalogue[i]["priority"] == priority for i in chosen):
+            chosen.append(next(i for i, r in catalogue.items() if r["priority"] == priority))
+    return chosen
+
+
+def _communes() -> list[tuple[str, str]]:
+    with COMMUNES_CSV.open(encoding="utf-8", newline="") as handle:
+        return [(r["code_insee"], r["nom"]) for r in csv.DictReader(handle)][:3]
+
+
+PRIORITY_MART = """
+create or replace table marts.{name} as
+select f.indicator_id, d.label_fr, d.objective, f.year, f.code_insee,
+    case when f.code_insee is null then 'Agglomération' else c.commune_name end as commune_name,
+    f.value, f.unit, f.as_of_date, p.value as previous_year_value,
+    f.value - p.value as change,
+    case when p.value <> 0 then 100.0 * (f.value - p.value) / abs(p.value) end as change_pct,
+    f.comment, null::double as target_value, f.kind
+from marts.fct_indicator_values f
+join marts.dim_indicators d on d.indicator_id = f.indicator_id and d.priority = '{priority}'
+left join marts.dim_communes c on c.code_insee = f.code_insee
+left join marts.fct_indicator_values p on p.indicator_id = f.indicator_id
+    and p.year = f.year - 1 and coalesce(p.code_insee, '') = coalesce(f.code_insee, '')
+"""
+
+
+def build_warehouse(path: Path, contracts) -> dict:
+    catalogue = _catalogue()
+    chosen = _chosen(catalogue)
+    communes = _communes()
+    con = duckdb.connect(str(path))
+    ensure_tables(con, contracts.values())
+    con.execute(
+        "insert into ingest.deliveries (delivery_id, campaign_year, department, source_id, "
+        "file_path, file_name, file_sha256, received_at, processed_at, outcome, row_count, "
+        "problem_count, warning_count, in_force) values ('rh25', 2025, 'hr', 'rh_effectifs', "
+        "'sources/rh.xlsx', 'rh.xlsx', 'sha', timestamp '2026-01-15 09:30:00', now(), "
+        "'accepted', 3, 0, 0, true)"
+    )
+    for row_number, matricule in enumerate([*PSEUDONYMS, CLEAR_MATRICULE], start=2):
+        con.execute(
+            "insert into raw_restricted.rh_effectifs (matricule, date_observation, age_months, "
+            "sexe, statut, categorie, direction, quotite, date_entree, _delivery_id, "
+            "_file_sha256, _sheet, _row_number, _campaign_year, _department) values "
+            "(?, '2025-10-01', ?, 'F', 'TITULAIRE', 'B', 'Direction des finances', 1.0, "
+            "'2012-03-01', 'rh25', 'sha', 'Effectifs', ?, 2025, 'hr')",
+            [matricule, 40 if matricule == CLEAR_MATRICULE else 480, row_number],
+        )
+    con.execute("create schema marts")
+    con.execute(
+        "create table marts.dim_indicators (indicator_id varchar, priority varchar, "
+        "objective varchar, label_fr varchar, unit varchar, kind varchar, breakdown varchar)"
+    )
+    for i in chosen:
+        r = catalogue[i]
+        con.execute(
+            "insert into marts.dim_indicators values (?, ?, ?, ?, ?, ?, ?)",
+            [i, r["priority"], r["objective"], r["label_fr"], r["unit"], r["kind"], r["breakdown"]],
+        )
+    con.execute("create table marts.dim_communes (code_insee varchar, commune_name varchar)")
+    con.executemany("insert into marts.dim_communes values (?, ?)", communes)
+    con.execute(
+        "create table marts.fct_indicator_values (indicator_id varchar, year integer, "
+        "code_insee varchar, value double, unit varchar, as_of_date date, kind varchar, "
+        "computation varchar, department varchar, priority varchar, comment varchar, "
+        "source_ids varchar, delivery_ids varchar)"
+    )
+    values = {}
+    for n, i in enumerate(chosen):
+        r = catalogue[i]
+        years = [YEAR] if i == NO_HISTORY else [2023, 2024, YEAR]
+        for year in years:
+            base = 1000.0 * (n + 1) + 25.5 * (year - 2023)
+            if i == NO_HISTORY:
+                base = -7.0
+            rows = [(None, base)]
+            if i == BREAKDOWN:
+                rows += [(code, base / 4 + k) for k, (code, _) in enumerate(communes)]
+            for code, value in rows:
+                values[(i, year, code)] = value
+                con.execute(
+                    "insert into marts.fct_indicator_values values "
+                    "(?, ?, ?, ?, ?, make_date(?, 12, 31), ?, 'declared', 'x', ?, ?, 's', 'd')",
+                    [
+                        i,
+                        year,
+                        code,
+                        value,
+                        r["unit"],
+                        year,
+                        r["kind"],
+                        r["priority"],
+                        "Chiffre provisoire" if i == BREAKDOWN and code is None else None,
+                    ],
+                )
+    for priority in ("P1", "P2", "P3", "P4", "APPUI", "TERRITOIRE"):
+        name = f"{priority.lower()}_indicators"
+        con.execute(PRIORITY_MART.format(name=name, priority=priority))
+    con.execute("create schema release")
+    con.execute(
+        "create table release.release_values as select ? as release_id, * exclude "
+        "(department, priority) from marts.fct_indicator_values where year = ?",
+        [RELEASE, YEAR],
+    )
+    con.execute(
+        "update release.release_values set value = 4242 where indicator_id = ? "
+        "and code_insee is null",
+        [FROZEN],
+    )
+    con.execute("create schema review")
+    con.execute(
+        "create table review.value_reviews (year integer, indicator_id varchar, code_insee "
+        "varchar, status varchar, comment varchar, reviewer varchar, reviewed_at timestamp)"
+    )
+    con.execute(
+        "insert into review.value_reviews values (2025, ?, null, 'présomption d''anomalie', "
+        "'À vérifier', 'a', timestamp '2026-01-20 10:00'), (2025, ?, null, "
+        "'sans anomalie apparente', 'Conforme au bilan', 'b', timestamp '2026-01-21 10:00')",
+        [BREAKDOWN, BREAKDOWN],
+    )
+    con.close()
+    return {"chosen": chosen, "catalogue": catalogue, "communes": communes, "values": values}
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory, contracts):
+    root = tmp_path_factory.mktemp("exports")
+    warehouse = root / "warehouse.duckdb"
+    facts = build_warehouse(warehouse, contracts)
+    folder = root / RELEASE
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        files = write_release_exports(con, RELEASE, YEAR, folder, suites=SUITES)
+    return {"folder": folder, "files": files, "warehouse": warehouse, **facts}
+
+
+def _tree_digest(folder: Path) -> dict[str, str]:
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Formatting
+# --------------------------------------------------------------------------------------------
+
+
+def test_french_numbers_and_units():
+    assert format_number(1234567.891) == "1\u202f234\u202f567,89"
+    assert format_number(-15.0) == "−15"
+    assert format_number(0.5) == "0,5"
+    assert format_value(12.5, "pct") == "12,5\u202f%"
+    assert format_value(1200, "eur") == "1\u202f200\u202f€"
+    assert format_value(38, "communes") == "38 communes"
+    assert unit_fr("kg_per_inhabitant") == "kg par habitant"
+    assert unit_fr("dwellings") == "logements"
+
+
+def test_bar_chart_handles_negative_values():
+    svg = bar_chart("x", "Réduction", "pct", [(2023, -10.0), (2024, 5.0), (2025, -15.0)])
+    assert svg.startswith("<svg") and svg.endswith("</svg>")
+    assert svg.count("<rect") == 3 and "http" not in svg
+    heights = [float(h) for h in re.findall(r'height="([0-9.]+)" fill', svg)]
+    assert all(h > 0 for h in heights)
+
+
+# --------------------------------------------------------------------------------------------
+# Workbook
+# --------------------------------------------------------------------------------------------
+
+
+def test_workbook_has_a_sheet_per_priority_with_french_headers(release):
+    path = release["folder"] / f"rapport_{RELEASE}.xlsx"
+    assert path in release["files"]
+    book = openpyxl.load_workbook(path)
+    assert book.sheetnames == [
+        "Présentation",
+        "Priorité 1",
+        "Priorité 2",
+        "Priorité 3",
+        "Priorité 4",
+        "Appui stratégique et moyens",
+        "Territoire",
+        "Détail par commune",
+    ]
+    expected = [h for h, _ in HEADERS]
+    for header in (
+        "Objectif",
+        "Indicateur",
+        "Valeur",
+        "Unité",
+        "Au",
+        "Année précédente",
+        "Évolution",
+        "Évolution %",
+        "Statut de revue",
+        "Commentaire",
+    ):
+        assert header in expected
+    catalogue = release["catalogue"]
+    seen = set()
+    for title in book.sheetnames[1:7]:
+        sheet = book[title]
+        assert [c.value for c in sheet[1]] == expected
+        assert sheet.freeze_panes == "C2"
+        assert sheet.auto_filter.ref.startswith("A1:L")
+        assert sheet[1][0].font.b
+        for row in sheet.iter_rows(min_row=2, values_only=True):
+            seen.add(row[11])
+    assert seen == set(release["chosen"])  # every agglomeration value, once
+    communes = book["Détail par commune"]
+    assert [c.value for c in communes[1]] == [h for h, _ in COMMUNE_HEADERS]
+    assert communes.max_row == 1 + len(release["communes"])
+    # The breakdown indicator's row: value, unit in French, formats, review, comment.
+    order = ["P1", "P2", "P3", "P4", "APPUI", "TERRITOIRE"]
+    sheet = book[book.sheetnames[1 + order.index(catalogue[BREAKDOWN]["priority"])]]
+    row = next(r for r in sheet.iter_rows(min_row=2) if r[11].value == BREAKDOWN)
+    value = release["values"][(BREAKDOWN, YEAR, None)]
+    previous = release["values"][(BREAKDOWN, YEAR - 1, None)]
+    assert row[2].value == pytest.approx(value) and row[2].number_format.startswith("#,##0")
+    assert row[3].value == unit_fr(catalogue[BREAKDOWN]["unit"])
+    assert row[4].value == dt.datetime(YEAR, 12, 31) and row[4].number_format == "dd/mm/yyyy"
+    assert row[5].value == pytest.approx(previous)
+    assert row[6].value == pytest.approx(value - previous)
+    assert row[7].value == pytest.approx((value - previous) / previous)
+    assert "%" in row[7].number_format
+    assert row[9].value == "sans anomalie apparente"  # the latest review wins
+    assert row[10].value == "Chiffre provisoire — Revue : Conforme au bilan"
+    others = [
+        r[9]
+        for title in book.sheetnames[1:7]
+        for r in book[title].iter_rows(min_row=2, values_only=True)
+        if r[11] != BREAKDOWN
+    ]
+    assert set(others) == {"non revu"}
+
+
+def test_workbook_uses_the_frozen_release_values(release):
+    book = openpyxl.load_workbook(release["folder"] / f"rapport_{RELEASE}.xlsx")
+    values = {
+        row[11]: row[2]
+        for title in book.sheetnames[1:7]
+        for row in book[title].iter_rows(min_row=2, values_only=True)
+    }
+    assert values[FROZEN] == 4242
+    assert values[NO_HISTORY] == -7
+
+
+def test_workbook_properties_are_fixed(release):
+    book = openpyxl.load_workbook(release["folder"] / f"rapport_{RELEASE}.xlsx")
+    # The time of the year's last delivery, never the wall clock.
+    assert book.properties.created == dt.datetime(2026, 1, 15, 9, 30)
+    assert RELEASE in book.properties.title
+
+
+def test_commune_csv_is_wide(release):
+    path = release["folder"] / COMMUNE_CSV
+    with path.open(encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["code_insee", "commune", BREAKDOWN]
+    assert [r[0] for r in rows[1:]] == sorted(c for c, _ in release["communes"])
+
+
+# --------------------------------------------------------------------------------------------
+# HTML report
+# --------------------------------------------------------------------------------------------
+
+
+def test_html_report_is_offline_with_a_chart_per_indicator_with_history(release):
+    folder = release["folder"] / "rapport"
+    pages = sorted(folder.glob("*.html"))
+    names = {p.name for p in pages}
+    assert {
+        "index.html",
+        "priorite-1.html",
+        "appui.html",
+        "territoire.html",
+        "communes.html",
+    } <= names
+    charted = set()
+    for page in [*pages, folder / "style.css"]:
+        text = page.read_text(encoding="utf-8")
+        assert not re.search(r"https?:|//[a-z]", text, re.IGNORECASE), page.name
+        assert "<script" not in text
+        charted |= set(re.findall(r'<svg class="graphique" data-indicateur="([^"]+)"', text))
+    with_history = {i for i in release["chosen"] if i != NO_HISTORY}
+    assert charted == with_history
+    index = (folder / "index.html").read_text(encoding="utf-8")
+    assert '<html lang="fr">' in index and "../data_docs/index.html" in index
+    for href in re.findall(r'href="([^"#]+)"', index):
+        if not href.startswith("../"):
+            assert (folder / href).exists(), href
+    page = next(p for p in pages if f'id="{BREAKDOWN}"' in p.read_text(encoding="utf-8"))
+    text = page.read_text(encoding="utf-8")
+    assert "Détail par commune (3 communes)" in text
+    for _, name in release["communes"]:
+        assert name in text
+
+
+# --------------------------------------------------------------------------------------------
+# Evidence: validation results and Data Docs
+# --------------------------------------------------------------------------------------------
+
+
+def test_data_docs_load_nothing_from_the_network(release):
+    site = release["folder"] / "data_docs"
+    assert (site / "index.html").exists()
+    assert external_references(site) == []
+    pages = sorted(site.rglob("*.html"))
+    assert any("validations" in p.parts for p in pages)
+    for page in pages:
+        html = page.read_text(encoding="utf-8")
+        for host in CDN_HOSTS:
+            assert host not in html, (page, host)
+        assert "integrity=" not in html
+        for ref in re.findall(r'(?:src|href)="([^"#?]+)', html):
+            if not ref.startswith(("mailto:", "javascript:")):
+                assert (page.parent / ref).resolve().is_file(), (page, ref)
+    vendor = site / "static" / "vendor"
+    for package, path in set(CDN_FILES.values()):
+        assert (vendor / package / path).is_file(), (package, path)
+    assert (vendor / "@fortawesome/fontawesome-free/webfonts/fa-solid-900.woff2").is_file()
+    assert (vendor / "bootstrap" / "LICENSE").is_file()
+    assert not (vendor / "vega" / "build" / "vega.js").exists()  # only the needed files
+
+
+def test_validation_results_are_written_with_an_index(release):
+    results = release["folder"] / "validation"
+    index = json.loads((results / "index.json").read_text(encoding="utf-8"))
+    assert [s["suite"] for s in index["suites"]] == SUITES
+    by_name = {s["suite"]: s for s in index["suites"]}
+    assert by_name["raw_rh_effectifs"]["success"] is False  # the clear matricule
+    assert by_name["raw_rh_effectifs"]["personal"] is True
+    for name in SUITES:
+        assert (results / f"{name}.json").is_file()
+
+
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield k
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+def test_hr_evidence_shows_counts_only(release):
+    result = json.loads(
+        (release["folder"] / "validation" / "raw_rh_effectifs.json").read_text(encoding="utf-8")
+    )
+    allowed = {
+        "element_count",
+        "unexpected_count",
+        "unexpected_percent",
+        "unexpected_percent_total",
+        "unexpected_percent_nonmissing",
+        "missing_count",
+        "missing_percent",
+        "observed_value",
+    }
+    failed = [r for r in result["results"] if not r["success"]]
+    assert failed
+    for item in result["results"]:
+        assert set(item["result"]) <= allowed
+        if "observed_value" in item["result"]:
+            assert item["expectation_config"]["type"].startswith(
+                ("expect_table_", "expect_column_to_exist")
+            )
+    for text in _strings(result):
+        assert not re.search(r"\b[0-9a-f]{16}\b", text), text
+    evidence = [
+        *(release["folder"] / "validation").rglob("*"),
+        *(release["folder"] / "data_docs").rglob("*.html"),
+    ]
+    for path in evidence:
+        if path.is_file():
+            text = path.read_text(encoding="utf-8")
+            for secret in (CLEAR_MATRICULE, *PSEUDONYMS):
+                assert secret not in text, (path, secret)
+
+
+def test_exports_are_byte_identical_for_the_same_warehouse(release, tmp_path):
+    folder = tmp_path / RELEASE
+    with duckdb.connect(str(release["warehouse"]), read_only=True) as con:
+        write_release_exports(con, RELEASE, YEAR, folder, suites=SUITES)
+    assert _tree_digest(folder) == _tree_digest(release["folder"])
+
+
+def test_exports_without_reviews_nor_release_rows(release, tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(release["warehouse"], warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("drop schema review cascade")
+        con.execute("delete from release.release_values")
+        files = write_release_exports(con, RELEASE, YEAR, tmp_path / "out", data_docs=False)
+    assert not (tmp_path / "out" / "data_docs").exists()
+    book = openpyxl.load_workbook(tmp_path / "out" / f"rapport_{RELEASE}.xlsx")
+    rows = [r for t in book.sheetnames[1:7] for r in book[t].iter_rows(min_row=2, values_only=True)]
+    assert {r[9] for r in rows} == {None}  # no review table: the column stays empty
+    frozen = next(r for r in rows if r[11] == FROZEN)
+    assert frozen[2] == pytest.approx(release["values"][(FROZEN, YEAR, None)])  # marts value
+    assert all(not p.is_relative_to(tmp_path / "out" / "validation") for p in files)
+
+
+def test_review_status_frozen_with_the_release_wins(release, tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(release["warehouse"], warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("alter table release.release_values add column review_status varchar")
+        con.execute("alter table release.release_values add column review_comment varchar")
+        con.execute(
+            "update release.release_values set review_status = 'anomalie', "
+            "review_comment = 'Doublon' where indicator_id = ? and code_insee is null",
+            [FROZEN],
+        )
+        write_release_exports(con, RELEASE, YEAR, tmp_path / "out", data_docs=False)
+    book = openpyxl.load_workbook(tmp_path / "out" / f"rapport_{RELEASE}.xlsx")
+    rows = {
+        r[11]: r
+        for t in book.sheetnames[1:7]
+        for r in book[t].iter_rows(min_row=2, values_only=True)
+    }
+    assert rows[FROZEN][9] == "anomalie" and rows[FROZEN][10] == "Revue : Doublon"
+    assert rows[BREAKDOWN][9] == "non revu"  # review.value_reviews is not read: frozen wins
+
+
+def test_missing_npm_packages_are_reported_in_french(release, tmp_path, monkeypatch):
+    monkeypatch.setenv("KPI_NODE_MODULES", str(tmp_path / "node_modules"))
+    with (
+        duckdb.connect(str(release["warehouse"]), read_only=True) as con,
+        pytest.raises(VendorMissing, match="make setup"),
+    ):
+        write_release_exports(con, RELEASE, YEAR, tmp_path / "out", suites=SUITES)
+
+
+# --------------------------------------------------------------------------------------------
+# In a browser (slow)
+# --------------------------------------------------------------------------------------------
+
+
+def _chromium(profile: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [
+        str(CHROMIUM),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        f"--user-data-dir={profile}",
+        *args,
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="Chromium absent (/usr/bin/chromium) : apt-get install chromium"
+)
+def test_report_and_data_docs_render_offline_in_chromium(release, tmp_path):
+    folder = release["folder"]
+    shots = {
+        "rapport.png": folder / "rapport" / "index.html",
+        "priorite.png": folder / "rapport" / "priorite-2.html",
+        "data_docs.png": folder / "data_docs" / "index.html",
+    }
+    for name, page in shots.items():
+        target = tmp_path / name
+        _chromium(
+            tmp_path / "profile",
+            f"--screenshot={target}",
+            "--window-size=1280,900",
+            page.as_uri(),
+        )
+        assert target.exists() and target.stat().st_size > 10_000, name
+    # Data Docs: the vendored scripts ran (bootstrap-table wraps the index table, which needs
+    # jQuery and Bootstrap Table from static/vendor) and the stylesheets are local files.
+    index = folder / "data_docs" / "index.html"
+    dom = _chromium(
+        tmp_path / "profile", "--dump-dom", "--virtual-time-budget=3000", index.as_uri()
+    )
+    log = dom.stderr[-2000:]
+    assert "bootstrap-table" in dom.stdout and "fixed-table-container" in dom.stdout, log
+    sheets = re.findall(r'<link[^>]+rel="stylesheet"[^>]+href="([^"]+)"', dom.stdout)
+    assert any(s.endswith("bootstrap.min.css") for s in sheets)
+    for sheet in sheets:
+        assert not sheet.startswith(("http:", "https:", "//")), sheet
+        assert (index.parent / sheet).resolve().is_file(), sheet

@@ -1,0 +1,419 @@
+"""The published copy analysts read: atomic swap, no restricted data, Parquet exports,
+`kpi publish`, `kpi docs` (one self-contained HTML page, every mart column described).
+
+Fast tests use a small build database written by hand. ``published_campaign()`` builds,
+once per test session, a real campaign (2025 water deliveries and the HR staff file) with
+`kpi run`; the slow tests of this module, test_crash_safety.py, test_concurrency.py and
+test_postgres.py copy it instead of running the whole pipeline again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from dagster_project.cli import main
+from dagster_project.ingest.store import ensure_ingest_tables
+from dagster_project.publish import (
+    PUBLICATION_SCHEMA,
+    PublishError,
+    ensure_build,
+    is_published_copy,
+    publication_info,
+    publish,
+)
+from dagster_project.settings import PROJECT_ROOT, Settings
+
+PSEUDONYM = "c0ffee00deadbeef"
+SECRET_VALUE = "VALEUR-PERSONNELLE-7f3a9c"  # only ever in restricted data
+
+
+def settings_for(warehouse: Path) -> Settings:
+    return Settings(
+        sources_dir=warehouse.parent / "sources",
+        warehouse=warehouse,
+        releases_dir=warehouse.parent / "releases",
+    )
+
+
+def write_build(path: Path, values: int = 3) -> None:
+    """A small build database: public, restricted and ingest schemas, a dbt-like view."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    catalog = path.stem
+    con = duckdb.connect(str(path))
+    ensure_ingest_tables(con)
+    con.execute(
+        f"""
+        create schema if not exists raw;
+        create schema if not exists raw_restricted;
+        create schema if not exists restricted;
+        create schema if not exists staging;
+        create schema if not exists marts;
+        create or replace table raw.eau_reseau (code_insee varchar, lineaire_km double,
+            _delivery_id varchar);
+        insert into raw.eau_reseau values ('62119', 12.5, 'eau_reseau-2025-water-a');
+        create or replace table raw_restricted.rh_effectifs (matricule varchar,
+            age_months bigint, statut varchar, _delivery_id varchar);
+        insert into raw_restricted.rh_effectifs values
+            ('{PSEUDONYM}', 480, '{SECRET_VALUE}', 'rh_effectifs-2025-hr-b');
+        create or replace view restricted.stg_rh_effectifs as
+            select * from {catalog}.raw_restricted.rh_effectifs;
+        create or replace view staging.stg_eau_reseau as
+            select code_insee, lineaire_km as network_length_km
+            from {catalog}.raw.eau_reseau;
+        comment on view staging.stg_eau_reseau is 'Réseau d''eau, livraisons en vigueur.';
+        create or replace table marts.fct_indicator_values (indicator_id varchar not null,
+            year integer not null, code_insee varchar, value double not null);
+        comment on table marts.fct_indicator_values is 'Interface publique.';
+        comment on column marts.fct_indicator_values.value is 'Valeur de l''indicateur.';
+        """
+    )
+    con.executemany(
+        "insert into marts.fct_indicator_values values (?, 2025, null, ?)",
+        [[f"indicator_{i}", float(i)] for i in range(values)],
+    )
+    con.execute(
+        "create or replace table marts.p2_indicators as select * from marts.fct_indicator_values"
+    )
+    con.execute("delete from ingest.deliveries")
+    con.execute("delete from ingest.delivery_problems")
+    con.execute(
+        "insert into ingest.deliveries (delivery_id, campaign_year, department, source_id, "
+        "file_path, file_name, file_sha256, received_at, processed_at, outcome, row_count, "
+        "problem_count, warning_count, in_force) values "
+        "('rh_effectifs-2025-hr-b', 2025, 'hr', 'rh_effectifs', 'x', 'rh.xlsx', 'b', "
+        "now(), now(), 'rejected', 1, 1, 0, false), "
+        "('eau_reseau-2025-water-a', 2025, 'water', 'eau_reseau', 'y', 'eau.xlsx', 'a', "
+        "now(), now(), 'rejected', 1, 1, 0, false)"
+    )
+    con.execute(
+        "insert into ingest.delivery_problems (delivery_id, severity, sheet, row_number, "
+        "column_name, value, reason) values "
+        f"('rh_effectifs-2025-hr-b', 'error', 'Effectifs', 5, 'statut', '{SECRET_VALUE}', "
+        "'valeur inconnue'), "
+        "('eau_reseau-2025-water-a', 'error', 'Réseau', 7, 'lineaire_km', '-3', 'négatif')"
+    )
+    con.close()
+
+
+@pytest.fixture
+def built(tmp_path):
+    settings = settings_for(tmp_path / "warehouse.duckdb")
+    write_build(settings.build_warehouse)
+    return settings
+
+
+def _count(path: Path, sql: str):
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_publication_is_complete_read_only_and_without_restricted_data(built):
+    publication = publish(built, run_id="run-1")
+    path = built.warehouse
+    assert path.exists() and (path.stat().st_mode & 0o777) == 0o444
+    assert is_published_copy(path) and not is_published_copy(built.build_warehouse)
+    schemas = {r[0] for r in _count(path, "select schema_name from information_schema.schemata")}
+    assert {"raw", "staging", "marts", "ingest", PUBLICATION_SCHEMA} <= schemas
+    assert not schemas & {"raw_restricted", "restricted"}
+    personal = _count(
+        path,
+        "select table_schema, table_name from information_schema.columns "
+        "where column_name in ('matricule', 'age_months', 'date_naissance')",
+    )
+    assert personal == []
+    # problems of a personal source keep their place, not their value
+    problems = dict(
+        _count(path, "select column_name, value from ingest.delivery_problems order by 1")
+    )
+    assert problems == {"lineaire_km": "-3", "statut": None}
+    # a view of the build is a table of the copy, same rows; comments travel with it
+    assert _count(path, "select * from staging.stg_eau_reseau") == [("62119", 12.5)]
+    assert _count(
+        path,
+        "select comment from duckdb_columns() where schema_name = 'marts' "
+        "and table_name = 'fct_indicator_values' and column_name = 'value'",
+    ) == [("Valeur de l'indicateur.",)]
+    info = publication_info(path)
+    assert info["publication_id"] == publication.publication_id and info["run_id"] == "run-1"
+    assert publication.tables["marts.fct_indicator_values"] == 3
+    assert "raw_restricted.rh_effectifs" in publication.skipped
+    # not a byte of restricted data in the file (the copy is logical, not a file copy)
+    content = path.read_bytes()
+    assert PSEUDONYM.encode() not in content and SECRET_VALUE.encode() not in content
+    assert PSEUDONYM.encode() in built.build_warehouse.read_bytes()  # the check can see it
+
+
+def test_parquet_exports_are_published_with_the_copy(built):
+    publication = publish(built)
+    marts = built.exports_dir / "marts"
+    assert marts.is_symlink()
+    listing = json.loads((marts / "_publication.json").read_text(encoding="utf-8"))
+    assert listing == {
+        "publication_id": publication.publication_id,
+        "tables": {"fct_indicator_values": 3, "p2_indicators": 3},
+    }
+    rows = duckdb.sql(f"select count(*) from '{marts / 'fct_indicator_values.parquet'}'")
+    assert rows.fetchone()[0] == 3
+    # a second publication swaps the link and keeps the previous version for its readers
+    first_target = os.readlink(marts)
+    write_build(built.build_warehouse, values=5)
+    second = publish(built)
+    assert os.readlink(marts) != first_target
+    assert (marts.parent / first_target).exists()
+    third = publish(built)
+    versions = sorted(p.name for p in (built.exports_dir / ".versions").iterdir())
+    assert versions == sorted([second.publication_id, third.publication_id])
+
+
+def test_open_connection_keeps_its_state_new_connection_sees_the_new_one(built):
+    publish(built)
+    reader = duckdb.connect(str(built.warehouse), read_only=True)
+    try:
+        write_build(built.build_warehouse, values=7)
+        publish(built)
+        # the open connection still reads the previous file, complete
+        assert reader.execute("select count(*) from marts.fct_indicator_values").fetchone()[0] == 3
+        assert reader.execute("select count(*) from marts.p2_indicators").fetchone()[0] == 3
+        # a new connection (another process: DuckDB shares one instance per file within a
+        # process) reads the new file
+        code = (
+            "import duckdb, sys; con = duckdb.connect(sys.argv[1], read_only=True); "
+            "print(con.execute('select count(*) from marts.fct_indicator_values').fetchone()[0])"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code, str(built.warehouse)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert out.stdout.strip() == "7"
+    finally:
+        reader.close()
+
+
+def test_failed_publication_leaves_the_previous_one(built, monkeypatch):
+    first = publish(built)
+    before = built.warehouse.read_bytes()
+    link = os.readlink(built.exports_dir / "marts")
+
+    def broken(*args, **kwargs):
+        raise OSError("disque plein")
+
+    monkeypatch.setattr("dagster_project.publish._write_exports", broken)
+    write_build(built.build_warehouse, values=9)
+    with pytest.raises(OSError):
+        publish(built)
+    assert built.warehouse.read_bytes() == before
+    assert os.readlink(built.exports_dir / "marts") == link
+    assert publication_info(built.warehouse)["publication_id"] == first.publication_id
+    assert not list(built.warehouse.parent.glob(".warehouse.duckdb.publish-*"))
+
+
+def test_leftovers_of_an_interrupted_publication_are_removed(built):
+    publish(built)
+    folder = built.warehouse.parent
+    (folder / ".warehouse.duckdb.publish-20200101T000000-dead00.tmp").write_bytes(b"partiel")
+    (folder / ".warehouse.duckdb.publish-20200101T000000-dead00.tmp.wal").write_bytes(b"x")
+    partial = built.exports_dir / ".versions" / "20200101T000000-dead00" / "marts"
+    partial.mkdir(parents=True)
+    publish(built)
+    assert not list(folder.glob(".warehouse.duckdb.publish-*"))
+    assert not partial.parent.exists()
+
+
+def test_a_warehouse_from_before_the_split_becomes_the_build(tmp_path):
+    settings = settings_for(tmp_path / "warehouse.duckdb")
+    write_build(settings.warehouse)  # the old layout: the pipeline wrote warehouse.duckdb
+    assert ensure_build(settings) == settings.build_warehouse
+    assert settings.build_warehouse.exists() and not settings.warehouse.exists()
+    publish(settings)
+    assert is_published_copy(settings.warehouse)
+    assert ensure_build(settings) == settings.build_warehouse  # a publication is never moved
+
+
+def test_nothing_to_publish_is_an_error(tmp_path):
+    with pytest.raises(PublishError):
+        publish(settings_for(tmp_path / "warehouse.duckdb"))
+
+
+def test_kpi_publish_refuses_after_blocking_failures_unless_forced(built, capsys):
+    con = duckdb.connect(str(built.build_warehouse))
+    con.execute(
+        "create schema audit; create table audit.check_results (run_id varchar, "
+        "check_name varchar, asset varchar, passed boolean, blocking boolean, "
+        "severity varchar, description_fr varchar, checked_at timestamp); "
+        "insert into audit.check_results values ('r1', 'marts_fct', 'marts/fct', false, true, "
+        "'ERROR', 'valeur hors bornes', now())"
+    )
+    con.close()
+    args = ["publish", "--warehouse", str(built.warehouse)]
+    assert main(args) == 3
+    assert not built.warehouse.exists()
+    assert main([*args, "--force"]) == 0
+    assert "forcée" in publication_info(built.warehouse)["note"]
+
+
+# --- a real campaign, shared by the slow tests -------------------------------------------------
+
+BASE_SOURCES = [
+    "2025/water/assainissement_activite_2025.xlsx",
+    "2025/water/eau_qualite_2025.xlsx",
+    "2025/water/eau_reseau_2025.xlsx",
+    "2025/water/eau_udi_2025.xlsx",
+    "2025/water/eau_volumes_2025.xlsx",
+    "2025/water/indicateurs_declares_2025.xlsx",
+    "2025/hr/rh_effectifs_2025.xlsx",
+]
+TODAY = "2026-01-31"
+
+
+def kpi(*args: str, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
+    """`kpi ...` in a child process (its own DuckDB and Dagster state, like a real user)."""
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "kpi"), *args],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        **kwargs,
+    )
+
+
+def copy_sources(destination: Path) -> Path:
+    """The base deliveries, modification times kept (they date the deliveries)."""
+    for relative in BASE_SOURCES:
+        target = destination / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(PROJECT_ROOT / "sources" / relative, target)
+    return destination
+
+
+def published_campaign(tmp_path_factory) -> Path:
+    """Once per session: ``<dir>/sources``, ``<dir>/warehouse.duckdb`` (+ ``.build``,
+    ``exports``) after one uninterrupted `kpi run`. Read it, copy it; never write it."""
+    root = tmp_path_factory.getbasetemp() / "published_campaign"
+    done = root / "done"
+    if done.exists():
+        return root
+    shutil.rmtree(root, ignore_errors=True)
+    copy_sources(root / "sources")
+    result = kpi(
+        "run",
+        "--sources",
+        str(root / "sources"),
+        "--warehouse",
+        str(root / "warehouse.duckdb"),
+        "--today",
+        TODAY,
+        env={"DAGSTER_HOME": str(root / "dagster_home")},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    done.write_text(result.stdout, encoding="utf-8")
+    return root
+
+
+def copy_campaign(base: Path, destination: Path) -> Settings:
+    """A private copy of the published campaign (sources, build, copy, exports)."""
+    shutil.copytree(base, destination, symlinks=True, ignore=shutil.ignore_patterns("dagster_home"))
+    return Settings(
+        sources_dir=destination / "sources",
+        warehouse=destination / "warehouse.duckdb",
+        releases_dir=destination / "releases",
+        today=TODAY,
+    )
+
+
+@pytest.mark.slow
+def test_a_real_run_publishes_marts_and_no_personal_data(tmp_path_factory):
+    base = published_campaign(tmp_path_factory)
+    path = base / "warehouse.duckdb"
+    build = base / ".build" / "warehouse.duckdb"
+    tables = {
+        f"{s}.{t}"
+        for s, t in _count(path, "select table_schema, table_name from information_schema.tables")
+    }
+    for mart in ("fct_indicator_values", "dim_indicators", "dim_communes", "p2_indicators"):
+        assert f"marts.{mart}" in tables
+        assert (base / "exports" / "marts" / f"{mart}.parquet").exists()
+    assert not any(t.split(".")[0] in ("raw_restricted", "restricted") for t in tables)
+    # the build has the HR rows, the published copy has none of their pseudonyms
+    pseudonyms = [r[0] for r in _count(build, "select matricule from raw_restricted.rh_effectifs")]
+    assert pseudonyms
+    content = path.read_bytes()
+    assert not any(p.encode() in content for p in pseudonyms[:50])
+    fct = "select count(*) from marts.fct_indicator_values"
+    assert _count(path, fct) == _count(build, fct)
+    parquet = base / "exports" / "marts" / "fct_indicator_values.parquet"
+    assert duckdb.sql(f"select count(*) from '{parquet}'").fetchall() == _count(path, fct)
+
+
+# --- kpi docs ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def docs_site(tmp_path_factory):
+    out = tmp_path_factory.mktemp("docs")
+    result = kpi("docs", "--out", str(out), "--warehouse", str(out / "absent.duckdb"), cwd=str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return out
+
+
+@pytest.mark.slow
+def test_docs_site_is_one_self_contained_page(docs_site):
+    html = (docs_site / "index.html").read_text(encoding="utf-8")
+    assert len(html) > 100_000 and '"nodes"' in html  # manifest and catalog are embedded
+    external = re.findall(
+        r"<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)\s*=\s*[\"']?(?:https?:)?//", html
+    )
+    assert external == []
+    assert not re.search(r"@import\s+url\(\s*[\"']?(?:https?:)?//", html)
+    assert not re.search(r"url\(\s*[\"']?https?://", html)
+
+
+@pytest.mark.slow
+def test_every_mart_column_is_described_and_under_contract(docs_site):
+    manifest = json.loads((docs_site / "manifest.json").read_text(encoding="utf-8"))
+    marts = {
+        node["name"]: node
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model"
+        and node["original_file_path"].startswith("models/marts/")
+    }
+    assert {
+        "fct_indicator_values",
+        "dim_indicators",
+        "dim_communes",
+        "p1_indicators",
+        "p2_indicators",
+        "p3_indicators",
+        "p4_indicators",
+        "appui_indicators",
+        "territoire_indicators",
+    } <= set(marts)
+    missing = []
+    for name, node in marts.items():
+        if not node["description"].strip():
+            missing.append(name)
+        if not node["config"]["contract"]["enforced"]:
+            missing.append(f"{name} : contrat non appliqué")
+        if not node["columns"]:
+            missing.append(f"{name} : aucune colonne documentée")
+        for column, spec in node["columns"].items():
+            if not (spec.get("description") or "").strip():
+                missing.append(f"{name}.{column}")
+            if not spec.get("data_type"):
+                missing.append(f"{name}.{column} : type absent")
+            if "{{" in (spec.get("description") or ""):
+                missing.append(f"{name}.{column} : description non rendue")
+    assert missing == []
