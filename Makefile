@@ -36,6 +36,9 @@ test: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -m "slow or not slow"
 
+ui: setup
+	$(BIN)/kpi ui
+
 test-fast: setup
 	$(BIN)/pytest
 

@@ -34,6 +34,7 @@ import csv
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -136,8 +137,12 @@ def write_referential(rows: list[dict[str, str]], path: Path) -> None:
         writer.writerows(rows)
 
 
-def copy_dbt_project(sf: int, target: Path) -> Path:
-    """A copy of dbt/ (without target/ and logs/) whose communes seed is this scale's."""
+def copy_dbt_project(sf: int, target: Path) -> list[str]:
+    """A copy of dbt/ (without target/ and logs/) whose communes seed is this scale's.
+
+    dbt tests that bound a count of communes by the 100 member communes (``max_value: 100``
+    on a column named ``*_communes``) are raised to the referential's size in the copy;
+    returns the patched places."""
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(
@@ -146,7 +151,21 @@ def copy_dbt_project(sf: int, target: Path) -> Path:
         ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", ".user.yml"),
     )
     write_referential(referential(sf), target / "seeds" / "communes.csv")
-    return target
+    patched = []
+    if sf > 1:
+        for path in sorted((target / "models").rglob("*.yml")):
+            lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+            column, changed = "", False
+            for i, line in enumerate(lines):
+                if m := re.match(r"\s*- name: (\w+)", line):
+                    column = m[1]
+                if column.endswith("_communes") and re.match(r"\s*max_value: 100\s*$", line):
+                    lines[i] = line.replace("100", str(100 * sf))
+                    patched.append(f"{path.relative_to(target)}: {column} <= {100 * sf}")
+                    changed = True
+            if changed:
+                path.write_text("".join(lines), encoding="utf-8")
+    return patched
 
 
 # ------------------------------------------------------------------------------ demo books
@@ -356,9 +375,14 @@ def _write_one(job: tuple[int, str, str, int]) -> dict[str, Any]:
 
 
 def generate(
-    sf: int, out: Path | None = None, years: tuple[int, ...] = (2025,), jobs: int = 2
+    sf: int,
+    out: Path | None = None,
+    years: tuple[int, ...] = (2025,),
+    jobs: int = 2,
+    only: set[str] | None = None,
 ) -> dict[str, Any]:
-    """Write the campaign of scale factor ``sf`` under ``out``; returns the manifest."""
+    """Write the campaign of scale factor ``sf`` under ``out``; returns the manifest.
+    ``only`` restricts the sources written (tests)."""
     if sf > MAX_EPCIS or sf < 1:
         raise ValueError(f"scale factor between 1 and {MAX_EPCIS}")
     out = Path(out or DEFAULT_OUT / f"sf{sf}")
@@ -367,11 +391,12 @@ def generate(
     if sources.exists():
         shutil.rmtree(sources)
     sources.mkdir(parents=True)
-    copy_dbt_project(sf, out / "dbt")
+    patched = copy_dbt_project(sf, out / "dbt")
     job_list = []
     for year in years:
         for relative in _demo_books(year, str(sources)):
-            job_list.append((year, relative, str(sources), sf))
+            if only is None or source_id_of(Path(relative).stem) in only:
+                job_list.append((year, relative, str(sources), sf))
     # biggest first, so the two workers finish together
     weight = {"eau_qualite": 0, "dechets_collecte": 1, "amelioration_habitat": 2}
     job_list.sort(key=lambda j: weight.get(source_id_of(Path(j[1]).stem), 9))
@@ -394,6 +419,7 @@ def generate(
         "rows": sum(f["rows"] for f in files),
         "bytes": sum(f["bytes"] for f in files),
         "generation_seconds": round(time.perf_counter() - started, 1),
+        "dbt_tests_patched": patched,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     return manifest

@@ -13,6 +13,8 @@ DAGSTER_YAML = """\
 # Pour un déploiement partagé, voir docs/deployment.md (stockage PostgreSQL).
 telemetry:
   enabled: false
+nux:
+  enabled: false
 """
 
 

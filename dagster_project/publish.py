@@ -85,8 +85,37 @@ def is_published_copy(path: Path) -> bool:
         con.close()
 
 
+def recover_after_crash(path: Path) -> bool:
+    """Replay the write-ahead log a killed process left, when DuckDB cannot do it alone.
+
+    DuckDB 1.5.5 cannot open a database whose log holds an ``alter table ... add column`` on
+    a table with a ``default current_timestamp`` column ("Failure while replaying WAL file:
+    Calling DatabaseManager::GetDefaultDatabase with no default database set"): a first
+    ``kpi freeze`` killed before its checkpoint left the build database unreadable. Attached
+    to an in-memory database, the same log replays; a checkpoint then writes it into the file.
+    Nothing happens when there is no log (clean close) or another process has the file open.
+    Returns True when a log was replayed this way.
+    """
+    if not path.with_name(path.name + ".wal").exists():
+        return False
+    try:
+        duckdb.connect(str(path)).close()
+        return False
+    except duckdb.Error as exc:  # in use elsewhere (lock, another configuration): not ours
+        if "replaying WAL" not in str(exc):
+            return False
+    con = duckdb.connect()
+    try:
+        con.execute(f"attach {_literal(path)} as kpi_recovered")
+        con.execute("checkpoint kpi_recovered")
+        con.execute("detach kpi_recovered")
+    finally:
+        con.close()
+    return True
+
+
 def ensure_build(settings: Settings) -> Path:
-    """The build database path, its folder created.
+    """The build database path, its folder created, readable after a crash.
 
     A warehouse written before the build/publish split (``warehouse.duckdb`` written by the
     pipeline itself, with its delivery history and releases) is moved into place as the build
@@ -100,6 +129,8 @@ def ensure_build(settings: Settings) -> Path:
         if wal.exists():
             os.replace(wal, build.with_name(build.name + ".wal"))
         os.replace(published, build)
+    if build.exists():
+        recover_after_crash(build)
     return build
 
 
@@ -432,3 +463,58 @@ def publication_info(path: Path) -> dict | None:
         con.close()
     keys = ("publication_id", "published_at", "run_id", "duckdb_version", "note")
     return dict(zip(keys, row, strict=True)) if row else None
+
+
+# --- after a run launched by Dagster (UI, sensor, schedule) ------------------------------------
+
+
+def blocking_failures_of(settings: Settings, run_id: str | None) -> list[dict]:
+    """Blocking checks (GX suites, dbt tests) that failed in the run, read from the build."""
+    from dagster_project.release import blocking_failures
+
+    build = settings.build_warehouse
+    if not build.exists():
+        return []
+    con, alias = _connect_build(build)
+    try:
+        con.execute(f"use {_ident(alias)}")
+        return blocking_failures(con, run_id)
+    finally:
+        con.close()
+
+
+def build_publication_sensor(job, settings: Settings | None = None):
+    """A run-status sensor: after a successful run of ``job`` launched by the Dagster daemon
+    (UI, delivery sensor, schedule), publish, unless a blocking check of the run failed.
+
+    ``kpi run`` publishes by itself and needs no daemon; add this sensor to the definitions of
+    a shared deployment (docs/deployment.md).
+    """
+    from dagster import (
+        DagsterRunStatus,
+        DefaultSensorStatus,
+        SkipReason,
+        run_status_sensor,
+    )
+
+    @run_status_sensor(
+        name="publish_after_run",
+        run_status=DagsterRunStatus.SUCCESS,
+        monitored_jobs=[job],
+        default_status=DefaultSensorStatus.STOPPED,
+        description="Après une exécution réussie sans contrôle bloquant en échec, publie la copie "
+        "en lecture seule des analystes (warehouse.duckdb) et les exports Parquet.",
+    )
+    def publish_after_run(context):  # RunStatusSensorContext (no annotation: local import)
+        current = settings or Settings.from_env()
+        run_id = context.dagster_run.run_id
+        failures = blocking_failures_of(current, run_id)
+        if failures:
+            return SkipReason(
+                f"{len(failures)} contrôle(s) bloquant(s) en échec : la copie publiée ne change pas"
+            )
+        publication = publish(current, run_id=run_id)
+        context.log.info(f"publication {publication.publication_id} en place")
+        return SkipReason(f"publication {publication.publication_id} en place")
+
+    return publish_after_run

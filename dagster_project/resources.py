@@ -21,7 +21,10 @@ class WarehouseResource(ConfigurableResource):
     path: str
 
     def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        from dagster_project.publish import recover_after_crash
+
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        recover_after_crash(Path(self.path))  # a log DuckDB 1.5.5 cannot replay alone
         return duckdb.connect(self.path, read_only=read_only)
 
 

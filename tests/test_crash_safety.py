@@ -26,6 +26,7 @@ import duckdb
 import pytest
 from test_publish import TODAY, copy_campaign, kpi, published_campaign
 
+from dagster_project.publish import ensure_build
 from dagster_project.release import verify
 from dagster_project.settings import PROJECT_ROOT, Settings
 
@@ -134,7 +135,7 @@ def assert_releases_intact(settings: Settings) -> list[str]:
         for p in (settings.releases_dir.iterdir() if settings.releases_dir.exists() else [])
         if not p.name.startswith(".")
     )
-    con = duckdb.connect(str(settings.build_warehouse), read_only=True)
+    con = duckdb.connect(str(ensure_build(settings)), read_only=True)  # as `kpi verify`
     try:
         result = verify(con, settings.releases_dir)
     finally:
@@ -153,7 +154,7 @@ def release_files(folder: Path) -> dict[str, bytes]:
 
 
 def build_rows(settings: Settings, sql: str):
-    con = duckdb.connect(str(settings.build_warehouse), read_only=True)
+    con = duckdb.connect(str(ensure_build(settings)), read_only=True)
     try:
         return con.execute(sql).fetchall()
     finally:
@@ -205,9 +206,10 @@ def test_kills_lose_nothing_and_reruns_give_the_same_release(tmp_path_factory):
     assert published.returncode == 0, published.stdout + published.stderr
     new_state = published_state(crashed)
     assert after_publish_kill in (before, new_state)
-    assert new_state["tables"]["marts.fct_indicator_values"] > before["tables"][
-        "marts.fct_indicator_values"
-    ]  # the 2024 values are published now
+    assert (
+        new_state["tables"]["marts.fct_indicator_values"]
+        > before["tables"]["marts.fct_indicator_values"]
+    )  # the 2024 values are published now
     assert not publishing()  # the leftovers of the killed publication are gone
 
     # 4. killed while the freeze writes its (hidden, temporary) release folder
@@ -225,9 +227,10 @@ def test_kills_lose_nothing_and_reruns_give_the_same_release(tmp_path_factory):
         kill_at(args_of(crashed, "freeze"), env, marker=r"publication de la copie")
         assert_releases_intact(crashed)
         state = published_state(crashed)
-        assert state["tables"]["marts.fct_indicator_values"] == new_state["tables"][
-            "marts.fct_indicator_values"
-        ]
+        assert (
+            state["tables"]["marts.fct_indicator_values"]
+            == new_state["tables"]["marts.fct_indicator_values"]
+        )
     if not (crashed.releases_dir / "RA-2025-v1").exists():
         frozen = kpi(*args_of(crashed, "freeze"), env=env)
         assert frozen.returncode == 0, frozen.stdout + frozen.stderr

@@ -123,7 +123,8 @@ def test_indicator_with_missing_source_is_absent_not_zero(campaign, tmp_path):
     assert main(
         ["run", "--sources", str(sources), "--warehouse", str(warehouse), "--today", "2026-01-31"]
     ) in (0, 3)
-    con = duckdb.connect(str(warehouse), read_only=True)
+    # the build database: a run with a blocking failure (exit 3) is not published
+    con = duckdb.connect(str(warehouse.parent / ".build" / warehouse.name), read_only=True)
     ids = {
         r[0]
         for r in con.execute(
@@ -139,14 +140,23 @@ def test_indicator_with_missing_source_is_absent_not_zero(campaign, tmp_path):
 
 
 def test_no_analyst_readable_table_holds_a_row_per_agent(campaign):
-    """Per-agent HR data lives only in raw_restricted and restricted."""
-    con = duckdb.connect(str(campaign["warehouse"]), read_only=True)
-    personal = con.execute(
+    """Per-agent HR data lives only in raw_restricted and restricted of the build database,
+    never in the published copy analysts open."""
+    query = (
         "select distinct table_schema || '.' || table_name from information_schema.columns "
         "where column_name in ('matricule', 'age_months', 'date_naissance')"
-    ).fetchall()
+    )
+    build = campaign["warehouse"].parent / ".build" / campaign["warehouse"].name
+    con = duckdb.connect(str(build), read_only=True)
+    personal = con.execute(query).fetchall()
     con.close()
-    assert personal and all(t.split(".")[0] in ("raw_restricted", "restricted") for (t,) in personal)
+    assert personal and all(
+        t.split(".")[0] in ("raw_restricted", "restricted") for (t,) in personal
+    )
+    con = duckdb.connect(str(campaign["warehouse"]), read_only=True)
+    published = con.execute(query).fetchall()
+    con.close()
+    assert published == []
 
 
 def test_report_contradictions_carry_their_comment(campaign):

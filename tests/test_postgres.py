@@ -75,7 +75,7 @@ def test_copy_keeps_types_nulls_and_empty_strings(tmp_path, pg_database):
     con = duckdb.connect(str(build))
     con.execute(
         "create schema kpi_copy; create table kpi_copy.t (s varchar, e varchar, n bigint, "
-        "d double, day date, at timestamp, ok boolean, q varchar)"
+        "d double, day date, stamp timestamp, ok boolean, q varchar)"
     )
     row = ("a,b", "", 12, 0.1 + 0.2, dt.date(2025, 3, 1), dt.datetime(2025, 3, 1, 8, 5), True)
     con.execute("insert into kpi_copy.t values (?, ?, ?, ?, ?, ?, ?, 'dit \"x\"')", list(row))

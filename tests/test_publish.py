@@ -417,3 +417,140 @@ def test_every_mart_column_is_described_and_under_contract(docs_site):
             if "{{" in (spec.get("description") or ""):
                 missing.append(f"{name}.{column} : description non rendue")
     assert missing == []
+
+
+@pytest.mark.slow
+def test_every_query_of_the_analysts_guide_runs(tmp_path_factory):
+    """docs/analysts.md: each SQL example runs on a published copy holding a release."""
+    base = published_campaign(tmp_path_factory)
+    root = tmp_path_factory.mktemp("guide")
+    settings = copy_campaign(base, root / "campaign")
+    frozen = kpi(
+        "freeze",
+        "--year",
+        "2025",
+        "--warehouse",
+        str(settings.warehouse),
+        "--releases",
+        str(settings.releases_dir),
+        env={"DAGSTER_HOME": str(root / "dagster_home")},
+    )
+    assert frozen.returncode == 0, frozen.stdout + frozen.stderr
+    guide = (PROJECT_ROOT / "docs" / "analysts.md").read_text(encoding="utf-8")
+    statements = []
+    for block in re.findall(r"```sql\n(.*?)```", guide, re.S):
+        # DuckDB CLI dot commands (.tables) are not SQL
+        sql = "\n".join(line for line in block.splitlines() if not line.startswith("."))
+        statements += [
+            statement
+            for statement in sql.split(";")
+            if any(
+                line.strip() and not line.strip().startswith("--")
+                for line in statement.splitlines()
+            )
+        ]
+    assert len(statements) >= 12
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        results = [con.execute(statement).fetchall() for statement in statements]
+    finally:
+        con.close()
+    by_text = dict(zip(statements, results, strict=True))
+
+    def rows_of(fragment: str) -> list:
+        return next(rows for text, rows in by_text.items() if fragment in text)
+
+    assert len(rows_of("indicator_id = 'water_network_length'")) == 100
+    assert rows_of("from marts.p2_indicators\nwhere year = 2025 and code_insee is null\norder")
+    assert rows_of("where v.release_id = 'RA-2025-v1'")
+    assert rows_of("from publication.info")
+
+
+def _successful_run():
+    from dagster import DagsterInstance, job, op
+
+    @op
+    def nothing():
+        return None
+
+    @job
+    def kpi_run():
+        nothing()
+
+    instance = DagsterInstance.ephemeral()
+    result = kpi_run.execute_in_process(instance=instance)
+    return kpi_run, instance, result
+
+
+def test_sensor_publishes_after_a_dagster_run_without_blocking_failure(built):
+    from dagster import build_run_status_sensor_context
+
+    from dagster_project.publish import build_publication_sensor
+
+    job, instance, result = _successful_run()
+    sensor = build_publication_sensor(job, settings=built)
+    context = build_run_status_sensor_context(
+        sensor_name="publish_after_run",
+        dagster_instance=instance,
+        dagster_run=result.dagster_run,
+        dagster_event=result.get_run_success_event(),
+    )
+    sensor(context)
+    assert publication_info(built.warehouse)["run_id"] == result.run_id
+
+
+def test_sensor_does_not_publish_a_run_with_a_blocking_failure(built):
+    from dagster import build_run_status_sensor_context
+
+    from dagster_project.publish import build_publication_sensor
+
+    job, instance, result = _successful_run()
+    con = duckdb.connect(str(built.build_warehouse))
+    con.execute(
+        "create schema audit; create table audit.dbt_results (run_id varchar, unique_id varchar, "
+        "status varchar, failures integer, message varchar, execution_time double, "
+        "recorded_at timestamp default current_timestamp)"
+    )
+    con.execute(
+        "insert into audit.dbt_results (run_id, unique_id, status, failures, message) "
+        "values (?, 'test.kpi.unique_x', 'fail', 2, 'doublons')",
+        [result.run_id],
+    )
+    con.close()
+    sensor = build_publication_sensor(job, settings=built)
+    context = build_run_status_sensor_context(
+        sensor_name="publish_after_run",
+        dagster_instance=instance,
+        dagster_run=result.dagster_run,
+        dagster_event=result.get_run_success_event(),
+    )
+    outcome = sensor(context)
+    assert "bloquant" in str(outcome)
+    assert not built.warehouse.exists()
+
+
+def test_a_build_left_unreadable_by_a_killed_freeze_is_recovered(tmp_path):
+    """DuckDB 1.5.5 cannot replay a logged `alter table ... add column` on a table with a
+    `default current_timestamp` column; ensure_build replays it another way."""
+    settings = settings_for(tmp_path / "warehouse.duckdb")
+    build = settings.build_warehouse
+    build.parent.mkdir(parents=True)
+    con = duckdb.connect(str(build))
+    con.execute(
+        "create schema release; create table release.releases (release_id varchar, "
+        "created_at timestamp not null default current_timestamp)"
+    )
+    con.close()
+    killed = (
+        "import duckdb, os, sys; con = duckdb.connect(sys.argv[1]); "
+        "con.execute('alter table release.releases add column values_sha256 varchar'); "
+        "con.execute(\"insert into release.releases (release_id) values ('RA-2025-v1')\"); "
+        "os._exit(9)"
+    )
+    subprocess.run([sys.executable, "-c", killed, str(build)], check=False)
+    with pytest.raises(duckdb.Error, match="replaying WAL"):
+        duckdb.connect(str(build))
+    ensure_build(settings)
+    assert _count(build, "select release_id, values_sha256 from release.releases") == [
+        ("RA-2025-v1", None)
+    ]

@@ -42,7 +42,8 @@ def _selected_keys(defs, selection: list[str] | None):
     if unknown:
         raise SystemExit(f"kpi run : source(s) inconnue(s) : {', '.join(unknown)}")
     keys = [raw_asset_key(contracts[s]) for s in selection]
-    return AssetSelection.assets(*keys).downstream().resolve(defs.resolve_asset_graph())
+    resolved = AssetSelection.assets(*keys).downstream().resolve(defs.resolve_asset_graph())
+    return sorted(resolved, key=lambda key: key.to_user_string())
 
 
 def run_pipeline(settings: Settings, selection: list[str] | None = None):
@@ -85,7 +86,7 @@ def run_pipeline_postgres(settings: Settings, selection: list[str] | None = None
     )
     job = defs.resolve_job_def("kpi_run_postgres")
     graph = defs.resolve_asset_graph()
-    selected = _selected_keys(defs, selection) or AssetSelection.all().resolve(graph)
+    selected = set(_selected_keys(defs, selection) or AssetSelection.all().resolve(graph))
     ingestion = AssetSelection.groups(INGESTION_GROUP).resolve(graph)
     first = job.execute_in_process(
         instance=instance,

@@ -99,15 +99,17 @@ def skip_community_popup(home: Path) -> None:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     from dagster_project.instance import ensure_dagster_home
+    from dagster_project.publish import ensure_build
 
     settings = settings_from(args)  # exports KPI_SOURCES, KPI_WAREHOUSE… for the code location
+    build = ensure_build(settings)  # runs launched from the UI continue the same history
     home = ensure_dagster_home(Path(args.dagster_home) if args.dagster_home else None)
     skip_community_popup(home)
     env = dict(os.environ, DAGSTER_HOME=str(home), DAGSTER_DISABLE_TELEMETRY="1")
     command = ui_command(args.host, args.port)
     print(
         f"kpi ui : interface Dagster sur http://{args.host}:{args.port} "
-        f"(instance {home}, entrepôt {settings.warehouse}, livraisons {settings.sources_dir})\n"
+        f"(instance {home}, base de construction {build}, livraisons {settings.sources_dir})\n"
         "Ctrl-C pour arrêter.",
         file=sys.stderr,
         flush=True,
