@@ -239,13 +239,22 @@ class Ingestor:
 
     def ingest_file(self, delivery: DeliveryFile) -> tuple[str, str | None]:
         """Validate and record one file; returns (outcome, delivery id). Idempotent."""
+        outcome, delivery_id, write = self.evaluate(delivery)
+        if write is not None:
+            store.record_deliveries(self.con, self.contracts[delivery.source_id], [write])
+        return outcome, delivery_id
+
+    def evaluate(self, delivery: DeliveryFile) -> tuple[str, str, store.DeliveryWrite | None]:
+        """Validate one file and write its rejection report; nothing enters the warehouse.
+        Returns (outcome, delivery id, what to write), outcome "unchanged" for a file
+        already processed."""
         contract = self.contracts[delivery.source_id]
         sha = sha256_of(delivery.path)
         delivery_id = delivery_id_of(delivery, sha)
         depends_on = self._dependencies_key(delivery, contract)
         known = store.known_delivery(self.con, delivery_id)
         if known and (known[0] == "accepted" or known[1] == depends_on):
-            return "unchanged", delivery_id
+            return "unchanged", delivery_id, None
         if not contract.accepts_department(delivery.department):
             result = ValidationResult(
                 sheet=None,
@@ -287,27 +296,28 @@ class Ingestor:
             "report_path": report_path,
             "depends_on": depends_on,
         }
-        store.record_delivery(
-            self.con,
-            contract=contract,
-            delivery=row,
-            records=result.records,
-            problems=_problem_rows(delivery_id, result.problems + result.warnings),
-        )
-        return outcome, delivery_id
+        problems = _problem_rows(delivery_id, result.problems + result.warnings)
+        return outcome, delivery_id, store.DeliveryWrite(row, result.records, problems)
 
     def ingest_source(self, source_id: str, files: list[DeliveryFile]) -> SourceSummary:
         summary = SourceSummary(source_id)
+        writes = []
         for delivery in files:
             if delivery.source_id != source_id:
                 continue
-            outcome, delivery_id = self.ingest_file(delivery)
+            outcome, delivery_id, write = self.evaluate(delivery)
+            if write is not None and delivery_id in {w.delivery["delivery_id"] for w in writes}:
+                outcome, write = "unchanged", None  # the same bytes delivered twice in the batch
+            if write is not None:
+                writes.append(write)
             if outcome == "accepted":
                 summary.accepted.append(delivery_id)
             elif outcome == "rejected":
                 summary.rejected.append(delivery_id)
             else:
                 summary.unchanged += 1
+        # one transaction for the source: every delivery of the batch, or none
+        store.record_deliveries(self.con, self.contracts[source_id], writes)
         for year, department, delivery_id in self.con.execute(
             "select campaign_year, department, delivery_id from ingest.deliveries "
             "where source_id = ? and in_force order by 1, 2",

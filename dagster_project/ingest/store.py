@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import duckdb
-import pandas as pd
+import pyarrow as pa
 
 from dagster_project.contracts import Contract
 
@@ -135,6 +136,39 @@ def refresh_in_force(
     return row[0] if row else None
 
 
+@dataclass
+class DeliveryWrite:
+    """One validated delivery ready to be written: its log row, problems and rows."""
+
+    delivery: dict
+    records: list[dict]
+    problems: list[dict]
+
+
+_ARROW_TYPES = {
+    "VARCHAR": pa.string(),
+    "BIGINT": pa.int64(),
+    "DOUBLE": pa.float64(),
+    "DATE": pa.date32(),
+    "BOOLEAN": pa.bool_(),
+    "INTEGER": pa.int32(),
+    "TIMESTAMP": pa.timestamp("us"),
+}
+_PROBLEM_COLUMNS = [
+    ("delivery_id", "VARCHAR"),
+    ("severity", "VARCHAR"),
+    ("sheet", "VARCHAR"),
+    ("row_number", "INTEGER"),
+    ("column_name", "VARCHAR"),
+    ("value", "VARCHAR"),
+    ("reason", "VARCHAR"),
+]
+
+
+def _arrow(columns: list[tuple[str, str]], data: dict[str, list]) -> pa.Table:
+    return pa.table({name: pa.array(data[name], type=_ARROW_TYPES[kind]) for name, kind in columns})
+
+
 def record_delivery(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -144,68 +178,91 @@ def record_delivery(
     problems: list[dict],
 ) -> None:
     """Write one delivery, its problems and (when accepted) its rows, in one transaction."""
+    record_deliveries(con, contract, [DeliveryWrite(delivery, records, problems)])
+
+
+def record_deliveries(
+    con: duckdb.DuckDBPyConnection, contract: Contract, writes: list[DeliveryWrite]
+) -> None:
+    """Write the deliveries of one source in one transaction: a handful of statements
+    whatever their number (rows go through Arrow), then the in-force rule is recomputed."""
+    if not writes:
+        return
+    ids = [w.delivery["delivery_id"] for w in writes]
+    log_columns = list(writes[0].delivery)
+    log = {c: [w.delivery[c] for w in writes] for c in log_columns}
+    problems = [p for w in writes for p in w.problems]
     con.execute("begin transaction")
     try:
+        for table, column in (
+            ("ingest.delivery_problems", "delivery_id"),
+            ("ingest.deliveries", "delivery_id"),
+            (contract.raw_table, "_delivery_id"),
+        ):
+            con.execute(f"delete from {table} where {column} in (select unnest(?))", [ids])
+        con.register("log_rows", pa.table(log))
         con.execute(
-            "delete from ingest.delivery_problems where delivery_id = ?", [delivery["delivery_id"]]
+            f"insert into ingest.deliveries ({', '.join(log_columns)}) "
+            f"select {', '.join(log_columns)} from log_rows"
         )
-        con.execute(
-            "delete from ingest.deliveries where delivery_id = ?", [delivery["delivery_id"]]
-        )
-        con.execute(
-            f"delete from {contract.raw_table} where _delivery_id = ?", [delivery["delivery_id"]]
-        )
-        columns = list(delivery)
-        con.execute(
-            f"insert into ingest.deliveries ({', '.join(columns)}) values ({', '.join('?' for _ in columns)})",
-            [delivery[c] for c in columns],
-        )
+        con.unregister("log_rows")
         if problems:
-            frame = pd.DataFrame(problems)
-            con.register("problems_frame", frame)
+            data = {name: [p[name] for p in problems] for name, _ in _PROBLEM_COLUMNS}
+            con.register("problem_rows", _arrow(_PROBLEM_COLUMNS, data))
             con.execute(
-                "insert into ingest.delivery_problems select delivery_id, severity, sheet, "
-                "cast(row_number as integer), column_name, value, reason from problems_frame"
+                "insert into ingest.delivery_problems "
+                f"({', '.join(n for n, _ in _PROBLEM_COLUMNS)}) select * from problem_rows"
             )
-            con.unregister("problems_frame")
-        if records:
-            _insert_rows(con, contract, delivery, records)
-        refresh_in_force(con, contract.source_id, delivery["campaign_year"], delivery["department"])
+            con.unregister("problem_rows")
+        accepted = [w for w in writes if w.records]
+        if accepted:
+            _insert_rows(con, contract, accepted)
+        refresh_in_force_all(con, contract.source_id)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
 
 
-def _insert_rows(con, contract: Contract, delivery: dict, records: list[dict]) -> None:
-    stored = contract.stored_columns
-    data = {name: [r.get(name) for r in records] for name, _ in stored}
-    data["_sheet"] = [r["_sheet"] for r in records]
-    data["_row_number"] = [r["_row_number"] for r in records]
-    frame = pd.DataFrame(data)
-    for name, kind in stored:
-        if kind == "DATE":
-            frame[name] = pd.to_datetime(frame[name])
-        elif kind in ("DOUBLE", "BIGINT"):
-            frame[name] = pd.to_numeric(frame[name])
-        elif kind == "BOOLEAN":
-            frame[name] = frame[name].astype("boolean")
-        else:
-            frame[name] = frame[name].astype("string")
-    con.register("rows_frame", frame)
-    selects = [f'cast("{name}" as {kind})' for name, kind in stored]
-    target = [f'"{name}"' for name, _ in stored] + [c for c, _ in LINEAGE_COLUMNS]
+def refresh_in_force_all(con: duckdb.DuckDBPyConnection, source_id: str) -> None:
+    """The in-force rule for every (year, department) of a source in one statement."""
     con.execute(
-        f"insert into {contract.raw_table} ({', '.join(target)}) select {', '.join(selects)}, "
-        "?, ?, _sheet, cast(_row_number as integer), ?, ? from rows_frame",
-        [
-            delivery["delivery_id"],
-            delivery["file_sha256"],
-            delivery["campaign_year"],
-            delivery["department"],
-        ],
+        """
+        update ingest.deliveries set in_force = (delivery_id in (
+            select delivery_id from (
+                select delivery_id, row_number() over (
+                    partition by campaign_year, department
+                    order by received_at desc, file_name desc) as rank
+                from ingest.deliveries
+                where source_id = $1 and outcome = 'accepted')
+            where rank = 1))
+        where source_id = $1
+        """,
+        [source_id],
     )
-    con.unregister("rows_frame")
+
+
+def _insert_rows(con, contract: Contract, writes: list[DeliveryWrite]) -> None:
+    stored = contract.stored_columns
+    data: dict[str, list] = {name: [] for name, _ in stored + LINEAGE_COLUMNS}
+    for write in writes:
+        records = write.records
+        for name, _ in stored:
+            data[name] += [r.get(name) for r in records]
+        n = len(records)
+        data["_sheet"] += [r["_sheet"] for r in records]
+        data["_row_number"] += [r["_row_number"] for r in records]
+        data["_delivery_id"] += [write.delivery["delivery_id"]] * n
+        data["_file_sha256"] += [write.delivery["file_sha256"]] * n
+        data["_campaign_year"] += [write.delivery["campaign_year"]] * n
+        data["_department"] += [write.delivery["department"]] * n
+    for name, kind in stored:
+        if kind == "DOUBLE":
+            data[name] = [None if v is None else float(v) for v in data[name]]
+    con.register("raw_rows", _arrow(stored + LINEAGE_COLUMNS, data))
+    target = ", ".join(f'"{name}"' for name, _ in stored + LINEAGE_COLUMNS)
+    con.execute(f"insert into {contract.raw_table} ({target}) select {target} from raw_rows")
+    con.unregister("raw_rows")
 
 
 def now() -> dt.datetime:
