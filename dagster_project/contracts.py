@@ -7,7 +7,7 @@ shape (ingestion, templates, expectations, dbt sources) is derived from these ob
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -92,43 +92,50 @@ class Column:
     age_years_min: float | None = None
     age_years_max: float | None = None
 
-    @property
+    @cached_property
     def header_names(self) -> tuple[str, ...]:
         """Kit headers that fill this column (a commune is given by code or by name)."""
         if self.type == "commune":
             return ("code_insee", "commune")
         return (self.name,)
 
-    @property
+    @cached_property
     def is_pseudonymised(self) -> bool:
         return self.privacy == "pseudonymise"
 
-    @property
+    @cached_property
     def age_reference(self) -> str | None:
         if isinstance(self.privacy, dict):
             return self.privacy.get("age_months_at")
         return None
 
-    @property
+    @cached_property
     def stored_name(self) -> str | None:
         """Name of the warehouse column; None when the value never reaches the warehouse."""
         if self.age_reference:
             return "age_months"
         return self.name
 
-    @property
+    @cached_property
     def stored_type(self) -> str:
         if self.age_reference:
             return "BIGINT"
         return DUCKDB_TYPES[self.type]
 
-    @property
+    @cached_property
     def effective_date_range(self) -> Any:
         if self.type not in ("date", "month"):
             return None
         return self.date_range if self.date_range is not None else "campaign_year"
 
-    @property
+    @cached_property
+    def allowed_lookup(self) -> dict[str, str] | None:
+        """Accepted values by their case-folded spelling (enumerations match any case)."""
+        if self.allowed is None:
+            return None
+        return {value.casefold(): value for value in self.allowed}
+
+    @cached_property
     def lower_bound(self) -> float | None:
         if self.type not in ("integer", "number"):
             return None
@@ -184,7 +191,19 @@ class Contract:
         return [(c.stored_name, c.stored_type) for c in self.columns if c.stored_name]
 
     def rules_of(self, kind: str) -> list[Rule]:
-        return [rule for rule in self.rules if rule.kind == kind]
+        return self._rules_by_kind.get(kind, [])
+
+    @cached_property
+    def _rules_by_kind(self) -> dict[str, list[Rule]]:
+        by_kind: dict[str, list[Rule]] = {}
+        for rule in self.rules:
+            by_kind.setdefault(rule.kind, []).append(rule)
+        return by_kind
+
+    @cached_property
+    def row_rule_columns(self) -> list[Column]:
+        """Columns with a rule across the row (not_after, age bounds)."""
+        return [c for c in self.columns if c.not_after or c.age_reference]
 
     def accepts_department(self, department: str) -> bool:
         return self.department in (ANY_DEPARTMENT, department)

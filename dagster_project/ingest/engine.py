@@ -288,8 +288,8 @@ def _parse_cell(column: Column, raw: object, ctx: IngestContext, header: str) ->
         value = display(raw).strip()
         if isinstance(raw, float) and not raw.is_integer():
             value = str(raw)
-    if column.allowed is not None:
-        wanted = {a.casefold(): a for a in column.allowed}
+    wanted = column.allowed_lookup
+    if wanted is not None:
         key = str(value).strip().casefold()
         if key not in wanted:
             raise CellError("valeur non autorisée (attendu : " + ", ".join(column.allowed) + ")")
@@ -583,7 +583,7 @@ def _other_sheets_hint(contract: Contract, sheets: list[Sheet], data_sheet: Shee
 
 
 def _row_rules(contract, record, row_number, label, ctx, problem) -> None:
-    for column in contract.columns:
+    for column in contract.row_rule_columns:
         value = record.get(column.name)
         if column.not_after and value is not None:
             limit = record.get(column.not_after)

@@ -10,6 +10,7 @@ import datetime as dt
 import math
 import re
 import unicodedata
+from functools import lru_cache
 
 EXCEL_ERRORS = frozenset(
     {
@@ -51,12 +52,16 @@ def strip_accents(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+@lru_cache(maxsize=4096)
+def _normalize_header_text(text: str) -> str:
+    return re.sub(r"[\s_]+", "_", strip_accents(text).strip().lower())
+
+
 def normalize_header(value: object) -> str:
     """Header key: case, accents, surrounding spaces and spaces vs underscores are ignored."""
     if value is None:
         return ""
-    text = strip_accents(str(value)).strip().lower()
-    return re.sub(r"[\s_]+", "_", text)
+    return _normalize_header_text(str(value))
 
 
 def is_empty(value: object) -> bool:
@@ -235,8 +240,22 @@ def parse_date(value: object) -> dt.date:
     raise CellError(f"date illisible (formats acceptés : {DATE_FORMATS_FR})", complete=True)
 
 
+_TEXT_MONTHS: dict[str, dt.date] = {}  # months already read from text (a file repeats 12)
+
+
 def parse_month(value: object) -> dt.date:
     """Month as its first day: date cell, ``AAAA-MM``, ``MM/AAAA``, ``janvier 2025``, ``Janv. 2025``."""
+    if type(value) is str:
+        hit = _TEXT_MONTHS.get(value)
+        if hit is None:
+            hit = _parse_month(value)
+            if len(_TEXT_MONTHS) < 10_000:
+                _TEXT_MONTHS[value] = hit
+        return hit
+    return _parse_month(value)
+
+
+def _parse_month(value: object) -> dt.date:
     if isinstance(value, dt.datetime):
         return dt.date(value.year, value.month, 1)
     if isinstance(value, dt.date):
@@ -334,8 +353,28 @@ class CommuneMatcher:
         for code, name in communes.items():
             by_key.setdefault(commune_key(name), set()).add(code)
         self._by_key = by_key
+        # successful matches, by the cell value as read (a file repeats its communes)
+        self._codes_seen: dict[object, str] = {}
+        self._names_seen: dict[object, str] = {}
 
     def from_code(self, value: object) -> str:
+        hit = self._codes_seen.get(value)
+        if hit is not None:
+            return hit
+        code = self._from_code(value)
+        self._codes_seen[value] = code
+        return code
+
+    def from_name(self, value: object) -> str:
+        """A name of the list (case, accents, hyphens, St/Ste, lès/lez... ignored)."""
+        hit = self._names_seen.get(value)
+        if hit is not None:
+            return hit
+        code = self._from_name(value)
+        self._names_seen[value] = code
+        return code
+
+    def _from_code(self, value: object) -> str:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         text = str(value).strip()
@@ -350,7 +389,7 @@ class CommuneMatcher:
     def _listing(self, codes) -> str:
         return ", ".join(f"{self.names[c]} ({c})" for c in sorted(codes, key=self.names.get))
 
-    def from_name(self, value: object) -> str:
+    def _from_name(self, value: object) -> str:
         text = str(value).strip()
         key = commune_key(text)
         codes = self._by_key.get(key, set())
