@@ -458,15 +458,28 @@ def child_queries(database: Path, runs: int) -> int:
 
 
 def analyst_queries() -> list[tuple[str, str, str]]:
-    """(name, sql, origin): the ```sql blocks of docs/analysts.md, else bench/queries.sql."""
+    """(name, sql, origin): the example queries of docs/analysts.md (the ```sql blocks from
+    its "Exemples de requêtes" section on, named after their heading; DuckDB shell commands
+    skipped), else bench/queries.sql."""
     doc = ROOT / "docs" / "analysts.md"
     found: list[tuple[str, str, str]] = []
     if doc.is_file():
         text = doc.read_text(encoding="utf-8")
-        for i, block in enumerate(re.findall(r"```sql\n(.*?)```", text, flags=re.S), start=1):
-            for j, statement in enumerate(s for s in block.split(";") if _has_sql(s)):
-                name = f"analysts_md_{i}" + (f"_{j + 1}" if j else "")
-                found.append((name, statement.strip(), "docs/analysts.md"))
+        start = re.search(r"^#+ Exemples de requ", text, flags=re.M)
+        text = text[start.start() :] if start else text
+        heading = "query"
+        for part in re.split(r"(^#+ [^\n]*|```sql\n.*?```)", text, flags=re.M | re.S):
+            if part.startswith("#"):
+                heading = part.lstrip("#").strip()
+            elif part.startswith("```sql"):
+                body = part[len("```sql\n") : -3]
+                for statement in body.split(";"):
+                    if not _has_sql(statement) or statement.strip().startswith("."):
+                        continue
+                    name = (
+                        heading if not any(n == heading for n, _, _ in found) else heading + " (2)"
+                    )
+                    found.append((name, statement.strip(), "docs/analysts.md"))
     if found:
         return found
     text = (BENCH / "queries.sql").read_text(encoding="utf-8")
@@ -655,6 +668,7 @@ class ScaleRun:
         self.result["stages"]["freeze"] = _public(
             self.measure("freeze", self._kpi("freeze", "--year", "2025"))
         )
+        self.check_same_values()
 
     def _breakdown(self, m: dict[str, Any], steps: dict[str, Any]) -> dict[str, Any]:
         if not steps or not steps.get("windows"):
@@ -679,7 +693,13 @@ class ScaleRun:
         out["dagster_between_steps"] = round(
             run_span - stepped - out["dagster_before_first_step"], 2
         )
-        out["process_outside_run"] = round(m["wall_seconds"] - run_span, 2)
+        outside = m["wall_seconds"] - run_span
+        stdout = (self.logs / f"{m['label']}.out").read_text(encoding="utf-8", errors="replace")
+        published = re.search(r"tables, ([\d.]+) s\]", stdout)
+        if published:
+            out["publish"] = float(published[1])
+            outside -= out["publish"]
+        out["process_outside_run"] = round(outside, 2)
         out["event_counts"] = steps.get("event_counts", {})
         return out
 
@@ -693,6 +713,8 @@ class ScaleRun:
         stage["changed"] = changed
         full = self.result["stages"]["kpi_run"]["wall_seconds"]
         stage["ratio_to_full_run"] = round(m["wall_seconds"] / full, 3)
+        # what changed: the values that differ from the peer's (computed before the change)
+        stage["values_changed"] = self.check_same_values(record=False)
         self.result["stages"]["redelivery"] = stage
 
     def stage_queries(self) -> None:
@@ -705,14 +727,15 @@ class ScaleRun:
         stage["database"] = str(database)
         self.result["stages"]["queries"] = stage
 
-    def check_same_values(self) -> None:
-        """The naive peer must compute the project's numbers (else the race is unfair)."""
+    def check_same_values(self, record: bool = True) -> list[list[Any]] | None:
+        """The naive peer must compute the project's numbers (else the race is unfair).
+        Returns the differing values (indicator, commune, project, peer)."""
         database = published_database(self.warehouse)
         peer = self.root / "naive_calamine_values.csv"
         if not peer.is_file():
             peer = self.root / "naive_values.csv"
         if database is None or not peer.is_file():
-            return
+            return None
         import duckdb
         import pandas as pd
 
@@ -724,11 +747,18 @@ class ScaleRun:
         both = project.merge(naive, on=["indicator_id", "year", "code_insee"], how="outer")
         tolerance = 1e-6 * both["value_x"].abs().clip(lower=1)
         equal = (both["value_x"] - both["value_y"]).abs() <= tolerance
-        self.result["same_values"] = {
-            "project_values": int(both["value_x"].notna().sum()),
-            "peer_values": int(both["value_y"].notna().sum()),
-            "equal": int(equal.sum()),
-        }
+        differing = both[~equal]
+        if record:
+            self.result["same_values"] = {
+                "project_values": int(both["value_x"].notna().sum()),
+                "peer_values": int(both["value_y"].notna().sum()),
+                "equal": int(equal.sum()),
+                "peer": peer.name,
+            }
+        return [
+            [r.indicator_id, None if pd.isna(r.code_insee) else r.code_insee, r.value_x, r.value_y]
+            for r in differing.head(20).itertuples()
+        ]
 
     def save(self) -> Path:
         RESULTS.mkdir(exist_ok=True)
@@ -1077,8 +1107,20 @@ def render() -> None:
         for sf, s in same:
             lines.append(
                 f"- SF{sf}: {s['equal']} of {s['project_values']} project values equal the "
-                f"naive peer's ({s['peer_values']} values)."
+                f"naive peer's ({s['peer_values']} values)"
+                + (f"; {s['note']}." if s.get("note") else ".")
             )
+        for res in ordered:
+            changed = res.get("stages", {}).get("redelivery", {}).get("values_changed")
+            if changed is not None:
+                lines.append(
+                    f"- SF{res['sf']} re-delivery: {len(changed)} value(s) differ from the peer "
+                    "afterwards (the ones the changed cell feeds): "
+                    + "; ".join(
+                        f"{i} {c or 'agglomération'} {p} (peer {q})" for i, c, p, q in changed
+                    )
+                    + "."
+                )
     query_stage = [
         (r["sf"], r["stages"]["queries"]) for r in ordered if r.get("stages", {}).get("queries")
     ]
@@ -1094,7 +1136,8 @@ def render() -> None:
         ]
         for q in child.get("queries", []):
             if "error" in q:
-                lines.append(f"| {q['name']} | {q['origin']} | error: {q['error'][:80]} | | | |")
+                error = re.sub(r"[\s|]+", " ", q["error"])[:80]
+                lines.append(f"| {q['name']} | {q['origin']} | error: {error} | | | |")
             else:
                 lines.append(
                     f"| {q['name']} | {q['origin']} | {q['rows']} | {q['p50_ms']} | "
@@ -1133,7 +1176,8 @@ def run_scale(sf: int, stages: list[str], args) -> None:
             run.save()
     if args.profile:
         run.stage_ingest(profile=True)
-    run.check_same_values()
+    if "redelivery" not in run.result["stages"]:
+        run.check_same_values()
     run.save()
 
 

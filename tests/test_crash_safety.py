@@ -165,21 +165,27 @@ def test_kills_lose_nothing_and_reruns_give_the_same_release(tmp_path_factory):
     base = published_campaign(tmp_path_factory)
     root = tmp_path_factory.mktemp("crash")
 
-    # Reference: the uninterrupted run (the session's campaign), frozen.
-    reference = copy_campaign(base, root / "reference")
-    env_ref = {"DAGSTER_HOME": str(root / "dagster_home_ref")}
-    frozen = kpi(*args_of(reference, "freeze"), env=env_ref)
-    assert frozen.returncode == 0, frozen.stdout + frozen.stderr
+    env = {"DAGSTER_HOME": str(root / "dagster_home")}
+
+    def with_2024_deliveries(name: str) -> Settings:
+        """The session's campaign, then the 2024 deliveries arrive (same files, same dates)."""
+        settings = copy_campaign(base, root / name)
+        for path in ADDED_2024:
+            target = settings.sources_dir / "2024" / "water" / path.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+        return settings
+
+    # Reference: the same start, one uninterrupted run, frozen.
+    reference = with_2024_deliveries("reference")
+    for command in ("run", "freeze"):
+        done = kpi(*args_of(reference, command), env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
     expected_release = release_files(reference.releases_dir / "RA-2025-v1")
     assert {"values.csv", "values.parquet", "manifest.json"} <= set(expected_release)
 
-    # The crashed warehouse: the same published state, then 2024 deliveries arrive.
-    crashed = copy_campaign(base, root / "crashed")
-    env = {"DAGSTER_HOME": str(root / "dagster_home")}
-    for path in ADDED_2024:
-        target = crashed.sources_dir / "2024" / "water" / path.name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, target)
+    # The crashed warehouse: same start, same deliveries, killed again and again.
+    crashed = with_2024_deliveries("crashed")
     before = published_state(crashed)
 
     # 1. killed during ingestion (after the first accepted delivery)
