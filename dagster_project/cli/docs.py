@@ -89,7 +89,9 @@ def register(sub) -> None:
     docs = sub.add_parser(
         "docs", help="générer le site de documentation dbt (un fichier HTML autonome)"
     )
-    docs.add_argument("--out", help=f"dossier de sortie (défaut {DEFAULT_OUT})")
+    docs.add_argument(
+        "--out", help="dossier de sortie (défaut build/dbt-docs à la racine du projet)"
+    )
     common_options(docs)
     docs.add_argument(
         "--empty-catalog",
