@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import gc
 import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
+
+import pyarrow as pa
 
 from dagster_project.contracts import TYPE_LABELS_FR, Column, Contract
 from dagster_project.ingest.normalize import (
@@ -81,16 +85,26 @@ class IngestContext:
 @dataclass
 class ValidationResult:
     sheet: str | None
-    records: list[dict[str, Any]]
     problems: list[Problem]
     warnings: list[Problem]
     header_row: int | None = None
     total_rows: int = 0
     omitted_problems: int = 0
+    # the accepted rows: contract columns (after pseudonymisation), _sheet, _row_number
+    table: pa.Table | None = None
 
     @property
     def accepted(self) -> bool:
         return not self.problems
+
+    @property
+    def row_count(self) -> int:
+        return self.table.num_rows if self.table is not None else 0
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        """The accepted rows as dicts (convenient for tests and small files)."""
+        return self.table.to_pylist() if self.table is not None else []
 
 
 # ----------------------------------------------------------------------------------------
@@ -316,22 +330,29 @@ def _age_in_months(birth: dt.date, at: dt.date) -> int:
 
 
 def validate_sheets(
-    contract: Contract, sheets: list[Sheet], ctx: IngestContext
+    contract: Contract, sheets: list[Sheet], ctx: IngestContext, *, consume: bool = False
 ) -> ValidationResult:
+    """Validate the data sheet column by column, ``CHUNK_ROWS`` rows at a time.
+
+    Each distinct value of a column is parsed once (a register repeats its communes, months,
+    parameters and units), the rows that pass every cell rule go to Arrow chunk by chunk, and
+    the rules on the whole table (grain, unique, references...) run on the Arrow table.
+    Problems are reported in the order of the sheet (row, then contract column).
+    ``consume``: the sheet's rows are released as they are validated (the caller no longer
+    needs them), so that a large delivery is never held twice in memory.
+    """
     found = _find_data_sheet(contract, sheets)
     if isinstance(found, Problem):
-        return ValidationResult(sheet=found.sheet, records=[], problems=[found], warnings=[])
+        return ValidationResult(sheet=found.sheet, problems=[found], warnings=[])
     sheet, header = found
-    problems: list[Problem] = []
+    private = {c.name for c in contract.columns if c.privacy}
+    private |= {text for name, (_, text) in header.positions.items() if name in private}
+    sink = _ProblemSink(sheet.name, private)
     warnings: list[Problem] = []
-    masked = {c.name for c in contract.columns if c.privacy}
-
-    def problem(reason: str, row: int | None, column: str | None, value: object = "") -> None:
-        shown = MASKED if column in masked and not is_empty(value) else display(value)
-        problems.append(Problem(reason, sheet.name, row, column, shown))
-
     for name, text in header.duplicates:
-        problem(f"colonne « {name} » présente deux fois dans l'en-tête", header.row_index + 1, text)
+        sink.add(
+            f"colonne « {name} » présente deux fois dans l'en-tête", header.row_index + 1, text
+        )
     for _, text in header.unknown:
         warnings.append(
             Problem(
@@ -342,173 +363,482 @@ def validate_sheets(
                 severity="warning",
             )
         )
-
-    columns = [c for c in contract.columns if c.name in header.positions]
-    absent_optional = [c for c in contract.columns if c.name not in header.positions]
-    label = {c.name: header.positions[c.name][1] for c in columns}
-    records: list[dict[str, Any]] = []
-    numeric = [c for c in columns if c.type in ("integer", "number")]
-    running_sums: dict[str, float] = dict.fromkeys((c.name for c in numeric), 0.0)
-    total_rows = 0
-    errors_by_row: dict[int, dict[int, str]] = defaultdict(dict)
-    for (r, col), text in sheet.errors.items():
-        errors_by_row[r][col] = text
-    covered = _merge_cover(sheet, header)
+    specs = [
+        _ColumnSpec(
+            column, order, *header.positions[column.name], header.alternates.get(column.name)
+        )
+        for order, column in enumerate(contract.columns)
+        if column.name in header.positions
+    ]
+    label = {spec.column.name: spec.header_text for spec in specs}
     for merge in _merged_headers_over_data(sheet, header):
-        owner = next(c for c in columns if header.positions[c.name][0] == merge[1])
+        owner = next(spec for spec in specs if spec.index == merge[1])
         filled = ", ".join(
             column_letters(c)
             for c in range(merge[1] + 1, merge[3] + 1)
             if _column_has_data(sheet, header.row_index, c)
         )
-        problem(
-            f"en-tête « {label[owner.name]} » fusionné sur plusieurs colonnes "
+        sink.add(
+            f"en-tête « {owner.header_text} » fusionné sur plusieurs colonnes "
             f"({_merged_ref(merge)}) : la colonne {filled} contient des valeurs mais pas "
             "d'en-tête à elle, ces valeurs seraient ignorées ; défusionnez l'en-tête et donnez "
             "à chaque colonne son propre en-tête",
             header.row_index + 1,
-            label[owner.name],
+            owner.header_text,
+        )
+    state = _SheetState(sheet, header, specs, contract, ctx, sink)
+    batches: list[pa.RecordBatch] = []
+    try:
+        for chunk in _chunks(sheet, header.row_index + 1, consume):
+            batch = state.validate_chunk(chunk)
+            if batch is not None:
+                batches.append(batch)
+    except ReadError as exc:  # a .csv read as it is validated: a malformed line further down
+        problem = Problem(exc.reason, exc.sheet or sheet.name)
+        return ValidationResult(sheet=sheet.name, problems=[problem], warnings=[])
+    table = (
+        pa.Table.from_batches(batches, schema=state.schema)
+        if batches
+        else state.schema.empty_table()
+    )
+    if table.num_rows == 0 and not sink.count:
+        sink.add(
+            "aucune ligne de données sous l'en-tête" + _other_sheets_hint(contract, sheets, sheet),
+            header.row_index + 2,
+            None,
+        )
+    _table_rules(contract, table, label, ctx, sink.add)
+    accepted = not sink.count
+    if accepted:
+        table = _apply_privacy(contract, table, ctx)
+    return ValidationResult(
+        sheet=sheet.name,
+        problems=sink.problems,
+        warnings=warnings,
+        header_row=header.row_index + 1,
+        total_rows=state.total_rows,
+        omitted_problems=sink.omitted,
+        table=table if accepted else None,
+    )
+
+
+CHUNK_ROWS = 50_000  # rows validated and converted at a time
+_MEMO_LIMIT = 500_000  # distinct values remembered per column
+_PLAIN_NUMBER = r"^[+-]?[0-9]+([.,][0-9]+)?$"  # a subset of what parse_number reads
+
+
+class _ProblemSink:
+    """The problems of a delivery, the first ``MAX_PROBLEMS`` kept, the others counted."""
+
+    def __init__(self, sheet: str, masked: set[str]):
+        self.sheet = sheet
+        self.masked = masked
+        self.problems: list[Problem] = []
+        self.count = 0
+
+    @property
+    def omitted(self) -> int:
+        return self.count - len(self.problems)
+
+    def make(self, reason: str, row: int | None, column: str | None, value: object = "") -> Problem:
+        shown = MASKED if column in self.masked and not is_empty(value) else display(value)
+        return Problem(reason, self.sheet, row, column, shown)
+
+    def add(self, reason: str, row: int | None, column: str | None, value: object = "") -> None:
+        self.count += 1
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(self.make(reason, row, column, value))
+
+    def extend(self, problems: list[Problem]) -> None:
+        self.count += len(problems)
+        room = MAX_PROBLEMS - len(self.problems)
+        if room > 0:
+            self.problems.extend(problems[:room])
+
+
+class _Failed:
+    """A memoised verdict on a cell value that is not a valid value of its column."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
+_EMPTY = _Failed("")  # an empty cell: what it means depends on its position and the column
+
+
+@dataclass
+class _ColumnSpec:
+    column: Column
+    order: int  # position in the contract (problems of a row come in this order)
+    index: int  # 0-based column of the sheet
+    header_text: str
+    alternate: tuple[int, str] | None  # the second header filling the column (code and name)
+    # parsed value or _Failed, by raw value (booleans apart: True == 1 for a dict)
+    memo: dict = field(default_factory=dict)
+    alternate_memo: dict = field(default_factory=dict)
+    has_failed: bool = False  # whether the memo holds a _Failed verdict
+
+    def verdicts(self, raws: list[object], ctx: IngestContext) -> list[object]:
+        """The parsed value or ``_Failed`` of each raw value (each distinct value parsed once)."""
+        fast = self._plain_numbers(raws)
+        if fast is not None:
+            return fast
+        memo = self.memo
+        if len(memo) >= _MEMO_LIMIT:
+            memo.clear()
+        # True == 1 and False == 0 for a dict: with 0 or 1 in the memo, a boolean would get
+        # their verdict; booleans are kept under (bool, value)
+        collide = 1 in memo or 0 in memo
+        values = list(map(memo.get, raws))  # None where the value is new
+        if collide and bool in set(map(type, raws)):
+            for k, raw in enumerate(raws):
+                if raw.__class__ is bool:
+                    values[k] = None
+        if None in values:
+            get = memo.get
+            for k in [k for k, value in enumerate(values) if value is None]:
+                raw = raws[k]
+                hit = get(raw) if raw.__class__ is not bool else None  # seen in this chunk
+                if hit is None:
+                    hit = self.verdict(raw, ctx, memo, self.header_text)
+                values[k] = hit
+        return values
+
+    def _plain_numbers(self, raws: list[object]) -> list[object] | None:
+        """A numeric column of numeric cells (no text, no empty cell) that passes its bounds as
+        a whole: its values, checked in Arrow at once. None: go through the cell rules (which
+        then say which cell breaks which rule)."""
+        column = self.column
+        if column.type not in ("number", "integer") or column.step or column.allowed or not raws:
+            return None
+        import pyarrow.compute as pc
+
+        types = set(map(type, raws))
+        if types <= {float, int}:
+            array = pa.array(raws, pa.float64())
+        elif types == {str}:  # a .csv: plain decimal text only (4548,5 or 4548.5)
+            text = pa.array(raws, pa.string())
+            if not pc.all(pc.match_substring_regex(text, _PLAIN_NUMBER)).as_py():
+                return None
+            array = pc.cast(pc.replace_substring(text, ",", "."), pa.float64())
+            raws = array.to_pylist()
+        else:
+            return None
+        low, high = pc.min_max(array).values()
+        low, high = low.as_py(), high.as_py()
+        if low is None or not (math.isfinite(low) and math.isfinite(high)):
+            return None  # NaN (an empty cell) or an infinity
+        if pc.any(pc.is_nan(array)).as_py():
+            return None
+        if column.lower_bound is not None and low < column.lower_bound:
+            return None
+        if column.min_exclusive is not None and low <= column.min_exclusive:
+            return None
+        if column.max is not None and high > column.max:
+            return None
+        if column.max_exclusive is not None and high >= column.max_exclusive:
+            return None
+        if column.type == "integer":
+            if not pc.all(pc.equal(array, pc.floor(array))).as_py():
+                return None
+            return list(map(int, raws))
+        return list(map(float, raws))
+
+    def verdict(self, raw: object, ctx: IngestContext, memo: dict, header_text: str) -> object:
+        """The parsed value of ``raw``, or a ``_Failed`` (each distinct value parsed once)."""
+        key = (bool, raw) if raw.__class__ is bool else raw
+        hit = memo.get(key)
+        if hit is None:
+            hit = self._judge(raw, ctx, header_text)
+            if hit.__class__ is _Failed:
+                self.has_failed = True
+            memo[key] = hit
+        return hit
+
+    def _judge(self, raw: object, ctx: IngestContext, header_text: str) -> object:
+        error = excel_error(raw)
+        if error:
+            return _Failed(f"valeur d'erreur Excel {error}")
+        if is_empty(raw):
+            return _EMPTY
+        column = self.column
+        try:
+            return _parse_cell(column, raw, ctx, header_text)
+        except CellError as exc:
+            if exc.complete:
+                return _Failed(exc.reason)
+            return _Failed(f"{exc.reason} ({TYPE_LABELS_FR[column.type]})")
+
+
+_ARROW_TYPES = {
+    "text": pa.string(),
+    "commune": pa.string(),
+    "integer": pa.int64(),
+    "number": pa.float64(),
+    "date": pa.date32(),
+    "month": pa.date32(),
+    "yes_no": pa.bool_(),
+}
+
+
+def _chunks(sheet: Sheet, start: int, consume: bool):
+    """Lists of (row index, cells) of at most CHUNK_ROWS rows, from ``start`` on."""
+    chunk: list[tuple[int, list[object]]] = []
+    for row_index, cells in sheet.iter_rows(start):
+        chunk.append((row_index, cells))
+        if len(chunk) == CHUNK_ROWS:
+            yield chunk
+            if consume and row_index < len(sheet.rows):
+                first = chunk[0][0]
+                sheet.rows[first : row_index + 1] = [[]] * (row_index + 1 - first)
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _first_filled(cells: list[object]) -> object:
+    """The first non-empty cell of a row, ``_EMPTY`` when there is none."""
+    for cell in cells:
+        if cell is None or cell == "":
+            continue
+        if cell.__class__ is str:
+            if cell.strip():
+                return cell
+            continue
+        if cell.__class__ is float and cell != cell:  # NaN
+            continue
+        return cell
+    return _EMPTY
+
+
+class _SheetState:
+    """What runs across the chunks of a sheet: running sums, memos, problem order."""
+
+    def __init__(self, sheet, header, specs, contract, ctx, sink):
+        self.sheet = sheet
+        self.specs = specs
+        self.contract = contract
+        self.ctx = ctx
+        self.sink = sink
+        self.total_rows = 0
+        present = {spec.column.name for spec in specs}
+        self.absent = [c for c in contract.columns if c.name not in present]
+        self.numeric = [spec for spec in specs if spec.column.type in ("integer", "number")]
+        self.sums = dict.fromkeys((spec.column.name for spec in self.numeric), 0.0)
+        self.error_rows = {r for r, _ in sheet.errors}
+        self.errors_by_column: dict[int, dict[int, str]] = defaultdict(dict)
+        for (r, c), text in sheet.errors.items():
+            self.errors_by_column[c][r] = text
+        self.covered = _merge_cover(sheet, header)
+        self.uncached = sheet.uncached_formulas
+        self.has_row_rules = bool(
+            contract.row_rule_columns
+            or contract.rules_of("column_le")
+            or contract.rules_of("required_unless")
+        )
+        self.schema = pa.schema(
+            [(c.name, _ARROW_TYPES[c.type]) for c in contract.columns]
+            + [("_sheet", pa.string()), ("_row_number", pa.int64())]
         )
 
-    for row_index in range(header.row_index + 1, len(sheet.rows)):
-        cells = sheet.rows[row_index]
-        row_number = row_index + 1
-        row_errors = errors_by_row.get(row_index, {})
-        if all(is_empty(c) for c in cells) and not row_errors:
-            continue
-        if row_index in sheet.hidden_rows:
-            problem(
-                "ligne masquée contenant des données : affichez-la et vérifiez-la, ou supprimez-la",
-                row_number,
-                None,
-            )
-            continue
-        if _is_total_row(cells):
-            total_rows += 1
-            for column in numeric:
-                raw = (
-                    cells[header.positions[column.name][0]]
-                    if header.positions[column.name][0] < len(cells)
-                    else None
+    def validate_chunk(self, chunk: list[tuple[int, list[object]]]) -> pa.RecordBatch | None:
+        sink = self.sink
+        found: list[tuple[tuple, Problem]] = []  # (row, phase, column order) -> problem
+
+        def problem(key: tuple, reason: str, row: int, column: str | None, value: object = ""):
+            found.append((key, sink.make(reason, row, column, value)))
+
+        rows: list[int] = []  # 0-based row index of each data row
+        data: list[list[object]] = []
+        totals: list[tuple[int, int, list[object]]] = []  # (data rows above, row index, cells)
+        hidden = self.sheet.hidden_rows
+        for row_index, cells in chunk:
+            first = _first_filled(cells)
+            if first is _EMPTY and row_index not in self.error_rows:
+                continue
+            if hidden and row_index in hidden:
+                problem(
+                    (row_index, -1, 0),
+                    "ligne masquée contenant des données : affichez-la et vérifiez-la, ou "
+                    "supprimez-la",
+                    row_index + 1,
+                    None,
                 )
+                continue
+            if first.__class__ is str and first.strip().lower().startswith("total"):
+                totals.append((len(rows), row_index, cells))
+                continue
+            rows.append(row_index)
+            data.append(cells)
+        n = len(rows)
+        bad: set[int] = set()  # data rows (positions in ``rows``) with a problem
+        parsed: dict[str, list[object]] = {}
+        width = min(map(len, data)) if data else 0  # columns every data row has
+        for spec in self.specs:
+            parsed[spec.column.name] = self._column(spec, rows, data, width, bad, problem)
+        for column in self.absent:
+            parsed[column.name] = [column.default] * n
+        self._totals(totals, rows, parsed, bad, problem)
+        ok = [k for k in range(n) if k not in bad] if bad else range(n)
+        if self.has_row_rules:
+            names = list(parsed)
+            label = {spec.column.name: spec.header_text for spec in self.specs}
+            for k in ok:
+                record = {name: parsed[name][k] for name in names}
+                row_index = rows[k]
+                _row_rules(
+                    self.contract,
+                    record,
+                    row_index + 1,
+                    label,
+                    self.ctx,
+                    lambda *args, row_index=row_index: problem((row_index, 1, 0), *args),
+                )
+        if found:
+            found.sort(key=lambda item: item[0])
+            sink.extend([p for _, p in found])
+        if not n or (bad and len(bad) == n):
+            return None
+        if bad:
+            columns = {name: [values[k] for k in ok] for name, values in parsed.items()}
+            numbers = [rows[k] + 1 for k in ok]
+        else:
+            columns = parsed
+            numbers = [r + 1 for r in rows]
+        arrays = [pa.array(columns[f.name], type=f.type) for f in list(self.schema)[:-2]]
+        arrays.append(pa.array([self.sheet.name] * len(numbers), type=pa.string()))
+        arrays.append(pa.array(numbers, type=pa.int64()))
+        return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+
+    def _column(
+        self, spec: _ColumnSpec, rows, data, width: int, bad: set[int], problem
+    ) -> list[object]:
+        """The parsed values of one column over the chunk's data rows; problems located."""
+        index, ctx, column = spec.index, self.ctx, spec.column
+        if index < width:
+            raws = list(map(itemgetter(index), data))
+        else:
+            raws = [cells[index] if index < len(cells) else None for cells in data]
+        text = spec.header_text
+        values = spec.verdicts(raws, ctx)
+        failed = (
+            [k for k, value in enumerate(values) if value.__class__ is _Failed]
+            if spec.has_failed
+            else []
+        )
+        xml_errors = self.errors_by_column.get(index)
+        if xml_errors:  # error cells calamine returned empty: found by scanning the XML
+            position = {row_index: k for k, row_index in enumerate(rows)}
+            for row_index, error in xml_errors.items():
+                k = position.get(row_index)
+                if k is not None:
+                    values[k] = _Failed(f"valeur d'erreur Excel {error}")
+                    raws[k] = error
+            failed = sorted({*failed, *(position[r] for r in xml_errors if r in position)})
+        key = (0, spec.order)
+        for k in failed:
+            row_index = rows[k]
+            outcome = values[k]
+            values[k] = None
+            if outcome is not _EMPTY:
+                problem((row_index, *key), outcome.reason, row_index + 1, text, raws[k])
+                bad.add(k)
+            elif (row_index, index) in self.uncached:
+                problem(
+                    (row_index, *key),
+                    "formule sans valeur calculée (classeur produit par un programme et jamais "
+                    "recalculé) : ouvrez-le dans Excel, enregistrez-le, puis déposez-le à "
+                    "nouveau, ou remplacez la formule par sa valeur",
+                    row_index + 1,
+                    text,
+                )
+                bad.add(k)
+            elif (merge := self.covered.get((row_index, index))) is not None:
+                problem(
+                    (row_index, *key),
+                    f"cellule fusionnée avec {cell_ref(merge[0], merge[1])} (plage "
+                    f"{_merged_ref(merge)}) : la valeur n'est lue que dans la première "
+                    "cellule de la plage ; défusionnez et recopiez la valeur sur chaque ligne",
+                    row_index + 1,
+                    text,
+                )
+                bad.add(k)
+            elif column.default is not None:
+                values[k] = column.default
+            elif column.required:
+                problem((row_index, *key), "cellule vide : valeur obligatoire", row_index + 1, text)
+                bad.add(k)
+        if spec.alternate is not None:
+            self._alternate(spec, rows, data, values, failed, bad, problem)
+        return values
+
+    def _alternate(self, spec, rows, data, values, failed, bad, problem) -> None:
+        """A commune given by code and by name on the same row: both must agree."""
+        other_index, other_text = spec.alternate
+        skip = set(failed)
+        for k, cells in enumerate(data):
+            if k in skip or other_index >= len(cells) or is_empty(cells[other_index]):
+                continue
+            other = cells[other_index]
+            same = spec.verdict(other, self.ctx, spec.alternate_memo, other_text) == values[k]
+            if not same:
+                code = values[k]
+                row_index = rows[k]
+                problem(
+                    (row_index, 0, spec.order, 1),
+                    f"« {other_text} » et « {spec.header_text} » ne désignent pas la même "
+                    f"commune ({spec.header_text} {code} = "
+                    f"{self.ctx.communes.names.get(code, '?')}) : gardez une seule des deux "
+                    "colonnes ou corrigez-les",
+                    row_index + 1,
+                    other_text,
+                    other,
+                )
+                bad.add(k)
+
+    def _totals(self, totals, rows, parsed, bad, problem) -> None:
+        """Control total rows against the sum of the valid rows above them; keeps the sums."""
+        names = [spec.column.name for spec in self.numeric]
+        done = 0
+        for above, row_index, cells in totals + [(len(rows), None, None)]:
+            for name in names:
+                values = parsed[name]
+                if bad:
+                    part = [values[k] for k in range(done, above) if k not in bad]
+                else:
+                    part = values[done:above]
+                self.sums[name] += sum([value for value in part if value is not None])
+            done = above
+            if row_index is None:
+                break
+            self.total_rows += 1
+            for spec in self.numeric:
+                raw = cells[spec.index] if spec.index < len(cells) else None
                 if is_empty(raw):
                     continue
                 try:
                     stated = parse_number(raw)
                 except CellError as exc:
-                    problem(f"ligne de total : {exc.reason}", row_number, label[column.name], raw)
-                    continue
-                computed = running_sums[column.name]
-                if abs(stated - computed) > TOTAL_TOLERANCE + 1e-9 * abs(computed):
                     problem(
-                        "ligne de total différente de la somme des lignes au-dessus "
-                        f"(somme calculée : {display(round(computed, 2))})",
-                        row_number,
-                        label[column.name],
+                        (row_index, 0, spec.order),
+                        f"ligne de total : {exc.reason}",
+                        row_index + 1,
+                        spec.header_text,
                         raw,
                     )
-            continue
-
-        record: dict[str, Any] = {}
-        row_ok = True
-        for column in columns:
-            index, header_text = header.positions[column.name]
-            raw = cells[index] if index < len(cells) else None
-            error = row_errors.get(index) or excel_error(raw)
-            if error:
-                problem(f"valeur d'erreur Excel {error}", row_number, header_text, error)
-                row_ok = False
-                continue
-            if is_empty(raw):
-                if (row_index, index) in sheet.uncached_formulas:
-                    problem(
-                        "formule sans valeur calculée (classeur produit par un programme et jamais "
-                        "recalculé) : ouvrez-le dans Excel, enregistrez-le, puis déposez-le à "
-                        "nouveau, ou remplacez la formule par sa valeur",
-                        row_number,
-                        header_text,
-                    )
-                    row_ok = False
                     continue
-                merge = covered.get((row_index, index))
-                if merge is not None:
+                computed = self.sums[spec.column.name]
+                if abs(stated - computed) > TOTAL_TOLERANCE + 1e-9 * abs(computed):
                     problem(
-                        f"cellule fusionnée avec {cell_ref(merge[0], merge[1])} (plage "
-                        f"{_merged_ref(merge)}) : la valeur n'est lue que dans la première "
-                        "cellule de la plage ; défusionnez et recopiez la valeur sur chaque ligne",
-                        row_number,
-                        header_text,
+                        (row_index, 0, spec.order),
+                        "ligne de total différente de la somme des lignes au-dessus "
+                        f"(somme calculée : {display(round(computed, 2))})",
+                        row_index + 1,
+                        spec.header_text,
+                        raw,
                     )
-                    row_ok = False
-                    continue
-                if column.default is not None:
-                    record[column.name] = column.default
-                elif column.required:
-                    problem("cellule vide : valeur obligatoire", row_number, header_text)
-                    row_ok = False
-                else:
-                    record[column.name] = None
-                continue
-            try:
-                record[column.name] = _parse_cell(column, raw, ctx, header_text)
-            except CellError as exc:
-                reason = (
-                    exc.reason if exc.complete else f"{exc.reason} ({TYPE_LABELS_FR[column.type]})"
-                )
-                problem(reason, row_number, header_text, raw)
-                row_ok = False
-                continue
-            alternate = header.alternates.get(column.name)
-            if alternate and alternate[0] < len(cells) and not is_empty(cells[alternate[0]]):
-                other = cells[alternate[0]]
-                try:
-                    same = _parse_cell(column, other, ctx, alternate[1]) == record[column.name]
-                except CellError:
-                    same = False
-                if not same:
-                    code = record[column.name]
-                    problem(
-                        f"« {alternate[1]} » et « {header_text} » ne désignent pas la même "
-                        f"commune ({header_text} {code} = {ctx.communes.names.get(code, '?')}) : "
-                        "gardez une seule des deux colonnes ou corrigez-les",
-                        row_number,
-                        alternate[1],
-                        other,
-                    )
-                    row_ok = False
-        for column in absent_optional:
-            record[column.name] = column.default
-        if not row_ok:
-            continue
-        for column in numeric:
-            value = record.get(column.name)
-            if value is not None:
-                running_sums[column.name] += value
-        _row_rules(contract, record, row_number, label, ctx, problem)
-        record["_sheet"] = sheet.name
-        record["_row_number"] = row_number
-        records.append(record)
-
-    if not records and not problems:
-        problem(
-            "aucune ligne de données sous l'en-tête" + _other_sheets_hint(contract, sheets, sheet),
-            header.row_index + 2,
-            None,
-        )
-    _table_rules(contract, records, label, ctx, problem)
-    omitted = max(0, len(problems) - MAX_PROBLEMS)
-    result = ValidationResult(
-        sheet=sheet.name,
-        records=records if not problems else [],
-        problems=problems[:MAX_PROBLEMS],
-        warnings=warnings,
-        header_row=header.row_index + 1,
-        total_rows=total_rows,
-        omitted_problems=omitted,
-    )
-    if result.accepted:
-        _apply_privacy(contract, result.records, ctx)
-    return result
 
 
 def _merge_cover(sheet: Sheet, header: _Header) -> dict[tuple[int, int], tuple]:
@@ -625,48 +955,68 @@ def _row_rules(contract, record, row_number, label, ctx, problem) -> None:
             )
 
 
-def _table_rules(contract, records, label, ctx: IngestContext, problem) -> None:
-    if contract.grain:
+def _has_duplicates(table: pa.Table, names: list[str]) -> bool:
+    """Whether two rows share the same values of ``names`` (nulls equal), in Arrow."""
+    keys = table.select(names)
+    return keys.group_by(names).aggregate([]).num_rows < keys.num_rows
+
+
+def _table_rules(contract, table: pa.Table, label, ctx: IngestContext, problem) -> None:
+    """Rules on the whole table. Arrow tells whether a rule can fail; the rows that fail it
+    are then found in Python, on the columns the rule reads."""
+    n = table.num_rows
+
+    def values(name: str) -> list:
+        return table.column(name).to_pylist()
+
+    def row_numbers() -> list[int]:
+        return values("_row_number")
+
+    if contract.grain and n > 1 and _has_duplicates(table, list(contract.grain)):
         seen: dict[tuple, int] = {}
-        for record in records:
-            key = tuple(record.get(g) for g in contract.grain)
+        keys = zip(*(values(g) for g in contract.grain), strict=True)
+        for key, row in zip(keys, row_numbers(), strict=True):
             if key in seen:
                 problem(
                     "doublon : même clé (" + ", ".join(contract.grain) + ") que la ligne "
                     f"{seen[key]}",
-                    record["_row_number"],
+                    row,
                     label.get(contract.grain[0], contract.grain[0]),
                     " / ".join(display(k) for k in key),
                 )
             else:
-                seen[key] = record["_row_number"]
+                seen[key] = row
     for column in contract.columns:
-        if column.unique and tuple(contract.grain) != (column.name,):
-            first: dict[Any, int] = {}
-            for record in records:
-                value = record.get(column.name)
-                if value is None:
-                    continue
-                if value in first:
-                    problem(
-                        f"valeur en double (déjà présente ligne {first[value]})",
-                        record["_row_number"],
-                        label.get(column.name, column.name),
-                        value,
-                    )
-                else:
-                    first[value] = record["_row_number"]
+        if not column.unique or tuple(contract.grain) == (column.name,) or n < 2:
+            continue
+        filled = table.filter(table.column(column.name).is_valid())
+        if not _has_duplicates(filled, [column.name]):
+            continue
+        first: dict[Any, int] = {}
+        for value, row in zip(values(column.name), row_numbers(), strict=True):
+            if value is None:
+                continue
+            if value in first:
+                problem(
+                    f"valeur en double (déjà présente ligne {first[value]})",
+                    row,
+                    label.get(column.name, column.name),
+                    value,
+                )
+            else:
+                first[value] = row
     for rule in contract.rules_of("constant"):
-        values = Counter(r.get(rule["column"]) for r in records)
-        if len(values) > 1:
-            common = values.most_common(1)[0][0]
-            for record in records:
-                if record.get(rule["column"]) != common:
+        column = rule["column"]
+        counts = Counter(values(column))
+        if len(counts) > 1:
+            common = counts.most_common(1)[0][0]
+            for value, row in zip(values(column), row_numbers(), strict=True):
+                if value != common:
                     problem(
                         f"doit être identique sur toutes les lignes (valeur majoritaire : {display(common)})",
-                        record["_row_number"],
-                        label.get(rule["column"], rule["column"]),
-                        record.get(rule["column"]),
+                        row,
+                        label.get(column, column),
+                        value,
                     )
     for rule in contract.rules_of("references"):
         target_column = rule.get("source_column", rule["column"])
@@ -679,20 +1029,23 @@ def _table_rules(contract, records, label, ctx: IngestContext, problem) -> None:
                 label.get(rule["column"], rule["column"]),
             )
             continue
-        for record in records:
-            value = record.get(rule["column"])
-            if value is not None and value not in known:
+        distinct = set(table.column(rule["column"]).unique().to_pylist())
+        unknown = distinct - set(known) - {None}
+        if not unknown:
+            continue
+        for value, row in zip(values(rule["column"]), row_numbers(), strict=True):
+            if value in unknown:
                 problem(
                     f"valeur inconnue de la source de référence « {rule['source']} »",
-                    record["_row_number"],
+                    row,
                     label.get(rule["column"], rule["column"]),
                     value,
                 )
     for _rule in contract.rules_of("covers_all_communes"):
         column = next(c.name for c in contract.columns if c.type == "commune")
-        present = {r.get(column) for r in records}
+        present = set(table.column(column).unique().to_pylist())
         missing = sorted(set(ctx.communes.names) - present)
-        if missing and records:
+        if missing and n:
             names = ", ".join(f"{ctx.communes.names[c]} ({c})" for c in missing[:10])
             more = f" et {len(missing) - 10} autres" if len(missing) > 10 else ""
             problem(
@@ -703,10 +1056,11 @@ def _table_rules(contract, records, label, ctx: IngestContext, problem) -> None:
     for rule in contract.rules_of("declared_indicator"):
         column = rule["column"]
         value_column = rule.get("value_column", "valeur")
-        for record in records:
-            indicator = record.get(column)
+        for indicator, amount, row in zip(
+            values(column), values(value_column), row_numbers(), strict=True
+        ):
             entry = ctx.catalogue.get(indicator)
-            where = (record["_row_number"], label.get(column, column), indicator)
+            where = (row, label.get(column, column), indicator)
             if entry is None:
                 problem("identifiant d'indicateur inconnu du catalogue", *where)
             elif entry.computation != "declared":
@@ -720,40 +1074,57 @@ def _table_rules(contract, records, label, ctx: IngestContext, problem) -> None:
                     "propre dossier",
                     *where,
                 )
-            elif (
-                not entry.allow_negative
-                and record.get(value_column) is not None
-                and record[value_column] < 0
-            ):
+            elif not entry.allow_negative and amount is not None and amount < 0:
                 problem(
                     "valeur négative non autorisée pour cet indicateur",
-                    record["_row_number"],
+                    row,
                     label.get(value_column, value_column),
-                    record[value_column],
+                    amount,
                 )
 
 
-def _apply_privacy(contract: Contract, records: list[dict[str, Any]], ctx: IngestContext) -> None:
+def _apply_privacy(contract: Contract, table: pa.Table, ctx: IngestContext) -> pa.Table:
+    """Pseudonyms instead of identifiers, age in months instead of a birth date."""
     pseudonymised = [c for c in contract.columns if c.is_pseudonymised]
     aged = [c for c in contract.columns if c.age_reference]
     if pseudonymised and ctx.pseudonymise is None:
         raise RuntimeError("pseudonymisation requise mais aucune clé n'est configurée")
-    for record in records:
-        for column in pseudonymised:
-            if record.get(column.name) is not None:
-                record[column.name] = ctx.pseudonymise(str(record[column.name]))
-        for column in aged:
-            birth = record.pop(column.name, None)
-            reference = record.get(column.age_reference)
-            record["age_months"] = _age_in_months(birth, reference) if birth and reference else None
+    for column in pseudonymised:
+        memo: dict[str, str] = {}
+        hidden = [
+            None
+            if value is None
+            else memo.get(value) or memo.setdefault(value, ctx.pseudonymise(str(value)))
+            for value in table.column(column.name).to_pylist()
+        ]
+        position = table.schema.get_field_index(column.name)
+        table = table.set_column(position, column.name, pa.array(hidden, type=pa.string()))
+    for column in aged:
+        births = table.column(column.name).to_pylist()
+        references = table.column(column.age_reference).to_pylist()
+        ages = [
+            _age_in_months(birth, at) if birth and at else None
+            for birth, at in zip(births, references, strict=True)
+        ]
+        table = table.drop_columns([column.name]).append_column(
+            pa.field("age_months", pa.int64()), pa.array(ages, type=pa.int64())
+        )
+    return table
 
 
 def validate_delivery(contract: Contract, path: Path, ctx: IngestContext) -> ValidationResult:
     """Read and validate one file. Never raises on bad content."""
+    # millions of cells are created and none is garbage: the cyclic collector would walk all
+    # of them again and again (a third of the time of a large register)
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         sheets = read_file(path)
+        return validate_sheets(contract, sheets, ctx, consume=True)
     except ReadError as exc:
         return ValidationResult(
-            sheet=exc.sheet, records=[], problems=[Problem(exc.reason, exc.sheet)], warnings=[]
+            sheet=exc.sheet, problems=[Problem(exc.reason, exc.sheet)], warnings=[]
         )
-    return validate_sheets(contract, sheets, ctx)
+    finally:
+        if collecting:
+            gc.enable()

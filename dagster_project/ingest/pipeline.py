@@ -258,7 +258,6 @@ class Ingestor:
         if not contract.accepts_department(delivery.department):
             result = ValidationResult(
                 sheet=None,
-                records=[],
                 problems=[
                     Problem(
                         f"la source « {contract.source_id} » est livrée par la direction "
@@ -289,7 +288,7 @@ class Ingestor:
             "received_at": delivery.received_at,
             "processed_at": store.now(),
             "outcome": outcome,
-            "row_count": len(result.records),
+            "row_count": result.row_count,
             "problem_count": len(result.problems) + result.omitted_problems,
             "warning_count": len(result.warnings),
             "sheet": result.sheet,
@@ -297,7 +296,7 @@ class Ingestor:
             "depends_on": depends_on,
         }
         problems = _problem_rows(delivery_id, result.problems + result.warnings)
-        return outcome, delivery_id, store.DeliveryWrite(row, result.records, problems)
+        return outcome, delivery_id, store.DeliveryWrite(row, result.table, problems)
 
     def ingest_source(self, source_id: str, files: list[DeliveryFile]) -> SourceSummary:
         summary = SourceSummary(source_id)

@@ -26,6 +26,7 @@ import re
 import struct
 import zipfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from xml.etree import ElementTree
@@ -74,6 +75,19 @@ class Sheet:
     merged: list[tuple[int, int, int, int]] = field(default_factory=list)
     # (0-based row, 0-based column) of formulas saved without a computed value
     uncached_formulas: set[tuple[int, int]] = field(default_factory=set)
+    # rows after ``rows``, read on demand (a large .csv is never held whole as Python lists);
+    # iterating it may raise ReadError (a malformed line, too many rows)
+    tail: Iterator[list[object]] | None = None
+
+    def iter_rows(self, start: int = 0) -> Iterator[tuple[int, list[object]]]:
+        """(0-based row index, cells) from ``start`` to the end, ``tail`` included."""
+        for index in range(start, len(self.rows)):
+            yield index, self.rows[index]
+        if self.tail is not None:
+            index = max(start, len(self.rows))
+            for cells in self.tail:
+                yield index, cells
+                index += 1
 
 
 @dataclass
@@ -527,33 +541,40 @@ def read_xlsx(path: Path) -> list[Sheet]:
     return sheets
 
 
-def _decode(data: bytes) -> str:
+def _encoding(data: bytes) -> str:
+    """The codec of a .csv (UTF-8, with or without BOM, else Windows-1252), checked on the
+    whole file; the decoded text is not kept (rows are decoded again as they are read)."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise ReadError(
             "encodage UTF-16 (« Texte Unicode ») non accepté : enregistrez le fichier au format "
             "« CSV UTF-8 (délimité par des virgules) » ou « CSV (séparateur : point-virgule) »"
         )
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
+    bom = data.startswith(b"\xef\xbb\xbf")
+    body = memoryview(data)[3:] if bom else data
     try:
-        return data.decode("utf-8")
+        str(body, "utf-8")
+        return "utf-8-sig" if bom else "utf-8"
     except UnicodeDecodeError:
         try:
-            return data.decode("cp1252", errors="strict")
+            str(body, "cp1252", "strict")
+            return "cp1252"
         except UnicodeDecodeError as exc:
-            line = data[: exc.start].count(b"\n") + 1
+            start = exc.start + (3 if bom else 0)
+            line = data[:start].count(b"\n") + 1
             raise ReadError(
-                f"encodage non reconnu (octet 0x{data[exc.start]:02X} ligne {line}) : attendu "
+                f"encodage non reconnu (octet 0x{data[start]:02X} ligne {line}) : attendu "
                 "UTF-8 ou Windows-1252 ; enregistrez le fichier au format « CSV UTF-8 »"
             ) from exc
 
 
 def read_csv(path: Path) -> list[Sheet]:
+    """The first rows at once; the others as the engine asks for them (``Sheet.tail``)."""
     data = path.read_bytes()
-    text = _decode(data)
-    if "\x00" in text:
+    encoding = _encoding(data)
+    if b"\x00" in data:
         raise ReadError("le fichier .csv contient des caractères binaires : ce n'est pas un texte")
-    lines = [line for line in text.splitlines()[:12] if line.strip()]
+    start = data[:65536].decode(encoding, errors="ignore")
+    lines = [line for line in start.splitlines()[:12] if line.strip()]
     sample = "\n".join(lines)
     if not sample.count(";") and not sample.count(",") and sample.count("\t"):
         raise ReadError(
@@ -561,21 +582,38 @@ def read_csv(path: Path) -> list[Sheet]:
             "(enregistrez au format « CSV (séparateur : point-virgule) »)"
         )
     delimiter = ";" if sample.count(";") >= sample.count(",") else ","
-    rows: list[list[object]] = []
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    if data.count(b"\n") > MAX_ROWS:  # maybe too many rows: count them before any work
+        for _ in _csv_rows(data, encoding, delimiter):
+            pass
+    rows = _csv_rows(data, encoding, delimiter)
+    head: list[list[object]] = []
+    for cells in rows:
+        head.append(cells)
+        if len(head) == CSV_HEAD_ROWS:
+            break
+    return [Sheet(name=path.name, rows=head, tail=rows)]
+
+
+CSV_HEAD_ROWS = 64  # rows read at once (header search); the others are read as validated
+
+
+def _csv_rows(data: bytes, encoding: str, delimiter: str) -> Iterator[list[object]]:
+    stream = io.TextIOWrapper(io.BytesIO(data), encoding=encoding, newline="")
+    reader = csv.reader(stream, delimiter=delimiter)
+    count = 0
     try:
         for row in reader:
-            rows.append([cell if cell.strip() != "" else None for cell in row])
-            if len(rows) > MAX_ROWS:
+            count += 1
+            if count > MAX_ROWS:
                 raise ReadError(
                     f"fichier trop grand : plus de {_thousands(MAX_ROWS)} lignes (limite "
                     f"{_thousands(MAX_ROWS)})"
                 )
+            yield row  # an empty cell is "" (the engine treats blank text as empty)
     except csv.Error as exc:
         raise ReadError(
             f"fichier .csv illisible ligne {reader.line_num} ({exc}) : guillemet non fermé ?"
         ) from exc
-    return [Sheet(name=path.name, rows=rows)]
 
 
 def read_file(path: Path) -> list[Sheet]:

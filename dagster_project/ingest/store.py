@@ -141,7 +141,7 @@ class DeliveryWrite:
     """One validated delivery ready to be written: its log row, problems and rows."""
 
     delivery: dict
-    records: list[dict]
+    rows: pa.Table | None  # the accepted rows (``ValidationResult.table``), None if rejected
     problems: list[dict]
 
 
@@ -167,18 +167,6 @@ _PROBLEM_COLUMNS = [
 
 def _arrow(columns: list[tuple[str, str]], data: dict[str, list]) -> pa.Table:
     return pa.table({name: pa.array(data[name], type=_ARROW_TYPES[kind]) for name, kind in columns})
-
-
-def record_delivery(
-    con: duckdb.DuckDBPyConnection,
-    *,
-    contract: Contract,
-    delivery: dict,
-    records: list[dict],
-    problems: list[dict],
-) -> None:
-    """Write one delivery, its problems and (when accepted) its rows, in one transaction."""
-    record_deliveries(con, contract, [DeliveryWrite(delivery, records, problems)])
 
 
 def record_deliveries(
@@ -214,7 +202,7 @@ def record_deliveries(
                 f"({', '.join(n for n, _ in _PROBLEM_COLUMNS)}) select * from problem_rows"
             )
             con.unregister("problem_rows")
-        accepted = [w for w in writes if w.records]
+        accepted = [w for w in writes if w.rows is not None and w.rows.num_rows]
         if accepted:
             _insert_rows(con, contract, accepted)
         refresh_in_force_all(con, contract.source_id)
@@ -243,26 +231,22 @@ def refresh_in_force_all(con: duckdb.DuckDBPyConnection, source_id: str) -> None
 
 
 def _insert_rows(con, contract: Contract, writes: list[DeliveryWrite]) -> None:
-    stored = contract.stored_columns
-    data: dict[str, list] = {name: [] for name, _ in stored + LINEAGE_COLUMNS}
+    """Each delivery's Arrow table into the raw table, with its lineage columns (constants
+    built in Arrow: a plain ``insert ... select`` is 2-3 times faster than one that adds
+    constant or parameter columns in SQL)."""
+    stored = [name for name, _ in contract.stored_columns]
+    constants = [name for name, _ in LINEAGE_COLUMNS if name not in ("_sheet", "_row_number")]
+    columns = stored + ["_sheet", "_row_number"] + constants
+    target = ", ".join(f'"{name}"' for name in columns)
     for write in writes:
-        records = write.records
-        for name, _ in stored:
-            data[name] += [r.get(name) for r in records]
-        n = len(records)
-        data["_sheet"] += [r["_sheet"] for r in records]
-        data["_row_number"] += [r["_row_number"] for r in records]
-        data["_delivery_id"] += [write.delivery["delivery_id"]] * n
-        data["_file_sha256"] += [write.delivery["file_sha256"]] * n
-        data["_campaign_year"] += [write.delivery["campaign_year"]] * n
-        data["_department"] += [write.delivery["department"]] * n
-    for name, kind in stored:
-        if kind == "DOUBLE":
-            data[name] = [None if v is None else float(v) for v in data[name]]
-    con.register("raw_rows", _arrow(stored + LINEAGE_COLUMNS, data))
-    target = ", ".join(f'"{name}"' for name, _ in stored + LINEAGE_COLUMNS)
-    con.execute(f"insert into {contract.raw_table} ({target}) select {target} from raw_rows")
-    con.unregister("raw_rows")
+        table = write.rows.select(stored + ["_sheet", "_row_number"])
+        n = table.num_rows
+        for name in constants:
+            kind = _ARROW_TYPES[dict(LINEAGE_COLUMNS)[name]]
+            table = table.append_column(name, pa.array([write.delivery[name[1:]]] * n, kind))
+        con.register("raw_rows", table)
+        con.execute(f"insert into {contract.raw_table} ({target}) select {target} from raw_rows")
+        con.unregister("raw_rows")
 
 
 def now() -> dt.datetime:
