@@ -723,12 +723,21 @@ class _SheetState:
             raws = [cells[index] if index < len(cells) else None for cells in data]
         text = spec.header_text
         values = spec.verdicts(raws, ctx)
+        xml_errors = self.errors_by_column.get(index)
+        if (
+            spec.has_failed
+            and not xml_errors
+            and not self.uncached
+            and not self.covered
+            and (column.default is not None or not column.required)
+        ):  # an empty cell is simply its default (an optional column left blank)
+            fill = column.default
+            values = [fill if value is _EMPTY else value for value in values]
         failed = (
             [k for k, value in enumerate(values) if value.__class__ is _Failed]
             if spec.has_failed
             else []
         )
-        xml_errors = self.errors_by_column.get(index)
         if xml_errors:  # error cells calamine returned empty: found by scanning the XML
             position = {row_index: k for k, row_index in enumerate(rows)}
             for row_index, error in xml_errors.items():
