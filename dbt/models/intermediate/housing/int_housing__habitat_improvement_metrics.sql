@@ -7,11 +7,12 @@
 --     comprise entre 2022 et l'année de campagne ;
 --   - MaPrimeRénov' accompagné et MaPrimeAdapt' : dossiers dont l'année d'engagement est
 --     l'année de campagne.
--- Une année sans livraison en vigueur ne donne aucune ligne.
+-- Une année sans livraison en vigueur ne donne aucune ligne (macro commune_breakdown).
 
-{%- set opah_ru = "aid_scheme = 'OPAH_RU' and commitment_year between 2022 and campaign_year" %}
-{%- set mpr = "aid_scheme = 'MA_PRIME_RENOV_ACCOMPAGNE' and commitment_year = campaign_year" %}
-{%- set mpa = "aid_scheme = 'MA_PRIME_ADAPT' and commitment_year = campaign_year" %}
+{%- set commitment_year = "cast(extract(year from commitment_date) as integer)" %}
+{%- set opah_ru = "aid_scheme = 'OPAH_RU' and " ~ commitment_year ~ " between 2022 and campaign_year" %}
+{%- set mpr = "aid_scheme = 'MA_PRIME_RENOV_ACCOMPAGNE' and " ~ commitment_year ~ " = campaign_year" %}
+{%- set mpa = "aid_scheme = 'MA_PRIME_ADAPT' and " ~ commitment_year ~ " = campaign_year" %}
 {%- set metrics = {
     'opah_ru_dwellings_subsidised': "sum(dwellings) filter (where " ~ opah_ru ~ ")",
     'opah_ru_agglo_aid': "sum(agglo_aid_eur) filter (where " ~ opah_ru ~ ")",
@@ -26,60 +27,4 @@
     'mpa_works_amount': "sum(works_amount_eur) filter (where " ~ mpa ~ ")",
 } %}
 
-with deliveries as (
-    {{ delivered_years('amelioration_habitat') }}
-),
-
-communes as (
-    select cast(code_insee as varchar) as code_insee
-    from {{ ref('communes') }}
-),
-
-dossiers as (
-    select
-        *,
-        cast(extract(year from commitment_date) as integer) as commitment_year
-    from {{ ref('stg_amelioration_habitat') }}
-),
-
-by_commune as (
-    select
-        campaign_year as year,
-        code_insee,
-        {%- for name, expression in metrics.items() %}
-        {{ expression }} as {{ name }}{{ ',' if not loop.last }}
-        {%- endfor %}
-    from dossiers
-    group by campaign_year, code_insee
-),
-
-commune_rows as (
-    select
-        deliveries.year,
-        communes.code_insee,
-        {%- for name in metrics %}
-        cast(coalesce(c.{{ name }}, 0) as {{ type_double() }}) as {{ name }},
-        {%- endfor %}
-        deliveries.delivery_ids
-    from deliveries
-    cross join communes
-    left join by_commune as c
-        on c.year = deliveries.year
-        and c.code_insee = communes.code_insee
-),
-
-agglomeration_rows as (
-    select
-        year,
-        cast(null as varchar) as code_insee,
-        {%- for name in metrics %}
-        sum({{ name }}) as {{ name }},
-        {%- endfor %}
-        delivery_ids
-    from commune_rows
-    group by year, delivery_ids
-)
-
-select * from commune_rows
-union all
-select * from agglomeration_rows
+{{ commune_breakdown('amelioration_habitat', ref('stg_amelioration_habitat'), metrics) }}
