@@ -134,7 +134,8 @@ def test_kpi_run_on_postgres_builds_the_same_marts(tmp_path_factory, pg_database
     assert result.returncode == 0, result.stdout + result.stderr[-5000:]
     assert "0 bloquant(s)" in result.stdout
 
-    # dbt build on PostgreSQL: every model, seed, unit test and data test passed
+    # dbt build on PostgreSQL: every model, seed and data test passed (the unit tests run in
+    # tests/test_dbt_unit.py)
     con = duckdb.connect(str(settings.build_warehouse), read_only=True)
     try:
         statuses = dict(
