@@ -64,7 +64,16 @@ VENV_BIN = Path(sys.executable).parent
 PY = sys.executable
 KPI = str(VENV_BIN / "kpi")
 BENCH_KEY = "bench-only-key-0123456789abcdef0123456789abcdef"  # fictitious agents only
-ALL_STAGES = ["raw", "naive", "naive_calamine", "ingest", "project", "redelivery", "queries"]
+ALL_STAGES = [
+    "raw",
+    "naive",
+    "naive_calamine",
+    "ingest",
+    "project",
+    "redelivery",
+    "queries",
+    "fixed",
+]
 QUERY_RUNS = 50
 PACKAGES = [
     "duckdb",
@@ -703,6 +712,28 @@ class ScaleRun:
         out["event_counts"] = steps.get("event_counts", {})
         return out
 
+    def stage_fixed(self) -> None:
+        """``kpi run`` on the same project (the scale's dbt copy, a fresh warehouse and Dagster
+        home) with a campaign folder that holds no delivery: what a run costs whatever the
+        data (Python imports, Dagster, dbt's per-node work on empty tables, GX)."""
+        saved = self.sources, self.project
+        self.sources = self.root / "empty_campaign"
+        (self.sources / "2025").mkdir(parents=True, exist_ok=True)
+        self.project = self.root / "project_empty"
+        try:
+            self.reset_project()
+            self.measure("dbt_parse_warmup_empty", self._me("_dbtparse"))  # as stage_project
+            m = self.measure("kpi_run_empty", self._kpi("run"))
+            from dagster_project.contracts import default_contracts
+
+            keys = [f"{c.raw_schema}__{c.source_id}" for c in default_contracts().values()]
+            steps = self.measure("dagster_steps_empty", self._me("_steps", *keys))["child"]
+            stage = _public(m)
+            stage["breakdown"] = self._breakdown(m, steps)
+            self.result["stages"]["fixed"] = stage
+        finally:
+            self.sources, self.project = saved
+
     def stage_redelivery(self) -> None:
         if "kpi_run" not in self.result["stages"]:
             self.stage_project()
@@ -876,6 +907,7 @@ STAGE_LABELS = {
     "freeze": "project: kpi freeze",
     "redelivery": "project: re-delivery of eau_reseau (kpi run --select)",
     "queries": "analyst queries (p95, worst query)",
+    "fixed": "project: kpi run on a campaign with no delivery (fixed cost)",
 }
 
 
@@ -910,13 +942,13 @@ def table_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     worst = max(queries, key=lambda q: q["p95_ms"])
                     row["inner_seconds"] = round(worst["p95_ms"] / 1000, 4)
             rows.append(row)
-            if key == "kpi_run":
+            if key in ("kpi_run", "fixed"):
                 for part, values in (stage.get("breakdown") or {}).items():
                     if isinstance(values, dict) and "seconds" in values:
                         rows.append(
                             {
                                 "sf": sf,
-                                "stage": f"kpi_run.{part}",
+                                "stage": f"{key}.{part}",
                                 "label": f"  of which {part} (Dagster steps)",
                                 "rows": data.get("rows"),
                                 "wall_seconds": values["seconds"],
@@ -927,7 +959,7 @@ def table_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                         rows.append(
                             {
                                 "sf": sf,
-                                "stage": f"kpi_run.{part}",
+                                "stage": f"{key}.{part}",
                                 "label": f"  of which {part.replace('_', ' ')}",
                                 "rows": data.get("rows"),
                                 "wall_seconds": values,
@@ -1177,6 +1209,8 @@ def run_scale(sf: int, stages: list[str], args) -> None:
                 run.stage_redelivery()
             elif name == "queries":
                 run.stage_queries()
+            elif name == "fixed":
+                run.stage_fixed()
         finally:
             run.save()
     if args.profile:
