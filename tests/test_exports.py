@@ -486,6 +486,78 @@ def test_review_status_frozen_with_the_release_wins(release, tmp_path):
     assert rows[BREAKDOWN][9] == "non revu"  # review.value_reviews is not read: frozen wins
 
 
+def _with_recorded_checks(release, tmp_path, drop: str | None = None) -> Path:
+    """A copy of the warehouse whose checks ran and were recorded, as in `kpi run`."""
+    from dagster_project.validation import record_outcomes, run_suite
+
+    warehouse = tmp_path / "checked.duckdb"
+    shutil.copyfile(release["warehouse"], warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        if drop:
+            con.execute(f"drop table {drop}")
+        record_outcomes(con, "run-1", [run_suite(con, name) for name in SUITES])
+    return warehouse
+
+
+def test_evidence_comes_from_the_recorded_checks_with_the_same_files(
+    release, tmp_path, monkeypatch
+):
+    """The freeze renders the checks' recorded results (audit.check_evidence) without
+    building a dataset nor validating again: same validation/*.json and Data Docs, byte for
+    byte, as validating at the freeze."""
+    from great_expectations.core.batch_definition import BatchDefinition
+
+    warehouse = _with_recorded_checks(release, tmp_path)
+    folder = tmp_path / RELEASE
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("jeu de données reconstruit au gel")
+
+    monkeypatch.setattr(BatchDefinition, "get_batch", forbidden)
+    monkeypatch.setattr("dagster_project.validation.runner.build_dataset", forbidden)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        write_release_exports(con, RELEASE, YEAR, folder, suites=SUITES)
+    index = "validation/index.json"
+    recorded, validated = _tree_digest(folder), _tree_digest(release["folder"])
+    assert recorded.pop(index) != validated.pop(index)
+    assert recorded == validated
+    now = json.loads((folder / index).read_text(encoding="utf-8"))["suites"]
+    before = json.loads((release["folder"] / index).read_text(encoding="utf-8"))["suites"]
+    assert {s["validated_in"] for s in now} == {"run"}
+    assert [s["passed_in_run"] for s in now] == [s["success"] for s in now]
+    keep = ("suite", "success", "rows", "statistics", "personal", "blocking")
+    assert [{k: s.get(k) for k in keep} for s in now] == [
+        {k: s.get(k) for k in keep} for s in before
+    ]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        stored = con.execute(
+            "select check_name, result_json from audit.check_evidence order by 1"
+        ).fetchall()
+    assert [name for name, _ in stored] == sorted(SUITES)
+    hr = dict(stored)["raw_rh_effectifs"]
+    for secret in (CLEAR_MATRICULE, *PSEUDONYMS):
+        assert secret not in hr  # counts only, already in the warehouse
+
+
+def test_a_suite_without_usable_recorded_result_is_validated_at_the_freeze(release, tmp_path):
+    """A suite changed since its check, or whose data could not be prepared then."""
+    warehouse = _with_recorded_checks(release, tmp_path, drop="raw.eau_volumes")
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "update audit.check_evidence set suite_sha256 = 'ancienne' "
+            "where check_name = 'marts_fct_yoy_jumps'"
+        )
+        write_release_exports(con, RELEASE, YEAR, tmp_path / "out", suites=SUITES)
+    index = json.loads((tmp_path / "out" / "validation" / "index.json").read_text("utf-8"))
+    by_name = {s["suite"]: s for s in index["suites"]}
+    assert by_name["raw_rh_effectifs"]["validated_in"] == "run"
+    assert by_name["marts_fct_yoy_jumps"]["validated_in"] == "freeze"
+    assert by_name["marts_fct_yoy_jumps"]["success"] is not None
+    volumes = by_name["raw_eau_volumes"]
+    assert volumes["validated_in"] == "freeze" and volumes["success"] is None
+    assert "raw.eau_volumes" in volumes["skipped"]
+
+
 def test_missing_npm_packages_are_reported_in_french(release, tmp_path, monkeypatch):
     monkeypatch.setenv("KPI_NODE_MODULES", str(tmp_path / "node_modules"))
     with (

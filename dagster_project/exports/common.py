@@ -206,6 +206,28 @@ class Row:
         return " — ".join(parts)
 
 
+class _RowIndex:
+    """The release's rows grouped once (each group keeps the rows' order)."""
+
+    def __init__(self, rows: list[Row]):
+        self.priorities: set[str] = set()
+        self.agglomeration: dict[str, list[Row]] = {}
+        self.communes: list[Row] = []
+        self.communes_by_priority: dict[str, list[Row]] = {}
+        self.commune_rows: dict[str, list[Row]] = {}
+        for r in rows:
+            self.priorities.add(r.priority)
+            if r.code_insee is None:
+                self.agglomeration.setdefault(r.priority, []).append(r)
+                continue
+            self.communes.append(r)
+            self.communes_by_priority.setdefault(r.priority, []).append(r)
+            if r.code_insee:
+                self.commune_rows.setdefault(r.indicator_id, []).append(r)
+        for group in self.commune_rows.values():
+            group.sort(key=lambda r: (r.commune_name.casefold(), r.code_insee))
+
+
 @dataclass
 class ReleaseData:
     release_id: str
@@ -215,26 +237,38 @@ class ReleaseData:
     history: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     reviews_available: bool = False
     source: str = "marts.fct_indicator_values"
+    # Built once on first use (``rows`` is not changed after load_release): the exports ask
+    # for the rows of each indicator and priority, and a scan per question is
+    # O(indicators x rows) at scale (390 k rows at 100 times the agglomeration).
+    _index: _RowIndex | None = field(default=None, init=False, repr=False, compare=False)
+
+    def _rows_index(self) -> _RowIndex:
+        if self._index is None:
+            self._index = _RowIndex(self.rows)
+        return self._index
 
     @property
     def priorities(self) -> list[str]:
         """The six priorities, plus AUTRES when a value's indicator is not in the catalogue."""
-        extra = [OTHER] if any(r.priority == OTHER for r in self.rows) else []
+        extra = [OTHER] if OTHER in self._rows_index().priorities else []
         return PRIORITIES + extra
 
     def agglomeration(self, priority: str) -> list[Row]:
-        return [r for r in self.rows if r.priority == priority and r.code_insee is None]
+        return list(self._rows_index().agglomeration.get(priority, ()))
 
     def communes(self, priority: str | None = None) -> list[Row]:
-        return [
-            r
-            for r in self.rows
-            if r.code_insee is not None and (priority is None or r.priority == priority)
-        ]
+        """Commune rows (of one priority), in the report's order."""
+        index = self._rows_index()
+        if priority is None:
+            return list(index.communes)
+        return list(index.communes_by_priority.get(priority, ()))
+
+    def has_communes(self) -> bool:
+        return bool(self._rows_index().communes)
 
     def commune_rows(self, indicator_id: str) -> list[Row]:
-        rows = [r for r in self.rows if r.indicator_id == indicator_id and r.code_insee]
-        return sorted(rows, key=lambda r: (r.commune_name.casefold(), r.code_insee))
+        """Commune rows of one indicator, by commune name then code."""
+        return list(self._rows_index().commune_rows.get(indicator_id, ()))
 
 
 def catalogue_order() -> dict[str, int]:

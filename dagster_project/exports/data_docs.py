@@ -1,11 +1,15 @@
 """Evidence for auditors: the expectation suites run on the release's warehouse, kept as
 Great Expectations Data Docs (``data_docs/``) and JSON results (``validation/``).
 
-The suites of ``dagster_project.validation`` are validated again, on the same DataFrames as the
-pipeline's checks (``build_dataset``), inside a throw-away GX file project whose Data Docs site
-is the release's ``data_docs/`` folder. The results are stored under a fixed run identifier
-(the release id, and the time of the year's last delivery), so the same warehouse gives the
-same files. Then the generated pages are made to work offline and stay stable:
+The results are those the pipeline's checks recorded (``audit.check_evidence``, see
+``dagster_project.validation.evidence``): the datasets are not rebuilt and nothing is
+validated again, except a suite without a usable recorded result (a warehouse checked before
+results were recorded, a suite changed since its check, data that could not be prepared
+then), which is validated again here exactly as its check does (``run_suite``).
+They are stored in a throw-away GX file project whose Data Docs site is the release's
+``data_docs/`` folder, under a fixed run identifier (the release id, and the time of the
+year's last delivery), so the same warehouse gives the same files. Then the generated pages
+are made to work offline and stay stable:
 
 - every CDN address is replaced by the relative path of a file copied from ``node_modules``
   into ``data_docs/static/vendor/`` (``vendor.py``); ``integrity``/``crossorigin`` go (a
@@ -15,7 +19,8 @@ same files. Then the generated pages are made to work offline and stay stable:
 - the random ids GX gives to collapsible blocks are renumbered.
 
 Personal data (suites with ``sensitivity: personal``, the HR sources) is validated with no
-example list, and the stored results keep counts only: no value, no row, no pseudonym.
+example list, and the kept results hold counts only: no value, no row, no pseudonym (already
+when recorded, and again here).
 """
 
 from __future__ import annotations
@@ -33,6 +38,14 @@ import duckdb
 
 from dagster_project.exports.common import table_exists
 from dagster_project.exports.vendor import CDN_FILES, VendorFile, check_installed, copy_vendor_files
+from dagster_project.validation.evidence import (
+    clean_result,
+    recorded_evidence,
+    scrub,
+    suite_digest,
+)
+
+__all__ = ["ExternalReference", "external_references", "make_offline", "scrub", "write_data_docs"]
 
 SITE = "data_docs"
 RESULTS = "validation"
@@ -40,19 +53,6 @@ BATCH_IDENTIFIER = "entrepot"
 DATA_CONTEXT_ID = "00000000-0000-4000-8000-000000000000"  # fixed: it shows up in pages
 GX_ASSETS = "https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/"
 
-# Counts only for personal data (no observed value: it may be an age, a date...)
-_PERSONAL_KEYS = (
-    "element_count",
-    "unexpected_count",
-    "unexpected_percent",
-    "unexpected_percent_total",
-    "unexpected_percent_nonmissing",
-    "missing_count",
-    "missing_percent",
-)
-_TABLE_LEVEL = ("expect_table_row_count", "expect_table_column_count", "expect_column_to_exist")
-_PSEUDONYM = re.compile(r"\b[0-9a-fA-F]{16}\b")
-_MASK = "[masqué]"
 _UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 _TAG = re.compile(r"<(a|link|script|img)\b[^>]*>", re.IGNORECASE)
 _ATTR_URL = re.compile(r"""\s(src|href)\s*=\s*(["'])(https?:)?//([^"']*)\2""", re.IGNORECASE)
@@ -113,57 +113,6 @@ progress_bars:
 # --------------------------------------------------------------------------------------------
 # Results
 # --------------------------------------------------------------------------------------------
-
-
-def scrub(value: Any) -> Any:
-    """Mask anything shaped like a pseudonym in the strings of a JSON value (not in numbers:
-    the 16 decimals of a percentage look like one)."""
-    if isinstance(value, str):
-        return _PSEUDONYM.sub(_MASK, value)
-    if isinstance(value, list):
-        return [scrub(v) for v in value]
-    if isinstance(value, dict):
-        return {scrub(k): scrub(v) for k, v in value.items()}
-    return value
-
-
-def _content_fingerprint(df) -> str:
-    """MD5 of the rows whatever their order (a release is the same bytes in any warehouse)."""
-    import hashlib
-
-    import pandas as pd
-
-    hashes = sorted(pd.util.hash_pandas_object(df, index=False).tolist())
-    return hashlib.md5(repr(hashes).encode(), usedforsecurity=False).hexdigest()
-
-
-def _clean_result(raw: dict, personal: bool, load_time: str, ids: dict[str, str]) -> dict:
-    """A GX validation result (JSON dict) without time of day, paths, or personal values;
-    ``ids`` maps the ids GX gave the expectations to the suite's stable ones."""
-    out = json.loads(json.dumps(raw, default=str))
-    meta = out.setdefault("meta", {})
-    markers = meta.get("batch_markers") or {}
-    if "ge_load_time" in markers:
-        markers["ge_load_time"] = load_time
-    if personal:
-        markers.pop("pandas_data_fingerprint", None)
-    for item in out.get("results", []):
-        config = item.get("expectation_config") or {}
-        if config.get("id") in ids:
-            config["id"] = ids[config["id"]]
-        kind = str(config.get("type") or "")
-        result = item.get("result") or {}
-        if personal:
-            kept = {k: result[k] for k in _PERSONAL_KEYS if k in result}
-            if kind.startswith(_TABLE_LEVEL) and "observed_value" in result:
-                kept["observed_value"] = result["observed_value"]  # a row or column count
-            item["result"] = kept
-        exception = item.get("exception_info") or {}
-        if isinstance(exception, dict) and "exception_traceback" in exception:
-            exception["exception_traceback"] = None
-            if personal and exception.get("raised_exception"):
-                exception["exception_message"] = "erreur d'évaluation"
-    return scrub(out) if personal else out
 
 
 def _run_outcomes(con: duckdb.DuckDBPyConnection) -> tuple[str | None, dict[str, bool]]:
@@ -310,6 +259,28 @@ def make_offline(site: Path, modules: Path | None = None) -> list[Path]:
 # --------------------------------------------------------------------------------------------
 
 
+def _suite_entry(name: str, meta: dict, personal: bool, passed_in_run: bool | None) -> dict:
+    return {
+        "suite": name,
+        "asset": "/".join(meta.get("asset") or []),
+        "blocking": bool(meta.get("blocking", True)),
+        "severity": meta.get("severity"),
+        "personal": personal,
+        "passed_in_run": passed_in_run,
+    }
+
+
+def _validate_now(con: duckdb.DuckDBPyConnection, name: str) -> tuple[dict | None, int, str]:
+    """Validate a suite on the warehouse as its check does, for a suite without a usable
+    recorded result: (cleaned GX result or None, rows, why there is none)."""
+    from dagster_project.validation import run_suite
+
+    outcome = run_suite(con, name)
+    if not outcome.evidence_json:  # the data could not be prepared
+        return None, 0, outcome.failures[0] if outcome.failures else "préparation impossible"
+    return json.loads(outcome.evidence_json), int(outcome.statistics.get("rows", 0)), ""
+
+
 def write_data_docs(
     con: duckdb.DuckDBPyConnection,
     release_id: str,
@@ -317,7 +288,8 @@ def write_data_docs(
     run_time: dt.datetime,
     suites: list[str] | None = None,
 ) -> list[Path]:
-    """Validate the suites, write ``validation/*.json`` and the offline ``data_docs/`` site."""
+    """Write ``validation/*.json`` and the offline ``data_docs/`` site from the results the
+    checks recorded (``audit.check_evidence``); a suite without one is validated again."""
     modules = check_installed()  # before the 3 s GX import: say early what is missing
     import great_expectations as gx
     from great_expectations.core.expectation_validation_result import (
@@ -330,7 +302,6 @@ def write_data_docs(
     )
 
     from dagster_project.validation import all_suites
-    from dagster_project.validation.datasets import MissingTable, build_dataset
     from dagster_project.validation.suites import load_suite
 
     site = folder / SITE
@@ -339,6 +310,7 @@ def write_data_docs(
     run_id = RunIdentifier(run_name=release_id, run_time=run_time)
     load_time = run_time.strftime("%Y%m%dT%H%M%S.%fZ")
     _last_run, run_outcomes = _run_outcomes(con)  # its run id stays out of release files
+    recorded = recorded_evidence(con, names)
     schema = ExpectationSuiteValidationResultSchema()
     written: list[Path] = []
     summary: list[dict] = []
@@ -347,46 +319,29 @@ def write_data_docs(
         (project / "gx").mkdir()
         (project / "gx" / "great_expectations.yml").write_text(_gx_config(site), encoding="utf-8")
         context = gx.get_context(mode="file", project_root_dir=str(project))
-        asset = context.data_sources.add_pandas("entrepot").add_dataframe_asset("donnees")
-        batch_definition = asset.add_batch_definition_whole_dataframe("table_entiere")
         for name in names:
             suite = load_suite(name)
             meta = suite.get("meta") or {}
             personal = meta.get("sensitivity") == "personal"
-            gx_suite = context.suites.add(gx.ExpectationSuite(**suite))
-            # GX gives the expectations new random ids: map them back to the suite's own
-            ids = {
-                str(added.id): str(original.get("id") or f"{name}/{index}")
-                for index, (added, original) in enumerate(
-                    zip(gx_suite.expectations, suite.get("expectations") or [], strict=False)
-                )
-            }
-            entry = {
-                "suite": name,
-                "asset": "/".join(meta.get("asset") or []),
-                "blocking": bool(meta.get("blocking", True)),
-                "severity": meta.get("severity"),
-                "personal": personal,
-                "passed_in_run": run_outcomes.get(name),
-            }
-            try:
-                df = build_dataset(con, meta["dataset"])
-            except MissingTable as exc:
-                entry.update(success=None, skipped=f"table {exc.table} absente de l'entrepôt")
-            except Exception as exc:  # columns missing: the pipeline's check failed too
-                detail = "" if personal else f" ({type(exc).__name__}: {exc})"
-                entry.update(success=None, skipped=f"préparation impossible{detail}")
+            # for the suite's page (the results carry the suite's own expectation ids: the
+            # checks validate the suite as loaded, not this copy, to which GX gives new ids)
+            context.suites.add(gx.ExpectationSuite(**suite))
+            entry = _suite_entry(name, meta, personal, run_outcomes.get(name))
+            evidence = recorded.get(name)
+            if (
+                evidence is not None
+                and evidence.result is not None
+                and evidence.suite_sha256 == suite_digest(suite)
+            ):
+                raw, rows, skipped = evidence.result, evidence.rows or 0, ""
+                entry["validated_in"] = "run"
             else:
-                batch = batch_definition.get_batch(batch_parameters={"dataframe": df})
-                result_format = {
-                    "result_format": "SUMMARY",
-                    "partial_unexpected_count": 0 if personal else 20,
-                }
-                raw = batch.validate(gx_suite, result_format=result_format).to_json_dict()
-                clean = _clean_result(raw, personal, load_time, ids)
-                markers = clean.get("meta", {}).get("batch_markers") or {}
-                if "pandas_data_fingerprint" in markers:  # GX's depends on the row order
-                    markers["pandas_data_fingerprint"] = _content_fingerprint(df)
+                raw, rows, skipped = _validate_now(con, name)
+                entry["validated_in"] = "freeze"
+            if raw is None:
+                entry.update(success=None, skipped=skipped)
+            else:
+                clean = clean_result(raw, personal, load_time)
                 key = ValidationResultIdentifier(
                     expectation_suite_identifier=ExpectationSuiteIdentifier(name=name),
                     run_id=run_id,
@@ -396,7 +351,7 @@ def write_data_docs(
                 written.append(_dump(results_dir / f"{name}.json", clean))
                 entry.update(
                     success=bool(clean.get("success")),
-                    rows=len(df),
+                    rows=rows,
                     statistics=clean.get("statistics") or {},
                 )
             summary.append(entry)
@@ -414,7 +369,10 @@ def write_data_docs(
                 "run_name": release_id,
                 "run_time": run_time.isoformat(),
                 "note": (
-                    "Suites de contrôle rejouées sur l'entrepôt au moment du gel ; "
+                    "Résultats des suites de contrôle : ceux du dernier contrôle de chaque "
+                    "suite pendant le traitement (validated_in : run, audit.check_evidence), "
+                    "sinon la suite est rejouée sur l'entrepôt au moment du gel "
+                    "(validated_in : freeze ; par exemple si elle a changé depuis) ; "
                     "passed_in_run : résultat de la même suite lors de la dernière exécution "
                     "du traitement (audit.check_results). Données personnelles : "
                     "décomptes seulement."

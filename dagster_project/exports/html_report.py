@@ -170,7 +170,7 @@ def _page(data: ReleaseData, title: str, active: str, body: list[str]) -> str:
         name = PAGE_NAMES[priority]
         cls = ' class="actif"' if active == priority else ""
         menu.append(f'<a href="{name}"{cls}>{_e(PRIORITY_TITLES[priority])}</a>')
-    if data.communes():
+    if data.has_communes():
         cls = ' class="actif"' if active == "communes" else ""
         menu.append(f'<a href="{COMMUNES_PAGE}"{cls}>Communes</a>')
     return "\n".join(
@@ -328,7 +328,7 @@ def _index_page(data: ReleaseData, charts: dict[str, int], files: list[tuple[str
             f'<td class="nombre">{breakdowns}</td></tr>'
         )
     body.append("</tbody></table>")
-    if data.communes():
+    if data.has_communes():
         body.append(f'<p><a href="{COMMUNES_PAGE}">Valeurs par commune</a></p>')
     body.append("<h2>Fichiers de la publication</h2><ul>")
     for href, text in files:
@@ -352,7 +352,7 @@ def write_html_report(data: ReleaseData, folder: Path, files: list[tuple[str, st
         path = out / PAGE_NAMES[priority]
         path.write_text(html, encoding="utf-8")
         written.append(path)
-    if data.communes():
+    if data.has_communes():
         path = out / COMMUNES_PAGE
         path.write_text(_communes_page(data), encoding="utf-8")
         written.append(path)

@@ -10,6 +10,7 @@ the same release gives the same bytes.
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from pathlib import Path
 
 import xlsxwriter
@@ -73,7 +74,7 @@ COLUMN_NOTES = [
 def sheet_titles(data: ReleaseData) -> list[str]:
     """Sheet names in order (Excel limits them to 31 characters)."""
     titles = [PRESENTATION] + [PRIORITY_TITLES[p][:31] for p in data.priorities]
-    if data.communes():
+    if data.has_communes():
         titles.append(COMMUNES)
     return titles
 
@@ -216,10 +217,29 @@ def _presentation(ws, data: ReleaseData, titles: list[str], fmt: _Formats) -> No
 
 def write_workbook(data: ReleaseData, path: Path, created: dt.datetime) -> Path:
     """Write the workbook; ``created`` is the fixed creation date stored in its properties."""
-    book = xlsxwriter.Workbook(
-        str(path),
-        {"in_memory": True, "strings_to_numbers": False, "strings_to_urls": False},
-    )
+    # constant_memory: each row goes to a temporary file as soon as the next one starts (at
+    # 100 times the agglomeration the commune sheet has 390 k rows: gigabytes as cell
+    # objects). Every sheet is therefore written strictly row by row, top to bottom, and a
+    # row's cells left to right: header row (with its height) first, then the values;
+    # column widths, panes and filters are not cell data and can be set at any time. Strings
+    # are stored inline rather than in the shared-strings table (same cells for a reader).
+    # The temporary files live in a folder removed even when writing fails.
+    with tempfile.TemporaryDirectory(prefix="kpi-xlsx-") as tmpdir:
+        book = xlsxwriter.Workbook(
+            str(path),
+            {
+                "constant_memory": True,
+                "tmpdir": tmpdir,
+                "strings_to_numbers": False,
+                "strings_to_urls": False,
+            },
+        )
+        _write_sheets(book, data, created)
+        book.close()
+    return path
+
+
+def _write_sheets(book: xlsxwriter.Workbook, data: ReleaseData, created: dt.datetime) -> None:
     book.set_properties(
         {
             "title": f"Rapport d'activité {data.year} — {data.release_id}",
@@ -241,5 +261,3 @@ def write_workbook(data: ReleaseData, path: Path, created: dt.datetime) -> Path:
     communes = data.communes()
     if communes:
         _commune_sheet(book.add_worksheet(COMMUNES), communes, fmt)
-    book.close()
-    return path

@@ -4,7 +4,9 @@
 (``datasets.py``) from the connection, validates it with an ephemeral GX context (pandas
 datasource, batch from the DataFrame) and returns a :class:`CheckOutcome` with French
 failure messages. ``record_outcomes`` writes outcomes to ``audit.check_results``, where the
-freeze looks for blocking failures.
+freeze looks for blocking failures, and the GX result of each suite to
+``audit.check_evidence``, from which the freeze writes the release's evidence
+(``evidence.py``).
 
 Personal data (contract ``sensitivity: personal``): GX is asked for counts only
 (``SUMMARY`` with no partial unexpected list), messages name no row and no value, the stored
@@ -25,6 +27,14 @@ import duckdb
 import pandas as pd
 
 from dagster_project.validation.datasets import MissingTable, build_dataset
+from dagster_project.validation.evidence import (
+    GX_ASSET,
+    GX_BATCH_DEFINITION,
+    GX_DATASOURCE,
+    evidence_result,
+    record_evidence,
+    suite_digest,
+)
 from dagster_project.validation.suites import YEAR_COLUMN, load_suite
 
 EXAMPLES = 3
@@ -71,6 +81,10 @@ class CheckOutcome:
     result_json: str
     asset: str = ""
     description_fr: str = ""
+    # For the release's evidence (audit.check_evidence): the suite's SHA-256 and GX's whole
+    # result, cleaned (empty when the data could not be prepared).
+    suite_sha256: str = ""
+    evidence_json: str = field(default="", repr=False)
 
     @property
     def summary_fr(self) -> str:
@@ -98,10 +112,10 @@ def _batch_definition():
 
         context = gx.get_context(mode="ephemeral")
         context.variables.progress_bars = {"globally": False}
-        source = context.data_sources.add_pandas("warehouse")
-        asset = source.add_dataframe_asset("frame")
+        source = context.data_sources.add_pandas(GX_DATASOURCE)
+        asset = source.add_dataframe_asset(GX_ASSET)
         _GX["context"] = context
-        _GX["batch_definition"] = asset.add_batch_definition_whole_dataframe("whole")
+        _GX["batch_definition"] = asset.add_batch_definition_whole_dataframe(GX_BATCH_DEFINITION)
     return _GX["batch_definition"]
 
 
@@ -301,6 +315,7 @@ def run_suite(
         "severity": severity,
         "asset": _asset_text(meta),
         "description_fr": meta.get("description_fr", ""),
+        "suite_sha256": suite_digest(suite),
     }
     try:
         df = build_dataset(con, meta["dataset"])
@@ -337,11 +352,13 @@ def run_suite(
         failures = [scrub(f) for f in failures]
         result = scrub_strings(json.loads(json.dumps(result, default=str)))
     stored = json.dumps(result, ensure_ascii=False, default=str)
+    evidence = json.dumps(evidence_result(raw, df, personal), ensure_ascii=False, default=str)
     return CheckOutcome(
         passed=bool(raw.get("success")),
         statistics=statistics,
         failures=failures,
         result_json=stored,
+        evidence_json=evidence,
         **common,
     )
 
@@ -349,7 +366,8 @@ def run_suite(
 def record_outcomes(
     con: duckdb.DuckDBPyConnection, run_id: str, outcomes: list[CheckOutcome]
 ) -> None:
-    """Write outcomes to audit.check_results (one row per suite; a rerun replaces its row)."""
+    """Write outcomes to audit.check_results (one row per suite; a rerun replaces its row),
+    and their GX results to audit.check_evidence (the latest of each suite)."""
     con.execute(AUDIT_DDL)
     for outcome in outcomes:
         con.execute(
@@ -370,6 +388,7 @@ def record_outcomes(
                 outcome.result_json,
             ],
         )
+    record_evidence(con, run_id, outcomes)
 
 
 @dataclass
