@@ -1,5 +1,6 @@
 """Great Expectations layer: suites generated from the contracts and expectations/marts.yml,
-run on pandas DataFrames read from the warehouse, outcomes kept in audit.check_results.
+run on pandas DataFrames read from the warehouse, outcomes kept in audit.check_results and
+each suite's latest GX result in audit.check_evidence (the release's evidence, evidence.py).
 
 Importing this package does not import GX (3 s); only running or syncing suites does.
 """
