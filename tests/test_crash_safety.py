@@ -8,17 +8,21 @@ visible. Then the reruns complete, and the release they freeze is byte-identical
 an uninterrupted run freezes; a rerun with no new delivery changes nothing.
 
 Slow (several real runs); it starts from the session's published campaign
-(test_publish.published_campaign) to save one.
+(test_publish.published_campaign) to save one, and the uninterrupted reference (its own
+copy, its own Dagster instance) runs in the background while the crashes go on: the two
+share no file, so neither can influence the other, and the comparison waits for it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -101,6 +105,45 @@ def kill_at(command: list[str], env: dict, marker=None, when=None, delay=0.0, ti
     return killed, "".join(seen) + rest
 
 
+class InBackground(threading.Thread):
+    """`kpi` commands one after the other (each in its own process group), in a thread; stops
+    at the first failure. ``join()`` waits for them; ``stop()`` kills the one running."""
+
+    def __init__(self, commands: list[list[str]], env: dict):
+        super().__init__(daemon=True)
+        self.commands, self.env = commands, env
+        self.results: list[subprocess.CompletedProcess] = []
+        self.process: subprocess.Popen | None = None
+        self.stopped = False
+        self.start()
+
+    def run(self) -> None:
+        for command in self.commands:
+            if self.stopped:
+                return
+            self.process = subprocess.Popen(
+                [KPI, *command],
+                env={**os.environ, **self.env},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                start_new_session=True,
+            )
+            out, err = self.process.communicate()
+            done = subprocess.CompletedProcess(command, self.process.returncode, out, err)
+            self.results.append(done)
+            if done.returncode != 0:
+                return
+
+    def stop(self) -> None:
+        self.stopped = True
+        process = self.process
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+        self.join(timeout=60)
+
+
 def published_state(settings: Settings) -> dict:
     """Row counts of every table of the published copy and of its Parquet exports; asserts
     they agree with the publication's own record (the copy is complete)."""
@@ -176,16 +219,23 @@ def test_kills_lose_nothing_and_reruns_give_the_same_release(tmp_path_factory):
             shutil.copy2(path, target)
         return settings
 
-    # Reference: the same start, one uninterrupted run, frozen.
+    # Reference: the same start, one uninterrupted run, frozen; in the background (its own
+    # folder and Dagster instance), compared once the crashed warehouse is frozen too.
     reference = with_2024_deliveries("reference")
-    for command in ("run", "freeze"):
-        done = kpi(*args_of(reference, command), env=env)
-        assert done.returncode == 0, done.stdout + done.stderr
-    expected_release = release_files(reference.releases_dir / "RA-2025-v1")
-    assert {"values.csv", "values.parquet", "manifest.json"} <= set(expected_release)
+    reference_env = {"DAGSTER_HOME": str(root / "dagster_home_reference")}
+    uninterrupted = InBackground(
+        [args_of(reference, "run"), args_of(reference, "freeze")], reference_env
+    )
+    try:
+        check_crashes(with_2024_deliveries("crashed"), env, reference, uninterrupted)
+    finally:
+        uninterrupted.stop()
 
+
+def check_crashes(
+    crashed: Settings, env: dict, reference: Settings, uninterrupted: InBackground
+) -> None:
     # The crashed warehouse: same start, same deliveries, killed again and again.
-    crashed = with_2024_deliveries("crashed")
     before = published_state(crashed)
 
     # 1. killed during ingestion (after the first accepted delivery)
@@ -246,6 +296,12 @@ def test_kills_lose_nothing_and_reruns_give_the_same_release(tmp_path_factory):
     assert published_state(crashed)["tables"]["release.releases"] == 1
 
     # The release after all those crashes is byte for byte the uninterrupted one.
+    uninterrupted.join(timeout=900)
+    assert [r.returncode for r in uninterrupted.results] == [0, 0], [
+        r.stdout + r.stderr for r in uninterrupted.results
+    ]
+    expected_release = release_files(reference.releases_dir / "RA-2025-v1")
+    assert {"values.csv", "values.parquet", "manifest.json"} <= set(expected_release)
     got = release_files(crashed.releases_dir / "RA-2025-v1")
     assert sorted(got) == sorted(expected_release)
     different = [name for name in got if got[name] != expected_release[name]]

@@ -1,6 +1,8 @@
 """Demo campaign → `kpi run` → `kpi freeze`: the released figures equal the published ones.
 
-Slow (dbt and Dagster run for real): marked, run in CI by `make test`.
+Slow (dbt and Dagster run for real): marked, run in CI by `make test`. The demo campaign
+and its `kpi run` are the session's (conftest.demo_warehouse, shared with test_sensor.py);
+this module freezes its own copy.
 """
 
 from __future__ import annotations
@@ -19,24 +21,18 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def campaign(tmp_path_factory, monkeypatch_module):
-    root = tmp_path_factory.mktemp("e2e")
-    sources = root / "sources"
-    from dagster_project.demo import generate_demo
-
-    generate_demo(sources)
-    warehouse = root / "warehouse.duckdb"
-    releases = root / "releases"
-    monkeypatch_module.setenv("DAGSTER_HOME", str(root / "dagster_home"))
-    code = main(
-        ["run", "--sources", str(sources), "--warehouse", str(warehouse), "--today", "2026-01-31"]
-    )
+def campaign(demo_warehouse, tmp_path_factory, monkeypatch_module):
+    """A private copy of the session's demo warehouse (conftest.demo_warehouse: the demo
+    generator's workbooks, one uninterrupted `kpi run`); this module freezes it."""
+    built = demo_warehouse.copy(tmp_path_factory.mktemp("e2e") / "campaign")
+    monkeypatch_module.setenv("DAGSTER_HOME", str(built.dagster_home))
     return {
-        "root": root,
-        "sources": sources,
-        "warehouse": warehouse,
-        "releases": releases,
-        "run_code": code,
+        "root": built.root,
+        "sources": built.sources,
+        "warehouse": built.warehouse,
+        "releases": built.releases,
+        "run_code": demo_warehouse.returncode,
+        "run_output": demo_warehouse.stdout + demo_warehouse.stderr,
     }
 
 
@@ -65,7 +61,7 @@ def release(campaign):
 
 
 def test_run_accepts_every_demo_delivery(campaign):
-    assert campaign["run_code"] == 0
+    assert campaign["run_code"] == 0, campaign["run_output"][-3000:]
     con = duckdb.connect(str(campaign["warehouse"]), read_only=True)
     outcomes = dict(
         con.execute("select outcome, count(*) from ingest.deliveries group by 1").fetchall()

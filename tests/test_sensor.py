@@ -4,7 +4,8 @@ Fast: the sensor's pure logic (snapshot, changed sources), its evaluation agains
 asset graph, the schedule's open/closed decision and the `campaign/status` asset on a small
 warehouse. Slow (marked): a corrected workbook dropped into a built demo warehouse is
 picked up by the sensor and its figure reaches `marts.fct_indicator_values`; the number of
-assets that re-ran and the seconds it took are printed (run with ``-s`` to see them).
+assets that re-ran and the seconds it took are printed (run with ``-s`` to see them). The
+built demo warehouse is the session's (conftest.demo_warehouse), copied.
 """
 
 from __future__ import annotations
@@ -276,14 +277,6 @@ CORRECTED_COMMUNE = "62023"
 SUBSCRIBERS_BEFORE, SUBSCRIBERS_AFTER = 1266, 1766  # eau_potable subscribers of 62023 in 2025
 
 
-def _copy_demo(target: Path) -> Path:
-    for year_dir in sorted((PROJECT_ROOT / "sources").glob("[0-9][0-9][0-9][0-9]")):
-        shutil.copytree(
-            year_dir, target / year_dir.name, ignore=shutil.ignore_patterns("*.rejet.csv")
-        )
-    return target
-
-
 def _write_corrected_reseau(original: Path, corrected: Path) -> None:
     workbook = openpyxl.load_workbook(original)
     sheet = workbook.worksheets[0]
@@ -322,18 +315,24 @@ def _water_subscribers(warehouse: Path) -> dict[str | None, float]:
 
 
 @pytest.mark.slow
-def test_corrected_delivery_reaches_the_marts_through_the_sensor(tmp_path, isolated_env):
-    from dagster_project.cli import main
-
-    sources = _copy_demo(tmp_path / "sources")
-    settings = _settings(tmp_path, sources, today="2026-01-31")
-    warehouse = settings.warehouse
-    built = time.perf_counter()
-    code = main(
-        ["run", "--sources", str(sources), "--warehouse", str(warehouse), "--today", "2026-01-31"]
+def test_corrected_delivery_reaches_the_marts_through_the_sensor(
+    tmp_path, isolated_env, demo_warehouse
+):
+    # the session's demo warehouse (conftest.demo_warehouse: every demo workbook, one
+    # uninterrupted `kpi run --today 2026-01-31`), copied with its Dagster instance
+    assert demo_warehouse.returncode in (0, 3), demo_warehouse.stderr[-3000:]
+    built = demo_warehouse.copy(tmp_path / "demo")
+    home = Path(os.environ["DAGSTER_HOME"])  # the instance of isolated_env
+    shutil.copytree(built.dagster_home, home, dirs_exist_ok=True)
+    sources = built.sources
+    settings = Settings(
+        sources_dir=sources,
+        warehouse=built.warehouse,
+        releases_dir=built.releases,
+        today="2026-01-31",
     )
-    assert code in (0, 3)
-    build_seconds = time.perf_counter() - built
+    warehouse = settings.warehouse
+    build_seconds = demo_warehouse.seconds
     before = _water_subscribers(warehouse)
     assert before[CORRECTED_COMMUNE] == SUBSCRIBERS_BEFORE
 
