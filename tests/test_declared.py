@@ -107,3 +107,23 @@ def test_newer_declared_file_replaces_the_previous_one(tmp_path, workbook, contr
         "on d.delivery_id = r._delivery_id where d.in_force order by 1"
     ).fetchall()
     assert in_force == [(culture_ids[0], 11.0)]  # replaced as a whole: the second id is gone
+
+
+def test_commune_given_by_code_and_by_name(contracts, make_context, workbook, culture_ids):
+    """Both commune columns: they must agree where both are filled; a row whose code is blank
+    is an agglomeration row (the name beside it is not read), as with the code column alone."""
+    header = [*HEADER, "commune"]
+    first, second = culture_ids[0], culture_ids[1]
+    agreeing = [
+        [*row(first, 3, "62119"), "Béthune"],
+        [*row(second, 4, None), "Béthune"],
+    ]
+    path = workbook({"Indicateurs": [header, *agreeing]})
+    result = validate(contracts, make_context, path)
+    assert result.accepted, result.problems
+    assert [r["code_insee"] for r in result.records] == ["62119", None]
+
+    path = workbook({"Indicateurs": [header, [*row(first, 3, "62119"), "Lillers"]]})
+    result = validate(contracts, make_context, path)
+    assert [(p.row, p.column) for p in result.problems] == [(2, "commune")]
+    assert "ne désignent pas la même commune" in result.problems[0].reason

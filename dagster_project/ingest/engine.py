@@ -522,7 +522,10 @@ class _ColumnSpec:
             text = pa.array(raws, pa.string())
             if not pc.all(pc.match_substring_regex(text, _PLAIN_NUMBER)).as_py():
                 return None
-            array = pc.cast(pc.replace_substring(text, ",", "."), pa.float64())
+            try:
+                array = pc.cast(pc.replace_substring(text, ",", "."), pa.float64())
+            except pa.ArrowException:
+                return None
             raws = array.to_pylist()
         else:
             return None
@@ -724,6 +727,12 @@ class _SheetState:
         text = spec.header_text
         values = spec.verdicts(raws, ctx)
         xml_errors = self.errors_by_column.get(index)
+        # a blank cell is never compared with its alternate (code and name of a commune)
+        blank = (
+            [k for k, value in enumerate(values) if value is _EMPTY]
+            if spec.alternate is not None and spec.has_failed
+            else []
+        )
         if (
             spec.has_failed
             and not xml_errors
@@ -780,7 +789,7 @@ class _SheetState:
                 problem((row_index, *key), "cellule vide : valeur obligatoire", row_index + 1, text)
                 bad.add(k)
         if spec.alternate is not None:
-            self._alternate(spec, rows, data, values, failed, bad, problem)
+            self._alternate(spec, rows, data, values, failed + blank, bad, problem)
         return values
 
     def _alternate(self, spec, rows, data, values, failed, bad, problem) -> None:
