@@ -14,7 +14,7 @@ import gc
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
@@ -22,7 +22,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from dagster_project.contracts import TYPE_LABELS_FR, Column, Contract
+from dagster_project.contracts import DUCKDB_TYPES, TYPE_LABELS_FR, Column, Contract
 from dagster_project.ingest.normalize import (
     CellError,
     CommuneMatcher,
@@ -42,6 +42,7 @@ from dagster_project.ingest.readers import (
     column_letters,
     read_file,
 )
+from dagster_project.ingest.store import ARROW_TYPES
 
 MAX_HEADER_SEARCH_ROWS = 11  # up to 10 title or blank rows, then the header
 MAX_HEADER_DIAGNOSTIC_ROWS = 60  # how far down a misplaced header is looked for (to say so)
@@ -311,13 +312,6 @@ def _parse_cell(column: Column, raw: object, ctx: IngestContext, header: str) ->
     return value
 
 
-def _is_total_row(cells: Iterable[object]) -> bool:
-    for cell in cells:
-        if not is_empty(cell):
-            return isinstance(cell, str) and cell.strip().lower().startswith("total")
-    return False
-
-
 # ----------------------------------------------------------------------------------------
 # main entry point
 
@@ -370,7 +364,6 @@ def validate_sheets(
         for order, column in enumerate(contract.columns)
         if column.name in header.positions
     ]
-    label = {spec.column.name: spec.header_text for spec in specs}
     for merge in _merged_headers_over_data(sheet, header):
         owner = next(spec for spec in specs if spec.index == merge[1])
         filled = ", ".join(
@@ -407,7 +400,7 @@ def validate_sheets(
             header.row_index + 2,
             None,
         )
-    _table_rules(contract, table, label, ctx, sink.add)
+    _table_rules(contract, table, state.label, ctx, sink.add)
     accepted = not sink.count
     if accepted:
         table = _apply_privacy(contract, table, ctx)
@@ -575,17 +568,6 @@ class _ColumnSpec:
             return _Failed(f"{exc.reason} ({TYPE_LABELS_FR[column.type]})")
 
 
-_ARROW_TYPES = {
-    "text": pa.string(),
-    "commune": pa.string(),
-    "integer": pa.int64(),
-    "number": pa.float64(),
-    "date": pa.date32(),
-    "month": pa.date32(),
-    "yes_no": pa.bool_(),
-}
-
-
 def _chunks(sheet: Sheet, start: int, consume: bool):
     """Lists of (row index, cells) of at most CHUNK_ROWS rows, from ``start`` on."""
     chunk: list[tuple[int, list[object]]] = []
@@ -604,15 +586,8 @@ def _chunks(sheet: Sheet, start: int, consume: bool):
 def _first_filled(cells: list[object]) -> object:
     """The first non-empty cell of a row, ``_EMPTY`` when there is none."""
     for cell in cells:
-        if cell is None or cell == "":
-            continue
-        if cell.__class__ is str:
-            if cell.strip():
-                return cell
-            continue
-        if cell.__class__ is float and cell != cell:  # NaN
-            continue
-        return cell
+        if not is_empty(cell):
+            return cell
     return _EMPTY
 
 
@@ -622,6 +597,7 @@ class _SheetState:
     def __init__(self, sheet, header, specs, contract, ctx, sink):
         self.sheet = sheet
         self.specs = specs
+        self.label = {spec.column.name: spec.header_text for spec in specs}
         self.contract = contract
         self.ctx = ctx
         self.sink = sink
@@ -642,7 +618,7 @@ class _SheetState:
             or contract.rules_of("required_unless")
         )
         self.schema = pa.schema(
-            [(c.name, _ARROW_TYPES[c.type]) for c in contract.columns]
+            [(c.name, ARROW_TYPES[DUCKDB_TYPES[c.type]]) for c in contract.columns]
             + [("_sheet", pa.string()), ("_row_number", pa.int64())]
         )
 
@@ -687,7 +663,6 @@ class _SheetState:
         ok = [k for k in range(n) if k not in bad] if bad else range(n)
         if self.has_row_rules:
             names = list(parsed)
-            label = {spec.column.name: spec.header_text for spec in self.specs}
             for k in ok:
                 record = {name: parsed[name][k] for name in names}
                 row_index = rows[k]
@@ -695,7 +670,7 @@ class _SheetState:
                     self.contract,
                     record,
                     row_index + 1,
-                    label,
+                    self.label,
                     self.ctx,
                     lambda *args, row_index=row_index: problem((row_index, 1, 0), *args),
                 )

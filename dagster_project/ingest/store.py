@@ -145,7 +145,7 @@ class DeliveryWrite:
     problems: list[dict]
 
 
-_ARROW_TYPES = {
+ARROW_TYPES = {  # a warehouse (DuckDB) type in Arrow
     "VARCHAR": pa.string(),
     "BIGINT": pa.int64(),
     "DOUBLE": pa.float64(),
@@ -166,7 +166,7 @@ _PROBLEM_COLUMNS = [
 
 
 def _arrow(columns: list[tuple[str, str]], data: dict[str, list]) -> pa.Table:
-    return pa.table({name: pa.array(data[name], type=_ARROW_TYPES[kind]) for name, kind in columns})
+    return pa.table({name: pa.array(data[name], type=ARROW_TYPES[kind]) for name, kind in columns})
 
 
 def record_deliveries(
@@ -238,12 +238,13 @@ def _insert_rows(con, contract: Contract, writes: list[DeliveryWrite]) -> None:
     constants = [name for name, _ in LINEAGE_COLUMNS if name not in ("_sheet", "_row_number")]
     columns = stored + ["_sheet", "_row_number"] + constants
     target = ", ".join(f'"{name}"' for name in columns)
+    kinds = {name: ARROW_TYPES[kind] for name, kind in LINEAGE_COLUMNS}
     for write in writes:
         table = write.rows.select(stored + ["_sheet", "_row_number"])
         n = table.num_rows
         for name in constants:
-            kind = _ARROW_TYPES[dict(LINEAGE_COLUMNS)[name]]
-            table = table.append_column(name, pa.array([write.delivery[name[1:]]] * n, kind))
+            value = write.delivery[name[1:]]
+            table = table.append_column(name, pa.array([value] * n, kinds[name]))
         con.register("raw_rows", table)
         con.execute(f"insert into {contract.raw_table} ({target}) select {target} from raw_rows")
         con.unregister("raw_rows")
