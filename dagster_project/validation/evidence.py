@@ -53,8 +53,10 @@ PERSONAL_KEYS = (
     "missing_percent",
 )
 _TABLE_LEVEL = ("expect_table_row_count", "expect_table_column_count", "expect_column_to_exist")
-_PSEUDONYM = re.compile(r"\b[0-9a-fA-F]{16}\b")
-_MASK = "[masqué]"
+# Anything shaped like a pseudonym (16 hex) is masked in what is kept for personal data (a last
+# guard: their results hold counts only); the checks' messages use the same (runner.py).
+PSEUDONYM_SHAPE = re.compile(r"\b[0-9a-fA-F]{16}\b")
+MASK = "[masqué]"
 _FINGERPRINT = "pandas_data_fingerprint"
 # Names of the GX pandas datasource, asset and batch definition: they appear in results
 # (``batch_id``, ``active_batch_definition``), the same at check time and at the freeze.
@@ -67,7 +69,7 @@ def scrub(value: Any) -> Any:
     """Mask anything shaped like a pseudonym in the strings of a JSON value (not in numbers:
     the 16 decimals of a percentage look like one)."""
     if isinstance(value, str):
-        return _PSEUDONYM.sub(_MASK, value)
+        return PSEUDONYM_SHAPE.sub(MASK, value)
     if isinstance(value, list):
         return [scrub(v) for v in value]
     if isinstance(value, dict):
@@ -170,11 +172,9 @@ def recorded_evidence(
     con: duckdb.DuckDBPyConnection, names: list[str] | None = None
 ) -> dict[str, Evidence]:
     """The latest recorded result of each suite (of ``names``), by suite name."""
-    exists = con.execute(
-        "select count(*) from information_schema.tables "
-        "where table_schema = 'audit' and table_name = 'check_evidence'"
-    ).fetchone()
-    if not exists or not exists[0]:
+    from dagster_project.validation.datasets import table_exists  # pandas: only when used
+
+    if not table_exists(con, "audit.check_evidence"):
         return {}
     rows = con.execute(
         "select check_name, run_id, suite_sha256, rows, result_json from audit.check_evidence "

@@ -31,6 +31,8 @@ from dagster_project.validation.evidence import (
     GX_ASSET,
     GX_BATCH_DEFINITION,
     GX_DATASOURCE,
+    MASK,
+    PSEUDONYM_SHAPE,
     evidence_result,
     record_evidence,
     suite_digest,
@@ -47,10 +49,6 @@ _COUNT_KEYS = (
     "unexpected_percent_nonmissing",
 )
 _PUBLIC_KEYS = (*_COUNT_KEYS, "observed_value", "partial_unexpected_list", "details")
-# Anything shaped like a pseudonym (16 hex) is masked in what is stored or shown for personal
-# data (a last guard: messages and results of personal suites hold counts only).
-_SCRUB = re.compile(r"\b[0-9a-fA-F]{16}\b")
-MASK = "[masqué]"
 
 AUDIT_DDL = """
 create schema if not exists audit;
@@ -240,7 +238,7 @@ def _describe_failure(item: dict, df: pd.DataFrame, template: str | None, person
 
 def scrub(text: str) -> str:
     """Mask anything shaped like a pseudonym."""
-    return _SCRUB.sub(MASK, text)
+    return PSEUDONYM_SHAPE.sub(MASK, text)
 
 
 def scrub_strings(value: Any) -> Any:
