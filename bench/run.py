@@ -656,18 +656,24 @@ class ScaleRun:
             return
         self.result["stages"]["ingest"] = self.best_of("ingest", self._me(*args), before=fresh)
 
-    def stage_project(self) -> None:
+    def _fresh_run(self, suffix: str = "") -> dict[str, Any]:
+        """``kpi run`` on a fresh warehouse and Dagster home, after an untimed ``dbt parse``
+        (as on a working machine), with the Dagster step breakdown."""
         from dagster_project.contracts import default_contracts
 
         self.reset_project()
-        parse = self.measure("dbt_parse_warmup", self._me("_dbtparse"))
+        parse = self.measure(f"dbt_parse_warmup{suffix}", self._me("_dbtparse"))
         if parse["exit_code"]:
             raise RuntimeError("dbt parse a échoué : voir " + str(self.logs))
-        m = self.measure("kpi_run", self._kpi("run"))
+        m = self.measure(f"kpi_run{suffix}", self._kpi("run"))
         steps_keys = [f"{c.raw_schema}__{c.source_id}" for c in default_contracts().values()]
-        steps = self.measure("dagster_steps", self._me("_steps", *steps_keys))["child"]
+        steps = self.measure(f"dagster_steps{suffix}", self._me("_steps", *steps_keys))["child"]
         stage = _public(m)
         stage["breakdown"] = self._breakdown(m, steps)
+        return stage
+
+    def stage_project(self) -> None:
+        stage = self._fresh_run()
         log = self.warehouse.with_name(self.warehouse.stem + ".run.log")
         if log.is_file():
             text = log.read_text(encoding="utf-8", errors="replace")
@@ -721,16 +727,7 @@ class ScaleRun:
         (self.sources / "2025").mkdir(parents=True, exist_ok=True)
         self.project = self.root / "project_empty"
         try:
-            self.reset_project()
-            self.measure("dbt_parse_warmup_empty", self._me("_dbtparse"))  # as stage_project
-            m = self.measure("kpi_run_empty", self._kpi("run"))
-            from dagster_project.contracts import default_contracts
-
-            keys = [f"{c.raw_schema}__{c.source_id}" for c in default_contracts().values()]
-            steps = self.measure("dagster_steps_empty", self._me("_steps", *keys))["child"]
-            stage = _public(m)
-            stage["breakdown"] = self._breakdown(m, steps)
-            self.result["stages"]["fixed"] = stage
+            self.result["stages"]["fixed"] = self._fresh_run("_empty")
         finally:
             self.sources, self.project = saved
 
