@@ -13,7 +13,12 @@ The pipeline never writes the file analysts open. It writes the *build* database
    logical (``create table ... as select``): no byte of the restricted data ever reaches the
    published file, not even in freed blocks. Table and column comments (the French
    descriptions dbt persists) are copied too, plus ``publication.info`` and
-   ``publication.tables`` (what was published, when, from which run);
+   ``publication.tables`` (what was published, when, from which run, and each relation's
+   fingerprint: columns, comments, row count and the sum of its rows' hashes). When a
+   publication made by the same DuckDB version exists, the new one starts from a byte copy of
+   it and rewrites only the relations whose fingerprint changed (a run that re-processed one
+   delivery republishes what that delivery feeds, not the 4 M rows of an untouched register);
+   the previous publication never held restricted data, so neither does the copy;
 3. checkpoint, detach, ``fsync``, make the file read-only (0444), ``os.replace`` it onto
    ``warehouse.duckdb``, ``fsync`` the folder.
 
@@ -33,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import hashlib
 import json
 import os
 import secrets
@@ -52,6 +58,8 @@ PUBLICATION_SCHEMA = "publication"
 EXPORTED_SCHEMAS = ("marts",)
 TARGET_ALIAS = "kpi_publication_target"
 LOCK_WAIT_SECONDS = 300.0
+FINGERPRINT_ROW = "kpi_fingerprint_row"
+MAX_FREE_FRACTION = 0.5  # above it, the next publication rewrites the file whole
 
 
 class PublishError(RuntimeError):
@@ -65,6 +73,7 @@ class Publication:
     exports: Path
     tables: dict[str, int] = field(default_factory=dict)  # schema.table -> rows
     skipped: list[str] = field(default_factory=list)  # relations left out (restricted)
+    reused: list[str] = field(default_factory=list)  # kept unchanged from the previous one
     seconds: float = 0.0
 
 
@@ -250,15 +259,99 @@ def _remove_leftovers(folder: Path, name: str) -> None:
             path.unlink()
 
 
+def _fingerprint(
+    con, alias: str, schema: str, name: str, comment: str | None, source_sql: str
+) -> tuple[str, int]:
+    """What a relation would publish, as one digest: its comment, its columns (name, type,
+    comment) and the order-independent sum of its rows' hashes; and its row count. Equal
+    digests mean the copy already holds exactly these rows under these names."""
+    count, rows_hash = con.execute(
+        f"select count(*), coalesce(sum(hash({FINGERPRINT_ROW})::hugeint), 0)::varchar "
+        f"from ({source_sql}) {FINGERPRINT_ROW}"
+    ).fetchone()
+    columns = con.execute(
+        "select column_name, data_type, comment from duckdb_columns() where database_name = ? "
+        "and schema_name = ? and table_name = ? order by column_index",
+        [alias, schema, name],
+    ).fetchall()
+    digest = hashlib.sha256(
+        json.dumps([duckdb.__version__, comment or None, columns, count, rows_hash]).encode()
+    ).hexdigest()
+    return digest, count
+
+
+def _reusable(published: Path) -> dict[str, str]:
+    """Relations of the current publication that a new one may keep as they are, with their
+    fingerprints: none when there is no publication, when it comes from another DuckDB version
+    or has no fingerprints (older publications), or when half its blocks are free (the file
+    is then rewritten whole, which compacts it)."""
+    if not published.exists():
+        return {}
+    try:
+        con = duckdb.connect(str(published), read_only=True)
+    except duckdb.Error:
+        return {}
+    try:
+        has_fingerprints = con.execute(
+            "select count(*) from duckdb_columns() where schema_name = ? and table_name = "
+            "'tables' and column_name = 'fingerprint'",
+            [PUBLICATION_SCHEMA],
+        ).fetchone()[0]
+        if not has_fingerprints:
+            return {}
+        (version,) = con.execute(f"select duckdb_version from {PUBLICATION_SCHEMA}.info").fetchone()
+        if version != duckdb.__version__:
+            return {}
+        total, free = con.execute(
+            "select total_blocks, free_blocks from pragma_database_size() "
+            "where database_name = current_database()"
+        ).fetchone()
+        if total and free / total > MAX_FREE_FRACTION:
+            return {}
+        rows = con.execute(
+            f"select schema_name, table_name, fingerprint from {PUBLICATION_SCHEMA}.tables "
+            "where fingerprint is not null"
+        ).fetchall()
+        return {f"{s}.{t}": f for s, t, f in rows}
+    except duckdb.Error:
+        return {}
+    finally:
+        con.close()
+
+
 def _write_copy(
-    con, alias: str, target: Path, publication_id: str, run_id: str | None, note: str | None
-) -> tuple[dict[str, int], list[str]]:
+    con,
+    alias: str,
+    target: Path,
+    publication_id: str,
+    run_id: str | None,
+    note: str | None,
+    previous: Path | None = None,
+) -> tuple[dict[str, int], list[str], list[str]]:
+    """Write the publication into ``target``. With ``previous`` (the current publication),
+    start from a byte copy of it and rewrite only the relations whose fingerprint changed:
+    a run that rebuilt a few models republishes those, not the whole warehouse. The result
+    holds the same relations, rows and comments as a copy made from scratch (test), and no
+    restricted data either: the previous publication never held any."""
+    reusable = _reusable(previous) if previous is not None else {}
+    if reusable:
+        shutil.copyfile(previous, target)
     con.execute(f"attach {_literal(target)} as {TARGET_ALIAS}")
+    existing: set[str] = set()
+    if reusable:
+        existing = {
+            f"{s}.{t}"
+            for s, t, _kind, _comment in _relations(con, TARGET_ALIAS)
+            if s != PUBLICATION_SCHEMA
+        }
+        con.execute(f"drop schema {TARGET_ALIAS}.{PUBLICATION_SCHEMA} cascade")
     personal = _personal_relations(con, alias)
     personal_sources = _personal_sources()
     tables: dict[str, int] = {}
     kinds: dict[str, str] = {}
+    fingerprints: dict[str, str] = {}
     skipped: list[str] = []
+    reused: list[str] = []
     created_schemas: set[str] = set()
     for schema, name, kind, comment in _relations(con, alias):
         qualified = f"{schema}.{name}"
@@ -273,19 +366,23 @@ def _write_copy(
             con.execute(f"create schema if not exists {TARGET_ALIAS}.{_ident(schema)}")
             created_schemas.add(schema)
         select = _select_list(con, alias, schema, name, personal_sources)
+        source_sql = f"select {select} from {_ident(alias)}.{_ident(schema)}.{_ident(name)}"
+        try:  # a view the build cannot evaluate any more is left out, not fatal
+            fingerprint, rows = _fingerprint(con, alias, schema, name, comment, source_sql)
+        except duckdb.Error:
+            if kind != "view":
+                raise
+            skipped.append(qualified)
+            continue
+        if fingerprint == reusable.get(qualified) and qualified in existing:
+            tables[qualified], kinds[qualified] = rows, kind
+            fingerprints[qualified] = fingerprint
+            reused.append(qualified)
+            continue
         destination = f"{TARGET_ALIAS}.{_ident(schema)}.{_ident(name)}"
-        statement = (
-            f"create table {destination} as select {select} "
-            f"from {_ident(alias)}.{_ident(schema)}.{_ident(name)}"
-        )
-        if kind == "view":
-            try:  # a view the build cannot evaluate any more is left out, not fatal
-                con.execute(statement)
-            except duckdb.Error:
-                skipped.append(qualified)
-                continue
-        else:
-            con.execute(statement)
+        if qualified in existing:
+            con.execute(f"drop table {destination}")
+        con.execute(f"create table {destination} as {source_sql}")
         if comment:
             con.execute(f"comment on table {destination} is {_literal(comment)}")
         for column, column_comment in con.execute(
@@ -296,8 +393,17 @@ def _write_copy(
             con.execute(
                 f"comment on column {destination}.{_ident(column)} is {_literal(column_comment)}"
             )
-        tables[qualified] = con.execute(f"select count(*) from {destination}").fetchone()[0]
-        kinds[qualified] = kind
+        tables[qualified], kinds[qualified] = rows, kind
+        fingerprints[qualified] = fingerprint
+    for qualified in sorted(existing - set(tables)):  # gone from the build, or now left out
+        schema, name = qualified.split(".", 1)
+        con.execute(f"drop table {TARGET_ALIAS}.{_ident(schema)}.{_ident(name)}")
+    for (schema,) in con.execute(
+        "select schema_name from duckdb_schemas() where database_name = ? and not internal",
+        [TARGET_ALIAS],
+    ).fetchall():
+        if schema not in created_schemas and schema != "main":
+            con.execute(f"drop schema {TARGET_ALIAS}.{_ident(schema)} cascade")
     pub = f"{TARGET_ALIAS}.{PUBLICATION_SCHEMA}"
     con.execute(f"create schema {pub}")
     con.execute(
@@ -323,20 +429,22 @@ def _write_copy(
     )
     con.execute(
         f"create table {pub}.tables (schema_name varchar, table_name varchar, "
-        "built_as varchar, row_count bigint)"
+        "built_as varchar, row_count bigint, fingerprint varchar)"
     )
     con.executemany(
-        f"insert into {pub}.tables values (?, ?, ?, ?)",
-        [[*q.split(".", 1), kinds[q], n] for q, n in tables.items()],
+        f"insert into {pub}.tables values (?, ?, ?, ?, ?)",
+        [[*q.split(".", 1), kinds[q], n, fingerprints[q]] for q, n in tables.items()],
     )
     con.execute(
         f"comment on table {pub}.tables is "
         + _literal(
             "Tables de la copie publiée, avec leur nombre de lignes ; built_as = view pour "
-            "une vue de la base de construction matérialisée en table."
+            "une vue de la base de construction matérialisée en table ; fingerprint = empreinte "
+            "du contenu (colonnes, commentaires, lignes), qui permet à la publication suivante "
+            "de garder telle quelle une table inchangée."
         )
     )
-    return tables, skipped
+    return tables, skipped, reused
 
 
 def _write_exports(con, version_dir: Path, tables: dict[str, int], publication_id: str) -> None:
@@ -417,7 +525,9 @@ def publish(
         version_dir = exports / ".versions" / publication_id
         con, alias = _connect_build(build, wait_seconds)
         try:
-            tables, skipped = _write_copy(con, alias, tmp, publication_id, run_id, note)
+            tables, skipped, reused = _write_copy(
+                con, alias, tmp, publication_id, run_id, note, previous=published
+            )
             _write_exports(con, version_dir, tables, publication_id)
             con.execute(f"checkpoint {TARGET_ALIAS}")
             con.execute(f"detach {TARGET_ALIAS}")
@@ -443,6 +553,7 @@ def publish(
         exports=exports,
         tables=tables,
         skipped=skipped,
+        reused=reused,
         seconds=time.monotonic() - started,
     )
 

@@ -177,6 +177,72 @@ def test_parquet_exports_are_published_with_the_copy(built):
     assert versions == sorted([second.publication_id, third.publication_id])
 
 
+def _content(path: Path) -> dict:
+    """Every published relation with its rows, its comment and its columns' comments."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        relations = con.execute(
+            "select schema_name, table_name, comment from duckdb_tables() "
+            "where schema_name <> ? order by 1, 2",
+            [PUBLICATION_SCHEMA],
+        ).fetchall()
+        content = {}
+        for schema, name, comment in relations:
+            columns = con.execute(
+                "select column_name, data_type, comment from duckdb_columns() "
+                "where schema_name = ? and table_name = ? order by column_index",
+                [schema, name],
+            ).fetchall()
+            rows = sorted(con.execute(f'select * from "{schema}"."{name}"').fetchall(), key=repr)
+            content[f"{schema}.{name}"] = (comment, columns, rows)
+        return content
+    finally:
+        con.close()
+
+
+def test_a_publication_rewrites_only_what_changed_and_equals_a_full_copy(built, tmp_path):
+    publish(built)
+    # the run re-processed one delivery: the marts changed, the raw water table did not,
+    # a relation disappeared from the build and a comment changed
+    write_build(built.build_warehouse, values=6)
+    con = duckdb.connect(str(built.build_warehouse))
+    con.execute("drop table marts.p2_indicators")
+    con.execute("comment on column raw.eau_reseau.lineaire_km is 'Linéaire en km.'")
+    con.close()
+    second = publish(built)
+    assert "staging.stg_eau_reseau" in second.reused
+    assert "marts.fct_indicator_values" not in second.reused
+    assert "raw.eau_reseau" not in second.reused  # its column comment changed
+    assert "marts.p2_indicators" not in second.tables
+    # the same relations, rows and comments as a publication written from scratch
+    scratch = settings_for(tmp_path / "scratch" / "warehouse.duckdb")
+    shutil.copytree(built.build_warehouse.parent, scratch.build_warehouse.parent)
+    fresh = publish(scratch)
+    assert fresh.reused == []
+    assert _content(built.warehouse) == _content(scratch.warehouse)
+    assert second.tables == fresh.tables
+    # and still not a byte of restricted data
+    content = built.warehouse.read_bytes()
+    assert PSEUDONYM.encode() not in content and SECRET_VALUE.encode() not in content
+    # nothing changed: everything is kept
+    third = publish(built)
+    assert sorted(third.reused) == sorted(third.tables)
+    assert _content(built.warehouse) == _content(scratch.warehouse)
+
+
+def test_a_publication_of_another_duckdb_version_is_rewritten_whole(built, monkeypatch):
+    publish(built)
+    path = built.warehouse
+    path.chmod(0o644)
+    con = duckdb.connect(str(path))
+    con.execute(f"update {PUBLICATION_SCHEMA}.info set duckdb_version = '0.0.1'")
+    con.close()
+    assert publish(built).reused == []
+    # a file with too many free blocks is rewritten whole as well (which compacts it)
+    monkeypatch.setattr("dagster_project.publish.MAX_FREE_FRACTION", -1.0)
+    assert publish(built).reused == []
+
+
 def test_open_connection_keeps_its_state_new_connection_sees_the_new_one(built):
     publish(built)
     reader = duckdb.connect(str(built.warehouse), read_only=True)
