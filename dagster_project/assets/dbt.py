@@ -9,7 +9,9 @@ tests check the SQL logic, not the data: they are left out of the production bui
 """
 
 import json
+import shutil
 import subprocess
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -106,10 +108,39 @@ def record_dbt_results(warehouse: WarehouseResource, run_id: str, run_results: d
     return sum(1 for r in rows if r[2] in ("fail", "error"))
 
 
+KEEP_INVOCATION_DIRS = 10
+PRUNE_AFTER_SECONDS = 3600.0
+
+
+def prune_invocation_dirs(
+    target: Path,
+    keep: int = KEEP_INVOCATION_DIRS,
+    older_than: float = PRUNE_AFTER_SECONDS,
+    now: float | None = None,
+) -> list[Path]:
+    """dagster-dbt gives each dbt invocation its own folder in dbt/target (``dbt_models-<run>-
+    <id>``: compiled SQL, run_results.json, dbt's debug log; 20-30 MB). Without pruning, a
+    daily schedule fills a disk: keep the newest ``keep``, remove older ones once they are an
+    hour old (a concurrent run may still be using its own). Their results are kept in
+    audit.dbt_results; the run log has dbt's output."""
+    now = time.time() if now is None else now
+    folders = sorted(
+        (p for p in target.glob("dbt_models-*") if p.is_dir()),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    removed = []
+    for folder in folders[keep:]:
+        if now - folder.stat().st_mtime > older_than:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
 @dbt_assets(
     manifest=ensure_manifest(),
     project=DBT_PROJECT,
-    # dbt's ~680 data tests are not mirrored as Dagster asset checks: each would add events to
+    # dbt's ~320 data tests are not mirrored as Dagster asset checks: each would add events to
     # the run's event log (measured: the dbt step 30 s by hand, 44-76 s inside Dagster). They
     # still run in `dbt build`, their results go to audit.dbt_results and a failure blocks the
     # freeze; the Great Expectations suites are the asset checks the UI shows.
@@ -129,6 +160,7 @@ def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: W
     except Exception:  # no artifact when dbt could not start at all
         results = {}
     failures = record_dbt_results(warehouse, context.run_id, results)
+    prune_invocation_dirs(Path(invocation.target_path).parent)
     progress(f"dbt build terminé : {failures} échec(s)")
     if not invocation.is_successful() and not results:
         raise RuntimeError(
