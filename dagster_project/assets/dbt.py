@@ -28,7 +28,6 @@ from dagster_dbt import (
 from dagster_project.progress import progress
 from dagster_project.resources import WarehouseResource, dbt_executable
 from dagster_project.settings import DBT_PROJECT_DIR
-from dagster_project.validation import gx_import
 
 DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
@@ -151,9 +150,6 @@ def prune_invocation_dirs(
 def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     progress("dbt build : modèles, seeds et tests")
     invocation = dbt.cli(DBT_BUILD_ARGS, context=context, raise_on_error=False)
-    # While dbt works in its own process, this one mostly waits for its output: the time to
-    # import Great Expectations for the checks that follow (~5 s, validation/gx_import.py).
-    gx_import.preload()
     yield from invocation.stream()
     try:
         results = invocation.get_artifact("run_results.json")

@@ -1,11 +1,9 @@
 """Great Expectations, imported once per process, and if asked ahead of time.
 
 Importing GX costs ~5 s (scipy, altair, its 60 expectation modules: bench/README.md), a fixed
-cost of every run that has checks. ``preload()`` starts that import in a background thread;
-the dbt asset calls it once dbt is started, so that the import happens while this process
-mostly waits for dbt's output (dbt works in its own process, on the other core) and the first
-check then finds GX imported. Started earlier, it would compete for the GIL with Dagster's
-own work (measured: the run's start 4 s slower, nothing gained). ``module()`` waits
+cost of every run that has checks. ``preload()`` starts that import in a background thread
+when a run starts, so that it happens while ingestion and dbt work (dbt runs in its own
+process: the second core is free); the first check then finds GX imported. ``module()`` waits
 for that thread before importing GX itself, so the two threads never import GX at the same
 time. A failed preload is silent: ``module()`` then imports GX and raises as usual.
 """
