@@ -55,9 +55,6 @@ def run_pipeline(settings: Settings, selection: list[str] | None = None):
 
     defs = build_definitions(settings)
     job = defs.resolve_job_def("kpi_run")
-    from dagster_project.validation import gx_import
-
-    gx_import.preload()  # GX's ~5 s of imports overlap ingestion and dbt (gx_import.py)
     return job.execute_in_process(
         instance=instance,
         raise_on_error=False,

@@ -26,7 +26,6 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from dagster_project.validation import gx_import
 from dagster_project.validation.datasets import MissingTable, build_dataset
 from dagster_project.validation.evidence import (
     GX_ASSET,
@@ -107,7 +106,7 @@ _GX: dict[str, Any] = {}
 def _batch_definition():
     """An ephemeral GX context with one pandas dataframe asset (created once per process)."""
     if "batch_definition" not in _GX:
-        gx = gx_import.module()
+        import great_expectations as gx
 
         context = gx.get_context(mode="ephemeral")
         context.variables.progress_bars = {"globally": False}
@@ -119,7 +118,7 @@ def _batch_definition():
 
 
 def _validate(df: pd.DataFrame, suite: dict, personal: bool) -> dict:
-    gx = gx_import.module()
+    import great_expectations as gx
 
     gx_suite = gx.ExpectationSuite(**suite)
     batch = _batch_definition().get_batch(batch_parameters={"dataframe": df})

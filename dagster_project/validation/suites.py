@@ -26,7 +26,6 @@ import yaml
 
 from dagster_project.contracts import Column, Contract, default_contracts
 from dagster_project.settings import EXPECTATIONS_DIR, PROJECT_ROOT
-from dagster_project.validation import gx_import
 
 MARTS_YML = EXPECTATIONS_DIR / "marts.yml"
 GENERATOR = "dagster_project.validation.suites"
@@ -321,7 +320,7 @@ def mart_suites_from_yml(data: dict) -> list[dict]:
 
 def _normalise(suite: dict) -> dict:
     """The suite as GX writes it (its own defaults and shapes), with stable ids."""
-    gx = gx_import.module()
+    import great_expectations as gx
 
     name = suite["name"]
     expectations = []
@@ -371,7 +370,7 @@ class SyncReport:
 
 def ensure_project(project_dir: Path | None = None) -> Path:
     """Create the GX file project (``<project_dir>/gx``) once; analytics and progress bars off."""
-    gx = gx_import.module()
+    import great_expectations as gx
 
     root = Path(project_dir or EXPECTATIONS_DIR)
     root.mkdir(parents=True, exist_ok=True)
