@@ -623,3 +623,32 @@ def test_report_and_data_docs_render_offline_in_chromium(release, tmp_path):
     for sheet in sheets:
         assert not sheet.startswith(("http:", "https:", "//")), sheet
         assert (index.parent / sheet).resolve().is_file(), sheet
+
+
+def test_data_docs_written_by_the_child_process_are_those_written_in_process(release, tmp_path):
+    """write_release_exports renders the Data Docs in a child process (DataDocsProcess) while
+    it writes the workbook: same files as rendering them in this process."""
+    from dagster_project.exports.common import release_timestamp
+    from dagster_project.exports.data_docs import write_data_docs
+
+    inline = tmp_path / "inline"
+    with duckdb.connect(str(release["warehouse"]), read_only=True) as con:
+        write_data_docs(con, RELEASE, inline, release_timestamp(con, YEAR), SUITES)
+    child = {
+        k: v
+        for k, v in _tree_digest(release["folder"]).items()
+        if k.startswith(("data_docs/", "validation/"))
+    }
+    assert child and child == _tree_digest(inline)
+
+
+def test_a_failed_data_docs_process_fails_the_export_with_its_output(tmp_path):
+    import datetime as dt
+
+    from dagster_project.exports.data_docs import DataDocsProcess
+
+    folder = tmp_path / "release"
+    folder.write_text("un fichier, pas un dossier")
+    process = DataDocsProcess([], RELEASE, folder, dt.datetime(2026, 1, 1), None)
+    with pytest.raises(RuntimeError, match="Data Docs n'ont pas pu être écrites"):
+        process.wait()

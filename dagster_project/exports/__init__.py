@@ -98,26 +98,43 @@ def write_release_exports(
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    data = load_release(con, release_id, year)
     fixed_time = release_timestamp(con, year)
-    written: list[Path] = [write_workbook(data, folder / workbook_name(release_id), fixed_time)]
-    commune_csv = write_commune_csv(con, data, folder / COMMUNE_CSV)
-    if commune_csv:
-        written.append(commune_csv)
+    docs = None
     if data_docs:
-        from dagster_project.exports.data_docs import write_data_docs
+        # The Data Docs (GX's import and the site's rendering) are written by a child process
+        # while this one writes the workbook and the report: two cores, about half the time.
+        from dagster_project.exports.data_docs import (
+            DataDocsProcess,
+            check_installed,
+            gather_data_docs,
+        )
 
-        written += write_data_docs(con, release_id, folder, fixed_time, suites)
-    links = [
-        (workbook_name(release_id), "Classeur du rapport (Excel)"),
-        ("values.csv", "Toutes les valeurs (CSV, données ouvertes)"),
-        ("values.parquet", "Toutes les valeurs (Parquet, données ouvertes)"),
-    ]
-    if commune_csv:
-        links.append((COMMUNE_CSV, "Valeurs par commune (CSV, une colonne par indicateur)"))
-    if data_docs:
-        links.append(("data_docs/index.html", "Preuves de contrôle de la qualité (Data Docs)"))
-        links.append(("validation/index.json", "Résultats des contrôles (JSON)"))
-    links.append(("manifest.json", "Manifeste de la publication (empreintes SHA-256)"))
-    written += write_html_report(data, folder, links)
+        modules = check_installed()  # before anything: say early what is missing
+        docs = DataDocsProcess(
+            gather_data_docs(con, suites), release_id, folder, fixed_time, modules
+        )
+    try:
+        data = load_release(con, release_id, year)
+        written: list[Path] = [write_workbook(data, folder / workbook_name(release_id), fixed_time)]
+        commune_csv = write_commune_csv(con, data, folder / COMMUNE_CSV)
+        if commune_csv:
+            written.append(commune_csv)
+        links = [
+            (workbook_name(release_id), "Classeur du rapport (Excel)"),
+            ("values.csv", "Toutes les valeurs (CSV, données ouvertes)"),
+            ("values.parquet", "Toutes les valeurs (Parquet, données ouvertes)"),
+        ]
+        if commune_csv:
+            links.append((COMMUNE_CSV, "Valeurs par commune (CSV, une colonne par indicateur)"))
+        if data_docs:
+            links.append(("data_docs/index.html", "Preuves de contrôle de la qualité (Data Docs)"))
+            links.append(("validation/index.json", "Résultats des contrôles (JSON)"))
+        links.append(("manifest.json", "Manifeste de la publication (empreintes SHA-256)"))
+        written += write_html_report(data, folder, links)
+    except BaseException:
+        if docs is not None:
+            docs.kill()
+        raise
+    if docs is not None:
+        written += docs.wait()
     return sorted(set(written))

@@ -25,11 +25,15 @@ when recorded, and again here).
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import datetime as dt
 import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -281,16 +285,57 @@ def _validate_now(con: duckdb.DuckDBPyConnection, name: str) -> tuple[dict | Non
     return json.loads(outcome.evidence_json), int(outcome.statistics.get("rows", 0)), ""
 
 
-def write_data_docs(
-    con: duckdb.DuckDBPyConnection,
+def gather_data_docs(
+    con: duckdb.DuckDBPyConnection, suites: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """What the Data Docs show, read from the warehouse: for each suite, the suite, its
+    summary entry and the GX result the checks recorded (``audit.check_evidence``); a suite
+    without a usable recorded result is validated again here. Plain JSON data: the rendering
+    (``render_data_docs``) needs no warehouse and can run in another process."""
+    from dagster_project.validation import all_suites
+    from dagster_project.validation.suites import load_suite
+
+    names = list(suites) if suites is not None else all_suites()
+    _last_run, run_outcomes = _run_outcomes(con)  # its run id stays out of release files
+    recorded = recorded_evidence(con, names)
+    items: list[dict[str, Any]] = []
+    for name in names:
+        suite = load_suite(name)
+        meta = suite.get("meta") or {}
+        personal = meta.get("sensitivity") == "personal"
+        entry = _suite_entry(name, meta, personal, run_outcomes.get(name))
+        evidence = recorded.get(name)
+        if (
+            evidence is not None
+            and evidence.result is not None
+            and evidence.suite_sha256 == suite_digest(suite)
+        ):
+            raw, rows, skipped = evidence.result, evidence.rows or 0, ""
+            entry["validated_in"] = "run"
+        else:
+            raw, rows, skipped = _validate_now(con, name)
+            entry["validated_in"] = "freeze"
+        items.append(
+            {
+                "suite": suite,
+                "personal": personal,
+                "entry": entry,
+                "raw": raw,
+                "rows": rows,
+                "skipped": skipped,
+            }
+        )
+    return items
+
+
+def render_data_docs(
+    items: list[dict[str, Any]],
     release_id: str,
     folder: Path,
     run_time: dt.datetime,
-    suites: list[str] | None = None,
+    modules: Path | None = None,
 ) -> list[Path]:
-    """Write ``validation/*.json`` and the offline ``data_docs/`` site from the results the
-    checks recorded (``audit.check_evidence``); a suite without one is validated again."""
-    modules = check_installed()  # before the 3 s GX import: say early what is missing
+    """Write ``validation/*.json`` and the offline ``data_docs/`` site from gathered results."""
     import great_expectations as gx
     from great_expectations.core.expectation_validation_result import (
         ExpectationSuiteValidationResultSchema,
@@ -301,16 +346,10 @@ def write_data_docs(
         ValidationResultIdentifier,
     )
 
-    from dagster_project.validation import all_suites
-    from dagster_project.validation.suites import load_suite
-
     site = folder / SITE
     results_dir = folder / RESULTS
-    names = list(suites) if suites is not None else all_suites()
     run_id = RunIdentifier(run_name=release_id, run_time=run_time)
     load_time = run_time.strftime("%Y%m%dT%H%M%S.%fZ")
-    _last_run, run_outcomes = _run_outcomes(con)  # its run id stays out of release files
-    recorded = recorded_evidence(con, names)
     schema = ExpectationSuiteValidationResultSchema()
     written: list[Path] = []
     summary: list[dict] = []
@@ -319,29 +358,17 @@ def write_data_docs(
         (project / "gx").mkdir()
         (project / "gx" / "great_expectations.yml").write_text(_gx_config(site), encoding="utf-8")
         context = gx.get_context(mode="file", project_root_dir=str(project))
-        for name in names:
-            suite = load_suite(name)
-            meta = suite.get("meta") or {}
-            personal = meta.get("sensitivity") == "personal"
+        for item in items:
+            entry = dict(item["entry"])
+            name = entry["suite"]
             # for the suite's page (the results carry the suite's own expectation ids: the
             # checks validate the suite as loaded, not this copy, to which GX gives new ids)
-            context.suites.add(gx.ExpectationSuite(**suite))
-            entry = _suite_entry(name, meta, personal, run_outcomes.get(name))
-            evidence = recorded.get(name)
-            if (
-                evidence is not None
-                and evidence.result is not None
-                and evidence.suite_sha256 == suite_digest(suite)
-            ):
-                raw, rows, skipped = evidence.result, evidence.rows or 0, ""
-                entry["validated_in"] = "run"
-            else:
-                raw, rows, skipped = _validate_now(con, name)
-                entry["validated_in"] = "freeze"
+            context.suites.add(gx.ExpectationSuite(**copy.deepcopy(item["suite"])))
+            raw = item["raw"]
             if raw is None:
-                entry.update(success=None, skipped=skipped)
+                entry.update(success=None, skipped=item["skipped"])
             else:
-                clean = clean_result(raw, personal, load_time)
+                clean = clean_result(raw, item["personal"], load_time)
                 key = ValidationResultIdentifier(
                     expectation_suite_identifier=ExpectationSuiteIdentifier(name=name),
                     run_id=run_id,
@@ -351,7 +378,7 @@ def write_data_docs(
                 written.append(_dump(results_dir / f"{name}.json", clean))
                 entry.update(
                     success=bool(clean.get("success")),
-                    rows=rows,
+                    rows=item["rows"],
                     statistics=clean.get("statistics") or {},
                 )
             summary.append(entry)
@@ -383,3 +410,99 @@ def write_data_docs(
     )
     written += [p for p in site.rglob("*") if p.is_file()]
     return sorted(set(written))
+
+
+def write_data_docs(
+    con: duckdb.DuckDBPyConnection,
+    release_id: str,
+    folder: Path,
+    run_time: dt.datetime,
+    suites: list[str] | None = None,
+) -> list[Path]:
+    """Write ``validation/*.json`` and the offline ``data_docs/`` site from the results the
+    checks recorded (``audit.check_evidence``); a suite without one is validated again."""
+    modules = check_installed()  # before the 3 s GX import: say early what is missing
+    items = gather_data_docs(con, suites)
+    return render_data_docs(items, release_id, Path(folder), run_time, modules)
+
+
+class DataDocsProcess:
+    """``render_data_docs`` in a child process, so that GX's import (5-8 s) and the site's
+    rendering happen on the other core while the caller writes the workbook and the report
+    (``write_release_exports``). Same function, same files; ``wait()`` raises if it failed.
+    The child dies with its parent (Linux ``PR_SET_PDEATHSIG``): a killed freeze leaves no
+    process writing into its abandoned folder."""
+
+    def __init__(
+        self,
+        items: list[dict[str, Any]],
+        release_id: str,
+        folder: Path,
+        run_time: dt.datetime,
+        modules: Path | None,
+    ):
+        self._dir = Path(tempfile.mkdtemp(prefix="kpi-data-docs-"))
+        payload = {
+            "items": items,
+            "release_id": release_id,
+            "folder": str(folder),
+            "run_time": run_time.isoformat(),
+            "modules": str(modules) if modules is not None else None,
+            "parent": os.getpid(),
+            "written": str(self._dir / "written.json"),
+        }
+        (self._dir / "payload.json").write_text(json.dumps(payload), encoding="utf-8")
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "dagster_project.exports.data_docs", str(self._dir)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait(self) -> list[Path]:
+        try:
+            output, _ = self._process.communicate()
+            if self._process.returncode != 0:
+                raise RuntimeError(
+                    "les Data Docs n'ont pas pu être écrites (processus "
+                    f"{self._process.returncode}) :\n"
+                    + output.decode("utf-8", errors="replace")[-4000:]
+                )
+            written = json.loads((self._dir / "written.json").read_text(encoding="utf-8"))
+            return [Path(p) for p in written]
+        finally:
+            shutil.rmtree(self._dir, ignore_errors=True)
+
+    def kill(self) -> None:
+        with contextlib.suppress(OSError):
+            self._process.kill()
+        self._process.wait()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def _die_with_parent(parent: int) -> None:
+    with contextlib.suppress(Exception):
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
+
+
+def _main(argv: list[str]) -> int:
+    work = Path(argv[0])
+    payload = json.loads((work / "payload.json").read_text(encoding="utf-8"))
+    _die_with_parent(payload["parent"])
+    written = render_data_docs(
+        payload["items"],
+        payload["release_id"],
+        Path(payload["folder"]),
+        dt.datetime.fromisoformat(payload["run_time"]),
+        Path(payload["modules"]) if payload["modules"] else None,
+    )
+    Path(payload["written"]).write_text(json.dumps([str(p) for p in written]), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
