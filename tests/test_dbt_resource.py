@@ -37,6 +37,8 @@ def test_the_version_read_from_the_package_is_the_executables():
 
 def test_no_dbt_adapter_is_built_in_the_dagster_process():
     resource = KpiDbtCliResource(
-        project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR)
+        project_dir=str(DBT_PROJECT_DIR),
+        profiles_dir=str(DBT_PROJECT_DIR),
+        dbt_executable=dbt_executable(),  # the virtual environment may not be on PATH
     )
     assert resource._initialize_dbt_core_adapter(["build"]) is None
