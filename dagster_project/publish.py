@@ -261,10 +261,10 @@ def _remove_leftovers(folder: Path, name: str) -> None:
 
 def _fingerprint(
     con, alias: str, schema: str, name: str, comment: str | None, source_sql: str
-) -> tuple[str, int]:
+) -> tuple[str, int, list[tuple[str, str, str | None]]]:
     """What a relation would publish, as one digest: its comment, its columns (name, type,
-    comment) and the order-independent sum of its rows' hashes; and its row count. Equal
-    digests mean the copy already holds exactly these rows under these names."""
+    comment) and the order-independent sum of its rows' hashes; with its row count and its
+    columns. Equal digests mean the copy already holds exactly these rows under these names."""
     count, rows_hash = con.execute(
         f"select count(*), coalesce(sum(hash({FINGERPRINT_ROW})::hugeint), 0)::varchar "
         f"from ({source_sql}) {FINGERPRINT_ROW}"
@@ -277,7 +277,7 @@ def _fingerprint(
     digest = hashlib.sha256(
         json.dumps([duckdb.__version__, comment or None, columns, count, rows_hash]).encode()
     ).hexdigest()
-    return digest, count
+    return digest, count, columns
 
 
 def _reusable(published: Path) -> dict[str, str]:
@@ -368,7 +368,7 @@ def _write_copy(
         select = _select_list(con, alias, schema, name, personal_sources)
         source_sql = f"select {select} from {_ident(alias)}.{_ident(schema)}.{_ident(name)}"
         try:  # a view the build cannot evaluate any more is left out, not fatal
-            fingerprint, rows = _fingerprint(con, alias, schema, name, comment, source_sql)
+            fingerprint, rows, columns = _fingerprint(con, alias, schema, name, comment, source_sql)
         except duckdb.Error:
             if kind != "view":
                 raise
@@ -385,14 +385,12 @@ def _write_copy(
         con.execute(f"create table {destination} as {source_sql}")
         if comment:
             con.execute(f"comment on table {destination} is {_literal(comment)}")
-        for column, column_comment in con.execute(
-            "select column_name, comment from duckdb_columns() where database_name = ? "
-            "and schema_name = ? and table_name = ? and comment is not null and comment <> ''",
-            [alias, schema, name],
-        ).fetchall():
-            con.execute(
-                f"comment on column {destination}.{_ident(column)} is {_literal(column_comment)}"
-            )
+        for column, _type, column_comment in columns:
+            if column_comment:
+                con.execute(
+                    f"comment on column {destination}.{_ident(column)} "
+                    f"is {_literal(column_comment)}"
+                )
         tables[qualified], kinds[qualified] = rows, kind
         fingerprints[qualified] = fingerprint
     for qualified in sorted(existing - set(tables)):  # gone from the build, or now left out
