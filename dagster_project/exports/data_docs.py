@@ -426,6 +426,9 @@ def write_data_docs(
     return render_data_docs(items, release_id, Path(folder), run_time, modules)
 
 
+WRITTEN = "written.json"  # in the child's work folder: the files it wrote
+
+
 class DataDocsProcess:
     """``render_data_docs`` in a child process, so that GX's import (5-8 s) and the site's
     rendering happen on the other core while the caller writes the workbook and the report
@@ -449,7 +452,6 @@ class DataDocsProcess:
             "run_time": run_time.isoformat(),
             "modules": str(modules) if modules is not None else None,
             "parent": os.getpid(),
-            "written": str(self._dir / "written.json"),
         }
         (self._dir / "payload.json").write_text(json.dumps(payload), encoding="utf-8")
         self._process = subprocess.Popen(
@@ -467,7 +469,7 @@ class DataDocsProcess:
                     f"{self._process.returncode}) :\n"
                     + output.decode("utf-8", errors="replace")[-4000:]
                 )
-            written = json.loads((self._dir / "written.json").read_text(encoding="utf-8"))
+            written = json.loads((self._dir / WRITTEN).read_text(encoding="utf-8"))
             return [Path(p) for p in written]
         finally:
             shutil.rmtree(self._dir, ignore_errors=True)
@@ -500,7 +502,7 @@ def _main(argv: list[str]) -> int:
         dt.datetime.fromisoformat(payload["run_time"]),
         Path(payload["modules"]) if payload["modules"] else None,
     )
-    Path(payload["written"]).write_text(json.dumps([str(p) for p in written]), encoding="utf-8")
+    (work / WRITTEN).write_text(json.dumps([str(p) for p in written]), encoding="utf-8")
     return 0
 
 
