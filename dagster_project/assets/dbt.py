@@ -124,13 +124,12 @@ def prune_invocation_dirs(
     audit.dbt_results; the run log has dbt's output."""
     now = time.time() if now is None else now
     folders = sorted(
-        (p for p in target.glob("dbt_models-*") if p.is_dir()),
-        key=lambda p: p.stat().st_mtime,
+        ((p.stat().st_mtime, p) for p in target.glob("dbt_models-*") if p.is_dir()),
         reverse=True,
     )
     removed = []
-    for folder in folders[keep:]:
-        if now - folder.stat().st_mtime > older_than:
+    for mtime, folder in folders[keep:]:
+        if now - mtime > older_than:
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
     return removed
