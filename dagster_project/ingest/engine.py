@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from dagster_project.contracts import DUCKDB_TYPES, TYPE_LABELS_FR, Column, Contract
 from dagster_project.ingest.normalize import (
@@ -382,8 +383,8 @@ def validate_sheets(
     state = _SheetState(sheet, header, specs, contract, ctx, sink)
     batches: list[pa.RecordBatch] = []
     try:
-        for chunk in _chunks(sheet, header.row_index + 1, consume):
-            batch = state.validate_chunk(chunk)
+        for first, chunk in _chunks(sheet, header.row_index + 1, consume):
+            batch = state.validate_chunk(first, chunk)
             if batch is not None:
                 batches.append(batch)
     except ReadError as exc:  # a .csv read as it is validated: a malformed line further down
@@ -473,8 +474,9 @@ class _ColumnSpec:
     alternate_memo: dict = field(default_factory=dict)
     has_failed: bool = False  # whether the memo holds a _Failed verdict
 
-    def verdicts(self, raws: list[object], ctx: IngestContext) -> list[object]:
-        """The parsed value or ``_Failed`` of each raw value (each distinct value parsed once)."""
+    def verdicts(self, raws: list[object], ctx: IngestContext) -> list[object] | pa.Array:
+        """The parsed value or ``_Failed`` of each raw value (each distinct value parsed once);
+        an Arrow array when the column is made of plain numbers within their bounds."""
         fast = self._plain_numbers(raws)
         if fast is not None:
             return fast
@@ -499,18 +501,17 @@ class _ColumnSpec:
                 values[k] = hit
         return values
 
-    def _plain_numbers(self, raws: list[object]) -> list[object] | None:
+    def _plain_numbers(self, raws: list[object]) -> pa.Array | None:
         """A numeric column of numeric cells (no text, no empty cell) that passes its bounds as
-        a whole: its values, checked in Arrow at once. None: go through the cell rules (which
-        then say which cell breaks which rule)."""
+        a whole: its values as an Arrow array, checked at once. None: go through the cell
+        rules (which then say which cell breaks which rule)."""
         column = self.column
         if column.type not in ("number", "integer") or column.step or column.allowed or not raws:
             return None
-        import pyarrow.compute as pc
-
         types = set(map(type, raws))
         if types <= {float, int}:
-            array = pa.array(raws, pa.float64())
+            exact = column.type == "integer" and types == {int}
+            array = pa.array(raws, pa.int64() if exact else pa.float64())
         elif types == {str}:  # a .csv: plain decimal text only (4548,5 or 4548.5)
             text = pa.array(raws, pa.string())
             if not pc.all(pc.match_substring_regex(text, _PLAIN_NUMBER)).as_py():
@@ -519,14 +520,13 @@ class _ColumnSpec:
                 array = pc.cast(pc.replace_substring(text, ",", "."), pa.float64())
             except pa.ArrowException:
                 return None
-            raws = array.to_pylist()
         else:
             return None
         low, high = pc.min_max(array).values()
         low, high = low.as_py(), high.as_py()
         if low is None or not (math.isfinite(low) and math.isfinite(high)):
             return None  # NaN (an empty cell) or an infinity
-        if pc.any(pc.is_nan(array)).as_py():
+        if array.type == pa.float64() and pc.any(pc.is_nan(array)).as_py():
             return None
         if column.lower_bound is not None and low < column.lower_bound:
             return None
@@ -536,11 +536,14 @@ class _ColumnSpec:
             return None
         if column.max_exclusive is not None and high >= column.max_exclusive:
             return None
-        if column.type == "integer":
+        if column.type == "integer" and array.type == pa.float64():
             if not pc.all(pc.equal(array, pc.floor(array))).as_py():
                 return None
-            return list(map(int, raws))
-        return list(map(float, raws))
+            try:
+                return array.cast(pa.int64())
+            except pa.ArrowException:  # beyond 64 bits: the cell rules say so
+                return None
+        return array
 
     def verdict(self, raw: object, ctx: IngestContext, memo: dict, header_text: str) -> object:
         """The parsed value of ``raw``, or a ``_Failed`` (each distinct value parsed once)."""
@@ -569,18 +572,29 @@ class _ColumnSpec:
 
 
 def _chunks(sheet: Sheet, start: int, consume: bool):
-    """Lists of (row index, cells) of at most CHUNK_ROWS rows, from ``start`` on."""
-    chunk: list[tuple[int, list[object]]] = []
-    for row_index, cells in sheet.iter_rows(start):
-        chunk.append((row_index, cells))
-        if len(chunk) == CHUNK_ROWS:
-            yield chunk
-            if consume and row_index < len(sheet.rows):
-                first = chunk[0][0]
-                sheet.rows[first : row_index + 1] = [[]] * (row_index + 1 - first)
-            chunk = []
-    if chunk:
-        yield chunk
+    """(index of the first row, list of rows) of at most CHUNK_ROWS consecutive rows, from
+    ``start`` on (slices of ``sheet.rows``, then of ``sheet.tail``)."""
+    rows = sheet.rows
+    first = start
+    while first < len(rows):
+        last = min(first + CHUNK_ROWS, len(rows))
+        yield first, rows[first:last]
+        if consume:
+            rows[first:last] = [[]] * (last - first)
+        first = last
+    if sheet.tail is not None:
+        chunk: list[list[object]] = []
+        append = chunk.append
+        first = max(start, len(rows))
+        for cells in sheet.tail:
+            append(cells)
+            if len(chunk) == CHUNK_ROWS:
+                yield first, chunk
+                first += CHUNK_ROWS
+                chunk = []
+                append = chunk.append
+        if chunk:
+            yield first, chunk
 
 
 def _first_filled(cells: list[object]) -> object:
@@ -589,6 +603,26 @@ def _first_filled(cells: list[object]) -> object:
         if not is_empty(cell):
             return cell
     return _EMPTY
+
+
+_DATA_ROW, _EMPTY_ROW, _TOTAL_ROW = 0, 1, 2
+# first cells that are never empty (a float may be NaN: checked)
+_PLAIN_FIRST_TYPES = {str, int, float, bool, dt.datetime, dt.date, dt.time, dt.timedelta}
+
+
+def _row_kind(first: object) -> int:
+    """What a row is, from its first filled cell (``_EMPTY``: none)."""
+    if first is _EMPTY:
+        return _EMPTY_ROW
+    if first.__class__ is str and first.strip().lower().startswith("total"):
+        return _TOTAL_ROW
+    return _DATA_ROW
+
+
+def _as_arrow(values: list[object] | pa.Array, kind: pa.DataType) -> pa.Array:
+    if isinstance(values, pa.Array):
+        return values if values.type == kind else values.cast(kind)
+    return pa.array(values, type=kind)
 
 
 class _SheetState:
@@ -622,43 +656,72 @@ class _SheetState:
             + [("_sheet", pa.string()), ("_row_number", pa.int64())]
         )
 
-    def validate_chunk(self, chunk: list[tuple[int, list[object]]]) -> pa.RecordBatch | None:
+    @staticmethod
+    def _all_data(chunk: list[list[object]]) -> bool:
+        """Whether every row of ``chunk`` is a data row, decided on the first cells at once
+        (no blank first cell, none reading « total »); False only means: look row by row."""
+        firsts = [cells[0] if cells else None for cells in chunk]
+        types = set(map(type, firsts))
+        if not types <= _PLAIN_FIRST_TYPES:
+            return False  # an empty row, an empty first cell (None), or an unusual value
+        if float in types and any(map(math.isnan, [f for f in firsts if f.__class__ is float])):
+            return False
+        texts = firsts if types == {str} else [f for f in firsts if f.__class__ is str]
+        if not texts:
+            return True
+        stripped = list(map(str.strip, texts))
+        # a text containing a line break may start a line with « total »: only a false alarm
+        return "" not in stripped and "\ntotal" not in "\n" + "\n".join(stripped).lower()
+
+    def validate_chunk(self, start: int, chunk: list[list[object]]) -> pa.RecordBatch | None:
+        """Validate ``chunk``, consecutive rows of which the first is row ``start`` (0-based)."""
         sink = self.sink
         found: list[tuple[tuple, Problem]] = []  # (row, phase, column order) -> problem
 
         def problem(key: tuple, reason: str, row: int, column: str | None, value: object = ""):
             found.append((key, sink.make(reason, row, column, value)))
 
-        rows: list[int] = []  # 0-based row index of each data row
-        data: list[list[object]] = []
-        totals: list[tuple[int, int, list[object]]] = []  # (data rows above, row index, cells)
         hidden = self.sheet.hidden_rows
-        for row_index, cells in chunk:
-            first = _first_filled(cells)
-            if first is _EMPTY and row_index not in self.error_rows:
-                continue
-            if hidden and row_index in hidden:
-                problem(
-                    (row_index, -1, 0),
-                    "ligne masquée contenant des données : affichez-la et vérifiez-la, ou "
-                    "supprimez-la",
-                    row_index + 1,
-                    None,
-                )
-                continue
-            if first.__class__ is str and first.strip().lower().startswith("total"):
-                totals.append((len(rows), row_index, cells))
-                continue
-            rows.append(row_index)
-            data.append(cells)
+        rows: list[int] | range  # 0-based row index of each data row
+        data: list[list[object]]
+        totals: list[tuple[int, int, list[object]]] = []  # (data rows above, row index, cells)
+        if not hidden and not self.error_rows and self._all_data(chunk):
+            rows, data = range(start, start + len(chunk)), chunk  # the usual chunk
+        else:
+            rows, data = [], []
+            for offset, cells in enumerate(chunk):
+                row_index = start + offset
+                kind = _row_kind(_first_filled(cells))
+                if kind == _EMPTY_ROW and row_index not in self.error_rows:
+                    continue
+                if hidden and row_index in hidden:
+                    problem(
+                        (row_index, -1, 0),
+                        "ligne masquée contenant des données : affichez-la et vérifiez-la, ou "
+                        "supprimez-la",
+                        row_index + 1,
+                        None,
+                    )
+                    continue
+                if kind == _TOTAL_ROW:
+                    totals.append((len(rows), row_index, cells))
+                    continue
+                rows.append(row_index)
+                data.append(cells)
         n = len(rows)
         bad: set[int] = set()  # data rows (positions in ``rows``) with a problem
-        parsed: dict[str, list[object]] = {}
+        # parsed values by column: a list, or an Arrow array (a numeric column checked at once)
+        parsed: dict[str, list[object] | pa.Array] = {}
         width = min(map(len, data)) if data else 0  # columns every data row has
         for spec in self.specs:
             parsed[spec.column.name] = self._column(spec, rows, data, width, bad, problem)
         for column in self.absent:
             parsed[column.name] = [column.default] * n
+        if bad or self.has_row_rules:
+            parsed = {
+                name: values.to_pylist() if isinstance(values, pa.Array) else values
+                for name, values in parsed.items()
+            }
         self._totals(totals, rows, parsed, bad, problem)
         ok = [k for k in range(n) if k not in bad] if bad else range(n)
         if self.has_row_rules:
@@ -681,13 +744,18 @@ class _SheetState:
             return None
         if bad:
             columns = {name: [values[k] for k in ok] for name, values in parsed.items()}
-            numbers = [rows[k] + 1 for k in ok]
+            numbers = pa.array([rows[k] + 1 for k in ok], type=pa.int64())
         else:
             columns = parsed
-            numbers = [r + 1 for r in rows]
-        arrays = [pa.array(columns[f.name], type=f.type) for f in list(self.schema)[:-2]]
+            numbers = pa.array(
+                [r + 1 for r in rows]
+                if isinstance(rows, list)
+                else range(rows.start + 1, rows.stop + 1),
+                type=pa.int64(),
+            )
+        arrays = [_as_arrow(columns[f.name], f.type) for f in list(self.schema)[:-2]]
         arrays.append(pa.array([self.sheet.name] * len(numbers), type=pa.string()))
-        arrays.append(pa.array(numbers, type=pa.int64()))
+        arrays.append(numbers)
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
 
     def _column(
@@ -702,6 +770,10 @@ class _SheetState:
         text = spec.header_text
         values = spec.verdicts(raws, ctx)
         xml_errors = self.errors_by_column.get(index)
+        if isinstance(values, pa.Array):  # plain numbers within bounds: nothing can fail
+            if not xml_errors:
+                return values
+            values = values.to_pylist()
         # a blank cell is never compared with its alternate (code and name of a commune)
         blank = (
             [k for k, value in enumerate(values) if value is _EMPTY]
@@ -798,6 +870,9 @@ class _SheetState:
         for above, row_index, cells in totals + [(len(rows), None, None)]:
             for name in names:
                 values = parsed[name]
+                if isinstance(values, pa.Array):  # no bad row (see validate_chunk)
+                    self.sums[name] += pc.sum(values.slice(done, above - done)).as_py() or 0
+                    continue
                 if bad:
                     part = [values[k] for k in range(done, above) if k not in bad]
                 else:

@@ -14,6 +14,12 @@ in docs/ingestion.md):
    ``#DIV/0!`` into an empty string), formulas without a cached value, hidden rows and
    merged cells.
 
+Calamine parses the sheets (in Rust, without holding Python's lock) in a thread while the
+streaming pass of step 2 runs: the parse is bounded by step 1, because calamine's zip reader
+refuses a part that inflates beyond its declared size ("File is larger than its declared
+uncompressed size", checked on a forged archive, bench/README.md). Nothing of the parse
+becomes Python values before step 2 has passed; its errors come after step 2's.
+
 ``.csv`` is read in UTF-8 or Windows-1252 with ``;`` or ``,`` as separator.
 """
 
@@ -24,6 +30,7 @@ import io
 import os
 import re
 import struct
+import threading
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -502,42 +509,78 @@ class _Counted:
 # readers
 
 
+class _CalamineParse(threading.Thread):
+    """Calamine's parse of every worksheet, in a thread: it releases the GIL, so it runs on
+    another core while the archive is scanned. ``sheets``: (name, visible, calamine sheet or
+    the exception it raised); ``error``: the workbook could not be opened."""
+
+    def __init__(self, path: Path):
+        super().__init__(name="calamine-parse", daemon=True)
+        self.path = path
+        self.sheets: list[tuple[str, bool, object]] = []
+        self.error: Exception | None = None
+
+    def run(self) -> None:
+        from python_calamine import CalamineWorkbook
+
+        try:
+            workbook = CalamineWorkbook.from_path(str(self.path))
+        except Exception as exc:  # calamine raises several error types
+            self.error = exc
+            return
+        try:
+            for meta in workbook.sheets_metadata:
+                if str(meta.typ) not in ("SheetTypeEnum.WorkSheet", "WorkSheet"):
+                    continue
+                visible = str(meta.visible) in ("SheetVisibleEnum.Visible", "Visible")
+                try:
+                    parsed: object = workbook.get_sheet_by_name(meta.name)
+                except Exception as exc:
+                    parsed = exc
+                self.sheets.append((meta.name, visible, parsed))
+        except Exception as exc:
+            self.error = exc
+        finally:
+            workbook.close()
+
+
 def read_xlsx(path: Path) -> list[Sheet]:
-    from python_calamine import CalamineError, CalamineWorkbook
+    from python_calamine import CalamineError
 
     with check_archive(path) as archive:
-        scans = scan_archive(path, archive)
-    try:
-        workbook = CalamineWorkbook.from_path(str(path))
-    except (CalamineError, Exception) as exc:  # calamine raises several error types
+        parse = _CalamineParse(path)
+        parse.start()
+        try:
+            scans = scan_archive(path, archive)
+        finally:
+            parse.join()
+    if parse.error is not None:
+        exc = parse.error
         raise ReadError(f"classeur illisible ({type(exc).__name__} : {exc})") from exc
     sheets = []
-    try:
-        for meta in workbook.sheets_metadata:
-            name = meta.name
-            if str(meta.typ) not in ("SheetTypeEnum.WorkSheet", "WorkSheet"):
-                continue
-            try:
-                calamine_sheet = workbook.get_sheet_by_name(name)
-                if calamine_sheet.height > MAX_ROWS:
-                    raise _too_big(name, calamine_sheet.height, None, "")
-                rows = calamine_sheet.to_python(skip_empty_area=False)
-            except CalamineError as exc:
-                raise ReadError(f"feuille illisible ({exc})", sheet=name) from exc
-            scan = scans.get(name) or _SheetScan()
-            sheets.append(
-                Sheet(
-                    name=name,
-                    rows=rows,
-                    errors=scan.errors,
-                    hidden_rows=scan.hidden_rows,
-                    hidden=str(meta.visible) not in ("SheetVisibleEnum.Visible", "Visible"),
-                    merged=scan.merged,
-                    uncached_formulas=scan.uncached_formulas,
-                )
+    for name, visible, parsed in parse.sheets:
+        if isinstance(parsed, CalamineError):
+            raise ReadError(f"feuille illisible ({parsed})", sheet=name) from parsed
+        if isinstance(parsed, Exception):
+            raise ReadError(f"classeur illisible ({type(parsed).__name__} : {parsed})") from parsed
+        if parsed.height > MAX_ROWS:
+            raise _too_big(name, parsed.height, None, "")
+        try:
+            rows = parsed.to_python(skip_empty_area=False)
+        except CalamineError as exc:
+            raise ReadError(f"feuille illisible ({exc})", sheet=name) from exc
+        scan = scans.get(name) or _SheetScan()
+        sheets.append(
+            Sheet(
+                name=name,
+                rows=rows,
+                errors=scan.errors,
+                hidden_rows=scan.hidden_rows,
+                hidden=not visible,
+                merged=scan.merged,
+                uncached_formulas=scan.uncached_formulas,
             )
-    finally:
-        workbook.close()
+        )
     return sheets
 
 
