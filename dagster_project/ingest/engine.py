@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 
 from dagster_project.contracts import DUCKDB_TYPES, TYPE_LABELS_FR, Column, Contract
 from dagster_project.ingest.normalize import (
+    EXCEL_ERRORS,
     CellError,
     CommuneMatcher,
     display,
@@ -382,11 +383,23 @@ def validate_sheets(
         )
     state = _SheetState(sheet, header, specs, contract, ctx, sink)
     batches: list[pa.RecordBatch] = []
+    arrow_rows = sheet.arrow_rows(header.row_index + 1) if sheet.arrow_rows else None
     try:
-        for first, chunk in _chunks(sheet, header.row_index + 1, consume):
-            batch = state.validate_chunk(first, chunk)
-            if batch is not None:
-                batches.append(batch)
+        if arrow_rows is not None:  # a regular .csv read by Arrow (readers.Sheet.arrow_rows)
+            first = header.row_index + 1
+            for chunk in arrow_rows.to_batches(max_chunksize=CHUNK_ROWS):
+                batch = state.validate_arrow_chunk(first, chunk)
+                if batch is _FALL_BACK:  # a problem, or a row to look at: the rules cell by cell
+                    rows = [list(cells) for cells in zip(*chunk.to_pydict().values(), strict=True)]
+                    batch = state.validate_chunk(first, rows)
+                if batch is not None:
+                    batches.append(batch)
+                first += chunk.num_rows
+        else:
+            for first, chunk in _chunks(sheet, header.row_index + 1, consume):
+                batch = state.validate_chunk(first, chunk)
+                if batch is not None:
+                    batches.append(batch)
     except ReadError as exc:  # a .csv read as it is validated: a malformed line further down
         problem = Problem(exc.reason, exc.sheet or sheet.name)
         return ValidationResult(sheet=sheet.name, problems=[problem], warnings=[])
@@ -606,6 +619,11 @@ def _first_filled(cells: list[object]) -> object:
 
 
 _DATA_ROW, _EMPTY_ROW, _TOTAL_ROW = 0, 1, 2
+_FALL_BACK = object()  # validate_arrow_chunk: look at this chunk cell by cell
+# the characters str.strip() removes, for Arrow's utf8_trim (Unicode's White_Space is not
+# quite Python's: U+001C..U+001F are spaces for Python)
+_SPACES = "".join(c for c in map(chr, range(0x110000)) if c.isspace())
+_EXCEL_ERRORS = pa.array(sorted(EXCEL_ERRORS))
 # first cells that are never empty (a float may be NaN: checked)
 _PLAIN_FIRST_TYPES = {str, int, float, bool, dt.datetime, dt.date, dt.time, dt.timedelta}
 
@@ -757,6 +775,66 @@ class _SheetState:
         arrays.append(pa.array([self.sheet.name] * len(numbers), type=pa.string()))
         arrays.append(numbers)
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+
+    def validate_arrow_chunk(self, start: int, chunk: pa.RecordBatch) -> pa.RecordBatch | object:
+        """The rows of ``chunk`` (text columns of a .csv, the first being row ``start``) when
+        every one of them is a data row that passes every cell rule, judged on each column's
+        distinct values; ``_FALL_BACK`` otherwise (the chunk then goes through
+        ``validate_chunk``, which locates and explains every problem)."""
+        n = chunk.num_rows
+        if not n or self.has_row_rules or self.sheet.hidden_rows or self.error_rows:
+            return _FALL_BACK if n else None
+        first = pc.utf8_trim(chunk.column(0), characters=_SPACES)  # str.strip()
+        if (
+            pc.any(pc.equal(pc.utf8_length(first), 0)).as_py()
+            or pc.any(pc.starts_with(pc.utf8_lower(first), "total")).as_py()
+        ):
+            return _FALL_BACK  # a blank first cell, a control total
+        arrays = {}
+        for spec in self.specs:
+            if spec.alternate is not None or spec.index >= chunk.num_columns:
+                return _FALL_BACK
+            values = self._arrow_column(spec, chunk.column(spec.index))
+            if values is None:
+                return _FALL_BACK
+            arrays[spec.column.name] = values
+        for spec in self.numeric:  # running sums, for a control total further down
+            self.sums[spec.column.name] += pc.sum(arrays[spec.column.name]).as_py() or 0
+        columns = []
+        for field_ in list(self.schema)[:-2]:
+            values = arrays.get(field_.name)
+            if values is None:  # a column the file does not have: its default
+                values = pa.array([self.contract.column(field_.name).default] * n, field_.type)
+            columns.append(_as_arrow(values, field_.type))
+        columns.append(pa.array([self.sheet.name] * n, type=pa.string()))
+        columns.append(pa.array(range(start + 1, start + n + 1), type=pa.int64()))
+        return pa.RecordBatch.from_arrays(columns, schema=self.schema)
+
+    def _arrow_column(self, spec: _ColumnSpec, text: pa.Array) -> pa.Array | None:
+        """One column's parsed values, each distinct cell judged once; None if a cell fails."""
+        column = spec.column
+        kind = self.schema.field(column.name).type
+        if column.type == "text" and column.allowed_lookup is None:
+            # what _parse_cell makes of a text cell: the text without surrounding spaces, if
+            # it is neither blank nor an Excel error value (else: each value judged below)
+            stripped = pc.utf8_trim(text, characters=_SPACES)
+            if not (
+                pc.any(pc.equal(pc.utf8_length(stripped), 0)).as_py()
+                or pc.any(pc.is_in(pc.utf8_lower(stripped), _EXCEL_ERRORS)).as_py()
+            ):
+                return stripped
+        encoded = text.dictionary_encode()
+        verdicts = spec.verdicts(encoded.dictionary.to_pylist(), self.ctx)
+        if isinstance(verdicts, pa.Array):  # plain numbers within their bounds
+            return _as_arrow(verdicts, kind).take(encoded.indices)
+        if spec.has_failed:
+            fill = column.default is not None or not column.required
+            for k, verdict in enumerate(verdicts):
+                if verdict is _EMPTY and fill:
+                    verdicts[k] = column.default
+                elif verdict.__class__ is _Failed:
+                    return None
+        return pa.array(verdicts, type=kind).take(encoded.indices)
 
     def _column(
         self, spec: _ColumnSpec, rows, data, width: int, bad: set[int], problem

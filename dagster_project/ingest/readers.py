@@ -33,8 +33,9 @@ import struct
 import threading
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path, PurePosixPath
 from xml.etree import ElementTree
 
@@ -85,6 +86,10 @@ class Sheet:
     # rows after ``rows``, read on demand (a large .csv is never held whole as Python lists);
     # iterating it may raise ReadError (a malformed line, too many rows)
     tail: Iterator[list[object]] | None = None
+    # a .csv that Arrow can read exactly as ``csv.reader`` does (no quote, no blank line, the
+    # same number of fields on every line): ``arrow_rows(start)`` gives the rows from ``start``
+    # (0-based) on as an Arrow table of text columns, None when the file is not that regular
+    arrow_rows: Callable[[int], object] | None = None
 
     def iter_rows(self, start: int = 0) -> Iterator[tuple[int, list[object]]]:
         """(0-based row index, cells) from ``start`` to the end, ``tail`` included."""
@@ -634,7 +639,8 @@ def read_csv(path: Path) -> list[Sheet]:
         head.append(cells)
         if len(head) == CSV_HEAD_ROWS:
             break
-    return [Sheet(name=path.name, rows=head, tail=rows)]
+    arrow = partial(_csv_arrow, data, encoding, delimiter) if b'"' not in data else None
+    return [Sheet(name=path.name, rows=head, tail=rows, arrow_rows=arrow)]
 
 
 CSV_HEAD_ROWS = 64  # rows read at once (header search); the others are read as validated
@@ -657,6 +663,57 @@ def _csv_rows(data: bytes, encoding: str, delimiter: str) -> Iterator[list[objec
         raise ReadError(
             f"fichier .csv illisible ligne {reader.line_num} ({exc}) : guillemet non fermé ?"
         ) from exc
+
+
+def _csv_arrow(data: bytes, encoding: str, delimiter: str, start: int):
+    """Rows ``start``.. of a .csv as an Arrow table of text columns ``f0``, ``f1``..., read by
+    Arrow's multithreaded parser, or None when ``csv.reader`` might read the file otherwise.
+
+    Without a quote character (the caller checks), ``csv.reader`` splits each line on the
+    delimiter; so does Arrow, as long as every line has the same number of fields (Arrow
+    refuses the file otherwise: None). A blank line is a row for both (no cell for
+    ``csv.reader``, empty cells for Arrow: an empty row either way, counted in the row
+    numbers). The answer is then the same cells, the same rows, in the same order."""
+    import pyarrow as pa
+    import pyarrow.csv as arrow_csv
+
+    body = data.decode("cp1252").encode("utf-8") if encoding == "cp1252" else data
+    begin = 3 if encoding == "utf-8-sig" else 0
+    end = len(body)
+    while end > begin and body[end - 1] in b"\r\n":  # trailing line breaks: no row for either
+        end -= 1
+    if end == begin:
+        return None
+    line = begin  # the first row read, to count its fields
+    for _ in range(start):
+        line = body.find(b"\n", line, end) + 1
+        if line == 0:
+            return None
+    stop = body.find(b"\n", line, end)
+    fields = body.count(delimiter.encode(), line, end if stop < 0 else stop) + 1
+    names = [f"f{i}" for i in range(fields)]
+    try:
+        return arrow_csv.read_csv(
+            pa.py_buffer(body).slice(begin, end - begin),
+            read_options=arrow_csv.ReadOptions(
+                skip_rows=start, column_names=names, block_size=8 << 20
+            ),
+            parse_options=arrow_csv.ParseOptions(
+                delimiter=delimiter,
+                quote_char=False,
+                double_quote=False,
+                escape_char=False,
+                newlines_in_values=False,
+                ignore_empty_lines=False,
+            ),
+            convert_options=arrow_csv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        return None  # a line with another number of fields: csv.reader's rows are ragged
 
 
 def read_file(path: Path) -> list[Sheet]:
