@@ -34,8 +34,9 @@ ingestion_job = define_asset_job(
 asset_checks = [*build_raw_checks(), *build_mart_checks()]
 
 
-def build_definitions(settings: Settings | None = None) -> Definitions:
-    """Definitions bound to one warehouse and delivery folder (the CLI's options)."""
+def build_definitions(settings: Settings | None = None, *, in_process: bool = False) -> Definitions:
+    """Definitions bound to one warehouse and delivery folder (the CLI's options);
+    ``in_process``: for a run whose steps all run in this process (``kpi run``)."""
     settings = settings or Settings.from_env()
     return Definitions(
         assets=[*ingestion_assets, dbt_models, campaign_status_asset],
@@ -43,7 +44,7 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
         jobs=[kpi_run_job, ingestion_job, campaign_status_job],
         sensors=[build_delivery_sensor(kpi_run_job, str(settings.sources_dir))],
         schedules=[campaign_status_daily],
-        resources=build_resources(settings),
+        resources=build_resources(settings, in_process=in_process),
     )
 
 

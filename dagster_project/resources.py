@@ -35,6 +35,10 @@ class SourcesResource(ConfigurableResource):
 
     path: str
     today: str | None = None  # ISO date; None = the real date
+    # every step of a run in this process (``kpi run``): an ingestion step may read the
+    # workbooks of the run's other sources ahead (ingest/readahead.py); a step in a process
+    # of its own reads ahead only its own source's
+    read_ahead: bool = False
 
     def today_date(self) -> dt.date:
         return dt.date.fromisoformat(self.today) if self.today else dt.date.today()
@@ -73,12 +77,15 @@ class KpiDbtCliResource(DbtCliResource):
         return None
 
 
-def build_resources(settings: Settings | None = None) -> dict:
+def build_resources(settings: Settings | None = None, *, in_process: bool = False) -> dict:
+    """``in_process``: every step runs in this process (``execute_in_process``)."""
     settings = settings or Settings.from_env()
     settings.export()
     return {
         "warehouse": WarehouseResource(path=str(settings.build_warehouse)),
-        "sources": SourcesResource(path=str(settings.sources_dir), today=settings.today),
+        "sources": SourcesResource(
+            path=str(settings.sources_dir), today=settings.today, read_ahead=in_process
+        ),
         "dbt": KpiDbtCliResource(
             project_dir=str(DBT_PROJECT_DIR),
             profiles_dir=str(DBT_PROJECT_DIR),

@@ -43,9 +43,18 @@ def _build_ingestion_asset(contract: Contract, contracts: dict[str, Contract]) -
         from pathlib import Path
 
         files = discover(Path(sources.path), contracts)
+        if sources.read_ahead:  # the run's other ingestion steps run in this process
+            selected = context.run.asset_selection
+            ahead = [
+                f
+                for f in files
+                if selected is None or raw_asset_key(contracts[f.source_id]) in selected
+            ]
+        else:
+            ahead = [f for f in files if f.source_id == contract.source_id]
         with warehouse.connect() as con:
             ingestor = Ingestor(con, contracts, today=sources.today_date())
-            summary = ingestor.ingest_source(contract.source_id, files)
+            summary = ingestor.ingest_source(contract.source_id, files, read_ahead=ahead)
             rows = con.execute(
                 f"select count(*) from {contract.raw_table} r join ingest.deliveries d "
                 "on d.delivery_id = r._delivery_id where d.in_force"

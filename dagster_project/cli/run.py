@@ -53,7 +53,7 @@ def run_pipeline(settings: Settings, selection: list[str] | None = None):
     instance = get_instance()
     from dagster_project.definitions import build_definitions
 
-    defs = build_definitions(settings)
+    defs = build_definitions(settings, in_process=True)
     job = defs.resolve_job_def("kpi_run")
     return job.execute_in_process(
         instance=instance,
@@ -82,7 +82,7 @@ def run_pipeline_postgres(settings: Settings, selection: list[str] | None = None
         assets=[*ingestion_assets, dbt_models],
         asset_checks=build_raw_checks(),
         jobs=[define_asset_job("kpi_run_postgres", selection=AssetSelection.all())],
-        resources=build_resources(settings),
+        resources=build_resources(settings, in_process=True),
     )
     job = defs.resolve_job_def("kpi_run_postgres")
     graph = defs.resolve_asset_graph()

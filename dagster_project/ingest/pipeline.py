@@ -29,6 +29,7 @@ from dagster_project.ingest.engine import (
 )
 from dagster_project.ingest.normalize import CommuneMatcher
 from dagster_project.ingest.privacy import load_key, pseudonymiser
+from dagster_project.ingest.readahead import READ_AHEAD
 from dagster_project.settings import CATALOGUE_CSV, COMMUNES_CSV
 
 REPORT_SUFFIX = ".rejet.csv"
@@ -298,9 +299,39 @@ class Ingestor:
         problems = _problem_rows(delivery_id, result.problems + result.warnings)
         return outcome, delivery_id, store.DeliveryWrite(row, result.table, problems)
 
-    def ingest_source(self, source_id: str, files: list[DeliveryFile]) -> SourceSummary:
+    def read_ahead(self, files: list[DeliveryFile]) -> list[Path]:
+        """Have calamine parse, in the background, the workbooks among ``files`` that the
+        warehouse has not recorded yet (``ingest.readahead``); returns them. A file whose
+        path, size and modification time match a recorded delivery is taken as recorded
+        (only the schedule depends on it: ``evaluate`` still compares the contents' hash)."""
+        recorded = set(
+            self.con.execute(
+                "select file_path, file_size, received_at from ingest.deliveries"
+            ).fetchall()
+        )
+        pending = [
+            delivery.path
+            for delivery in files
+            if delivery.path.suffix.lower() == ".xlsx"
+            and self.contracts[delivery.source_id].accepts_department(delivery.department)
+            and (str(delivery.path), delivery.path.stat().st_size, delivery.received_at)
+            not in recorded
+        ]
+        READ_AHEAD.schedule(pending)
+        return pending
+
+    def ingest_source(
+        self,
+        source_id: str,
+        files: list[DeliveryFile],
+        read_ahead: list[DeliveryFile] | None = None,
+    ) -> SourceSummary:
+        """Ingest the deliveries of ``source_id`` among ``files``. Meanwhile the workbooks
+        of ``read_ahead`` (default: all ``files``) not recorded yet are read ahead: the
+        deliveries the same process will ingest next."""
         summary = SourceSummary(source_id)
         writes = []
+        self.read_ahead(files if read_ahead is None else read_ahead)
         for delivery in files:
             if delivery.source_id != source_id:
                 continue

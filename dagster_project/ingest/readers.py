@@ -15,10 +15,11 @@ in docs/ingestion.md):
    merged cells.
 
 Calamine parses the sheets (in Rust, without holding Python's lock) in a thread while the
-streaming pass of step 2 runs: the parse is bounded by step 1, because calamine's zip reader
-refuses a part that inflates beyond its declared size ("File is larger than its declared
-uncompressed size", checked on a forged archive, bench/README.md). Nothing of the parse
-becomes Python values before step 2 has passed; its errors come after step 2's.
+streaming pass of step 2 runs, or ahead of time (``ingest.readahead``). The parse is bounded
+by step 1: calamine's zip reader refuses a part that inflates beyond its declared size
+("File is larger than its declared uncompressed size", checked on a forged archive,
+tests/test_readahead.py). Nothing of the parse becomes Python values before step 2 has
+passed, and step 2's errors come first.
 
 ``.csv`` is read in UTF-8 or Windows-1252 with ``;`` or ``,`` as separator.
 """
@@ -514,16 +515,22 @@ class _Counted:
 # readers
 
 
-class _CalamineParse(threading.Thread):
-    """Calamine's parse of every worksheet, in a thread: it releases the GIL, so it runs on
-    another core while the archive is scanned. ``sheets``: (name, visible, calamine sheet or
-    the exception it raised); ``error``: the workbook could not be opened."""
+class CalamineParse:
+    """Calamine's parse of every worksheet of a workbook. Calamine releases the GIL while it
+    parses, so the parse runs on another core: in a thread of its own while the archive is
+    scanned (``read_xlsx``), or ahead of time (``ingest.readahead``). ``sheets``: (name,
+    visible, calamine sheet or the exception it raised); ``error``: the workbook could not be
+    opened. Only ever run after ``check_archive`` has accepted the declared sizes."""
 
     def __init__(self, path: Path):
-        super().__init__(name="calamine-parse", daemon=True)
         self.path = path
         self.sheets: list[tuple[str, bool, object]] = []
         self.error: Exception | None = None
+        self.done = threading.Event()
+
+    def start(self) -> CalamineParse:
+        threading.Thread(target=self.run, name="calamine-parse", daemon=True).start()
+        return self
 
     def run(self) -> None:
         from python_calamine import CalamineWorkbook
@@ -532,6 +539,7 @@ class _CalamineParse(threading.Thread):
             workbook = CalamineWorkbook.from_path(str(self.path))
         except Exception as exc:  # calamine raises several error types
             self.error = exc
+            self.done.set()
             return
         try:
             for meta in workbook.sheets_metadata:
@@ -547,18 +555,20 @@ class _CalamineParse(threading.Thread):
             self.error = exc
         finally:
             workbook.close()
+            self.done.set()
 
 
-def read_xlsx(path: Path) -> list[Sheet]:
+def read_xlsx(path: Path, parse: CalamineParse | None = None) -> list[Sheet]:
+    """The sheets of a workbook; ``parse``: calamine's parse of it, begun ahead of time."""
     from python_calamine import CalamineError
 
     with check_archive(path) as archive:
-        parse = _CalamineParse(path)
-        parse.start()
+        if parse is None:
+            parse = CalamineParse(path).start()
         try:
             scans = scan_archive(path, archive)
         finally:
-            parse.join()
+            parse.done.wait()
     if parse.error is not None:
         exc = parse.error
         raise ReadError(f"classeur illisible ({type(exc).__name__} : {exc})") from exc
@@ -717,7 +727,8 @@ def _csv_arrow(data: bytes, encoding: str, delimiter: str, start: int):
 
 
 def read_file(path: Path) -> list[Sheet]:
-    """Every sheet of a delivered file, or ReadError with a French reason."""
+    """Every sheet of a delivered file, or ReadError with a French reason. A workbook's
+    calamine parse begun ahead of time (``ingest.readahead``) is used when there is one."""
     size = path.stat().st_size
     if size == 0:
         raise ReadError(EMPTY_FILE)
@@ -725,7 +736,9 @@ def read_file(path: Path) -> list[Sheet]:
         raise ReadError(f"fichier trop volumineux ({_mib(size)}, limite {_mib(MAX_FILE_BYTES)})")
     suffix = path.suffix.lower()
     if suffix == ".xlsx":
-        return read_xlsx(path)
+        from dagster_project.ingest.readahead import READ_AHEAD
+
+        return read_xlsx(path, READ_AHEAD.take(path))
     if suffix == ".csv":
         return read_csv(path)
     raise ReadError(f"format {suffix or '(sans extension)'} non accepté (attendu .xlsx ou .csv)")
