@@ -12,7 +12,6 @@ import zipfile
 
 import duckdb
 import pytest
-from python_calamine import CalamineWorkbook
 
 from dagster_project.ingest import readers
 from dagster_project.ingest.pipeline import Ingestor, discover
@@ -95,9 +94,9 @@ def test_a_file_refused_by_the_archive_checks_is_reported_as_without_read_ahead(
     assert with_ahead.value.reason == without.value.reason
 
 
-def test_calamine_refuses_a_part_larger_than_declared(tmp_path, workbook):
-    """What makes a parse before the streaming scan safe: calamine does not inflate a part
-    beyond the size its headers declare (which check_archive has bounded)."""
+def test_a_forged_archive_read_ahead_never_reaches_calamine(tmp_path, workbook, monkeypatch):
+    """A zip bomb whose headers declare a small size: the read ahead runs the archive's
+    checks first, as read_xlsx does, and calamine never sees the file."""
     original = workbook({"Activité": [ACTIVITY, *_rows(3)]})
     with zipfile.ZipFile(original) as archive:
         parts = {info.filename: archive.read(info.filename) for info in archive.infolist()}
@@ -120,12 +119,15 @@ def test_calamine_refuses_a_part_larger_than_declared(tmp_path, workbook):
         at = data.find(b"PK\x01\x02", at + 4)
     forged = tmp_path / "forged.xlsx"
     forged.write_bytes(bytes(data))
-    with pytest.raises(Exception, match="larger than its declared"):
-        book = CalamineWorkbook.from_path(str(forged))
-        for name in book.sheet_names:
-            book.get_sheet_by_name(name)
+    parsed = []
+    monkeypatch.setattr(readers.CalamineParse, "parse", lambda self: parsed.append(self.path))
+    ahead = ReadAhead()
+    ahead.schedule([forged])
+    read = ahead.take(forged)
+    assert read is not None and read.done.wait(30) and read.scans is None
     with pytest.raises(readers.ReadError, match="bombe zip"):  # the scan's own verdict
-        read_file(forged)
+        read_xlsx(forged, read)
+    assert parsed == []
 
 
 def test_ingestor_reads_ahead_only_what_is_not_recorded(workbook, tmp_path, contracts):

@@ -1,19 +1,19 @@
 """Reading ahead: calamine parses the workbooks still to be ingested while others are.
 
 Calamine's parse is most of the time a workbook takes to read (SF10 water-quality register:
-3.6 s of 4.3 s) and it runs without Python's lock, so it can use the second core while the
+3.6 s of 5 s) and it runs without Python's lock, so it can use the second core while the
 ingestion validates and writes other deliveries. ``Ingestor.ingest_source`` hands the
 workbooks not yet recorded in the warehouse to ``READ_AHEAD`` (one process-wide instance:
 each Dagster ingestion step builds its own ``Ingestor``); ``readers.read_file`` takes a
 workbook's parse when it is there.
 
-One worker thread parses the largest workbook first (the one whose parse would otherwise
-wait longest) and holds at most one finished parse nobody has taken yet: at most two
-workbooks' cells in calamine's memory besides the one being validated. A parse is begun only
-after ``readers.check_archive`` accepted the declared sizes, which bound what calamine
-inflates. What is read ahead changes nothing to what a file is found to contain: the same
-``CalamineParse`` is made, the streaming scan still runs when the file is read, and a file
-modified since it was scheduled is read again.
+One worker thread reads the largest workbook first (the one whose parse would otherwise
+wait longest) and holds at most one finished read nobody has taken yet: at most two
+workbooks' cells in calamine's memory besides the one being validated. A read ahead is the
+same as ``readers.read_xlsx``'s own: the archive's checks (``check_archive``, then the
+streaming ``scan_archive``), and only when they pass, calamine's parse; a file refused by
+the checks is read again when its turn comes, to say why; a file modified since it was
+scheduled is read again.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import os
 import threading
 from pathlib import Path
 
-from dagster_project.ingest.readers import CalamineParse, ReadError, check_archive
+from dagster_project.ingest.readers import CalamineParse
 
 
 def _key(path: Path) -> tuple[str, int, int] | None:
@@ -87,14 +87,7 @@ class ReadAhead:
                 key, path = self._queue.pop(0)
                 parse = CalamineParse(path)
                 self._started[key[0]] = (key, parse)
-            try:
-                with check_archive(path):  # declared sizes first: they bound calamine
-                    pass
-            except (ReadError, OSError) as exc:  # read_xlsx's own check says what is wrong
-                parse.error = exc
-                parse.done.set()
-            else:
-                parse.run()
+            parse.run()  # the archive's checks, then calamine's parse
             with self._cond:
                 self._cond.notify_all()
 

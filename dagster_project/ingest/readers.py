@@ -14,12 +14,9 @@ in docs/ingestion.md):
    ``#DIV/0!`` into an empty string), formulas without a cached value, hidden rows and
    merged cells.
 
-Calamine parses the sheets (in Rust, without holding Python's lock) in a thread while the
-streaming pass of step 2 runs, or ahead of time (``ingest.readahead``). The parse is bounded
-by step 1: calamine's zip reader refuses a part that inflates beyond its declared size
-("File is larger than its declared uncompressed size", checked on a forged archive,
-tests/test_readahead.py). Nothing of the parse becomes Python values before step 2 has
-passed, and step 2's errors come first.
+The checks and calamine's parse of a workbook still to ingest may run ahead of time, in a
+thread (``ingest.readahead``), in the same order: nothing reaches calamine before steps 1
+and 2 have passed.
 
 ``.csv`` is read in UTF-8 or Windows-1252 with ``;`` or ``,`` as separator.
 """
@@ -516,30 +513,38 @@ class _Counted:
 
 
 class CalamineParse:
-    """Calamine's parse of every worksheet of a workbook. Calamine releases the GIL while it
-    parses, so the parse runs on another core: in a thread of its own while the archive is
-    scanned (``read_xlsx``), or ahead of time (``ingest.readahead``). ``sheets``: (name,
-    visible, calamine sheet or the exception it raised); ``error``: the workbook could not be
-    opened. Only ever run after ``check_archive`` has accepted the declared sizes."""
+    """A workbook's checks (steps 1 and 2) then calamine's parse of every worksheet, run
+    ahead of time in a thread (``ingest.readahead``): calamine releases the GIL while it
+    parses, so the parse uses another core. ``scans``: what step 2 found, None when the
+    workbook was refused (``read_xlsx`` then reads it again and says why); ``sheets``: (name,
+    visible, calamine sheet or the exception it raised); ``error``: calamine could not open
+    the workbook."""
 
     def __init__(self, path: Path):
         self.path = path
+        self.scans: dict[str, _SheetScan] | None = None
         self.sheets: list[tuple[str, bool, object]] = []
         self.error: Exception | None = None
         self.done = threading.Event()
 
-    def start(self) -> CalamineParse:
-        threading.Thread(target=self.run, name="calamine-parse", daemon=True).start()
-        return self
-
     def run(self) -> None:
+        try:
+            with check_archive(self.path) as archive:
+                scans = scan_archive(self.path, archive)
+            self.parse()
+            self.scans = scans
+        except (ReadError, OSError):
+            pass
+        finally:
+            self.done.set()
+
+    def parse(self) -> None:
         from python_calamine import CalamineWorkbook
 
         try:
             workbook = CalamineWorkbook.from_path(str(self.path))
         except Exception as exc:  # calamine raises several error types
             self.error = exc
-            self.done.set()
             return
         try:
             for meta in workbook.sheets_metadata:
@@ -555,20 +560,21 @@ class CalamineParse:
             self.error = exc
         finally:
             workbook.close()
-            self.done.set()
 
 
-def read_xlsx(path: Path, parse: CalamineParse | None = None) -> list[Sheet]:
-    """The sheets of a workbook; ``parse``: calamine's parse of it, begun ahead of time."""
+def read_xlsx(path: Path, ahead: CalamineParse | None = None) -> list[Sheet]:
+    """The sheets of a workbook; ``ahead``: its checks and parse begun ahead of time."""
     from python_calamine import CalamineError
 
-    with check_archive(path) as archive:
-        if parse is None:
-            parse = CalamineParse(path).start()
-        try:
+    if ahead is not None:
+        ahead.done.wait()
+    if ahead is not None and ahead.scans is not None:
+        scans, parse = ahead.scans, ahead
+    else:  # checked first, then parsed: nothing reaches calamine before the checks pass
+        with check_archive(path) as archive:
             scans = scan_archive(path, archive)
-        finally:
-            parse.done.wait()
+        parse = CalamineParse(path)
+        parse.parse()
     if parse.error is not None:
         exc = parse.error
         raise ReadError(f"classeur illisible ({type(exc).__name__} : {exc})") from exc
