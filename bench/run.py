@@ -767,10 +767,14 @@ class ScaleRun:
         changed = redeliver(path)
         try:
             m = self.measure("redelivery", self._kpi("run", "--select", "eau_reseau"))
+            # the same selection again, no file changed: what this run costs whatever the data
+            # (imports, Dagster, the raw check's Great Expectations, dbt's start, publication)
+            floor = self.measure("redelivery_unchanged", self._kpi("run", "--select", "eau_reseau"))
         finally:
             shutil.copy2(original, path)  # the generated campaign stays as generated
         stage = _public(m)
         stage["changed"] = changed
+        stage["unchanged_run_seconds"] = floor["wall_seconds"]
         full = self.result["stages"]["kpi_run"]["wall_seconds"]
         stage["ratio_to_full_run"] = round(m["wall_seconds"] / full, 3)
         # what changed: the values that differ from the peer's (computed on the original file)
@@ -1073,7 +1077,12 @@ def targets(results: dict[int, dict[str, Any]]) -> list[tuple[str, str, str]]:
                 (
                     f"SF{sf}: re-delivery ≤ 0.3 × full run",
                     f"{red['wall_seconds']:.0f} s / {stage(sf, 'kpi_run')['wall_seconds']:.0f} s "
-                    f"= {red['ratio_to_full_run']:.2f}",
+                    f"= {red['ratio_to_full_run']:.2f}"
+                    + (
+                        f" (the same run with no file changed: {red['unchanged_run_seconds']:.0f} s)"
+                        if red.get("unchanged_run_seconds")
+                        else ""
+                    ),
                     "met" if red["ratio_to_full_run"] <= 0.3 else "not met",
                 )
             )
