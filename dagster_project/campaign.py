@@ -34,6 +34,7 @@ import yaml
 
 from dagster_project.contracts import ANY_DEPARTMENT, Contract, default_contracts
 from dagster_project.ingest.pipeline import discover, sha256_of
+from dagster_project.relations import table_exists
 from dagster_project.settings import CATALOGUE_CSV
 
 CAMPAIGN_FILE = "campagne.yml"
@@ -562,17 +563,8 @@ def status_label(row: StatusRow, today: dt.date) -> str:
     return label
 
 
-def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-            [schema, table],
-        ).fetchone()[0]
-    )
-
-
 def _deliveries(con: duckdb.DuckDBPyConnection, year: int) -> list[dict]:
-    if not _table_exists(con, "ingest", "deliveries"):
+    if not table_exists(con, "ingest.deliveries"):
         return []
     cursor = con.execute(
         "select delivery_id, department, source_id, file_name, file_sha256, received_at, "
@@ -712,7 +704,7 @@ STATUS_COLUMNS = [
 
 def ensure_status_table(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("create schema if not exists campaign")
-    if not _table_exists(con, "campaign", "status"):
+    if not table_exists(con, "campaign.status"):
         columns = ", ".join(f"{name} {kind}" for name, kind in STATUS_COLUMNS)
         con.execute(f"create table campaign.status ({columns})")
         return
@@ -914,7 +906,7 @@ def _needs_reminder(row: StatusRow) -> bool:
 
 
 def _first_problems(con: duckdb.DuckDBPyConnection, delivery_id: str) -> list[dict]:
-    if not _table_exists(con, "ingest", "delivery_problems"):
+    if not table_exists(con, "ingest.delivery_problems"):
         return []
     cursor = con.execute(
         "select sheet, row_number, column_name, value, reason from ingest.delivery_problems "

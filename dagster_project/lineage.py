@@ -26,7 +26,8 @@ from pathlib import Path
 
 import duckdb
 
-from dagster_project.release import _table_exists, format_number, release_for, release_info
+from dagster_project.relations import table_exists
+from dagster_project.release import format_number, release_for, release_info
 from dagster_project.settings import CATALOGUE_CSV, DBT_PROJECT_DIR
 
 DBT_MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
@@ -118,7 +119,7 @@ def row_ranges(numbers: list[int]) -> list[str]:
 
 
 def _catalogue_entry(con: duckdb.DuckDBPyConnection, indicator_id: str) -> dict:
-    if _table_exists(con, "marts.dim_indicators"):
+    if table_exists(con, "marts.dim_indicators"):
         row = con.execute(
             "select label_fr, department, computation from marts.dim_indicators "
             "where indicator_id = ? limit 1",
@@ -207,7 +208,7 @@ def computing_model(
 
 def _raw_table(con: duckdb.DuckDBPyConnection, source_id: str) -> tuple[str, bool] | None:
     for schema in ("raw", "raw_restricted"):
-        if _table_exists(con, f"{schema}.{source_id}"):
+        if table_exists(con, f"{schema}.{source_id}"):
             return f"{schema}.{source_id}", schema == "raw_restricted"
     return None
 
@@ -253,7 +254,7 @@ def trace(
         ).fetchone()
         where = f"dans {chosen}"
     else:
-        if not _table_exists(con, "marts.fct_indicator_values"):
+        if not table_exists(con, "marts.fct_indicator_values"):
             raise TraceError("aucune valeur d'indicateur dans l'entrepôt : lancez `kpi run`")
         notes.append(f"aucune publication de {year} : valeur actuelle de l'entrepôt, non figée")
         row = con.execute(
@@ -299,7 +300,7 @@ def trace(
         "in_force",
     ]
     deliveries = []
-    if _table_exists(con, "ingest.deliveries"):
+    if table_exists(con, "ingest.deliveries"):
         deliveries = [
             dict(zip(delivery_keys, r, strict=True)) for r in con.execute(sql, params).fetchall()
         ]
@@ -311,7 +312,7 @@ def trace(
     source_rows: list[SourceRows] = []
     delivery_ids = ",".join(listed)
     if computation == "declared":
-        if _table_exists(con, "raw.indicateurs_declares"):
+        if table_exists(con, "raw.indicateurs_declares"):
             for did, sheet, number, declared, date, comment in con.execute(
                 DECLARED_ROW_SQL,
                 {
@@ -364,7 +365,7 @@ def trace(
                     )
                 )
     commune = None
-    if code_insee and _table_exists(con, "marts.dim_communes"):
+    if code_insee and table_exists(con, "marts.dim_communes"):
         found_name = con.execute(
             "select commune_name from marts.dim_communes where code_insee = ? limit 1", [code_insee]
         ).fetchone()

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project.relations import table_exists
+
 RELEASE_DDL = """
 create schema if not exists release;
 create table if not exists release.releases (
@@ -136,7 +138,7 @@ def latest_run_id(con: duckdb.DuckDBPyConnection) -> str | None:
     """Run id of the last pipeline run that recorded check or dbt results."""
     parts = []
     for table in ("audit.check_results", "audit.dbt_results"):
-        if _table_exists(con, table):
+        if table_exists(con, table):
             column = "checked_at" if table.endswith("check_results") else "recorded_at"
             parts.append(f"select run_id, max({column}) as last_at from {table} group by run_id")
     if not parts:
@@ -145,16 +147,6 @@ def latest_run_id(con: duckdb.DuckDBPyConnection) -> str | None:
         f"select run_id from ({' union all '.join(parts)}) order by last_at desc limit 1"
     ).fetchone()
     return row[0] if row else None
-
-
-def _table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
-    schema, table = qualified.split(".")
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-            [schema, table],
-        ).fetchone()[0]
-    )
 
 
 def _column_exists(con: duckdb.DuckDBPyConnection, qualified: str, column: str) -> bool:
@@ -173,14 +165,14 @@ def blocking_failures(con: duckdb.DuckDBPyConnection, run_id: str | None) -> lis
     if run_id is None:
         return []
     failures = []
-    if _table_exists(con, "audit.check_results"):
+    if table_exists(con, "audit.check_results"):
         for name, asset, description in con.execute(
             "select check_name, asset, description_fr from audit.check_results "
             "where run_id = ? and blocking and not passed order by check_name",
             [run_id],
         ).fetchall():
             failures.append({"check": name, "asset": asset, "description": description})
-    if _table_exists(con, "audit.dbt_results"):
+    if table_exists(con, "audit.dbt_results"):
         for unique_id, status, message in con.execute(
             "select unique_id, status, message from audit.dbt_results "
             "where run_id = ? and status in ('fail', 'error') order by unique_id",
@@ -230,7 +222,7 @@ def validation_summary(con: duckdb.DuckDBPyConnection, run_id: str | None) -> di
     summary: dict = {"checks": [], "dbt": {}}
     if run_id is None:
         return summary
-    if _table_exists(con, "audit.check_results"):
+    if table_exists(con, "audit.check_results"):
         summary["checks"] = [
             {"check": n, "asset": a, "passed": bool(p), "blocking": bool(b), "severity": s}
             for n, a, p, b, s in con.execute(
@@ -239,7 +231,7 @@ def validation_summary(con: duckdb.DuckDBPyConnection, run_id: str | None) -> di
                 [run_id],
             ).fetchall()
         ]
-    if _table_exists(con, "audit.dbt_results"):
+    if table_exists(con, "audit.dbt_results"):
         summary["dbt"] = dict(
             con.execute(
                 "select status, count(*) from audit.dbt_results where run_id = ? group by status order by status",
@@ -395,7 +387,7 @@ def freeze(
 
     ensure_release_tables(con)
     ensure_review_tables(con)
-    if not _table_exists(con, "marts.fct_indicator_values"):
+    if not table_exists(con, "marts.fct_indicator_values"):
         raise FreezeRefused("aucune valeur à figer : lancez d'abord `kpi run`")
     flagged = anomalies(con, year)
     if flagged:
@@ -523,7 +515,7 @@ def _make_writable(folder: Path) -> None:
 
 def release_for(con: duckdb.DuckDBPyConnection, year: int, release_id: str | None = None):
     """The release to read for a year: the given one, else the latest version (or None)."""
-    if not _table_exists(con, "release.releases"):
+    if not table_exists(con, "release.releases"):
         return None
     if release_id:
         row = con.execute(
@@ -538,7 +530,7 @@ def release_for(con: duckdb.DuckDBPyConnection, year: int, release_id: str | Non
 
 
 def release_info(con: duckdb.DuckDBPyConnection, release_id: str) -> dict | None:
-    if not _table_exists(con, "release.releases"):
+    if not table_exists(con, "release.releases"):
         return None
     row = con.execute(
         "select release_id, year, version, created_at, reason, value_count, manifest_sha256, "
@@ -593,13 +585,13 @@ def diff_releases(con: duckdb.DuckDBPyConnection, old_id: str, new_id: str) -> l
         if release_info(con, release_id) is None:
             raise KeyError(f"publication inconnue : {release_id}")
     labels = "null"
-    if _table_exists(con, "marts.dim_indicators"):
+    if table_exists(con, "marts.dim_indicators"):
         labels = (
             "(select any_value(label_fr) from marts.dim_indicators d "
             "where d.indicator_id = coalesce(n.indicator_id, o.indicator_id))"
         )
     communes = "null"
-    if _table_exists(con, "marts.dim_communes"):
+    if table_exists(con, "marts.dim_communes"):
         communes = (
             "(select any_value(commune_name) from marts.dim_communes c "
             "where c.code_insee = coalesce(n.code_insee, o.code_insee))"
@@ -745,7 +737,7 @@ def verify(
 ) -> Verification:
     """Re-hash release folders and warehouse rows; every difference, in French."""
     result = Verification()
-    if not _table_exists(con, "release.releases"):
+    if not table_exists(con, "release.releases"):
         if release_id:
             result.problems.append(f"{release_id} : aucune publication dans l'entrepôt")
         return result

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from dagster_project.relations import table_exists
 from dagster_project.settings import CATALOGUE_CSV
 
 PRIORITIES = ["P1", "P2", "P3", "P4", "APPUI", "TERRITOIRE"]
@@ -96,15 +97,6 @@ def unit_fr(unit: str | None) -> str:
 def review_status_fr(status: str | None) -> str:
     text = "" if status is None else str(status).strip()
     return text or NOT_REVIEWED
-
-
-def table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
-    schema, table = qualified.split(".", 1)
-    row = con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema, table],
-    ).fetchone()
-    return bool(row and row[0])
 
 
 def _columns(con: duckdb.DuckDBPyConnection, qualified: str) -> set[str]:

@@ -17,6 +17,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from dagster_project.relations import table_exists
 from dagster_project.settings import CATALOGUE_CSV, COMMUNES_CSV
 
 
@@ -43,15 +44,6 @@ def frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
         if str(dtype).startswith("datetime64[") and str(dtype) != "datetime64[us]":
             df[name] = df[name].astype("datetime64[us]")
     return df
-
-
-def table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
-    schema, table = qualified.split(".", 1)
-    row = con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema, table],
-    ).fetchone()
-    return bool(row and row[0])
 
 
 def _require(con: duckdb.DuckDBPyConnection, *tables: str) -> None:

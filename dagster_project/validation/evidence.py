@@ -172,7 +172,7 @@ def recorded_evidence(
     con: duckdb.DuckDBPyConnection, names: list[str] | None = None
 ) -> dict[str, Evidence]:
     """The latest recorded result of each suite (of ``names``), by suite name."""
-    from dagster_project.validation.datasets import table_exists  # pandas: only when used
+    from dagster_project.relations import table_exists
 
     if not table_exists(con, "audit.check_evidence"):
         return {}
