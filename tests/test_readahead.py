@@ -30,6 +30,19 @@ def _sheets(sheets):
     return [(s.name, s.rows, s.hidden, s.errors, s.merged, s.hidden_rows) for s in sheets]
 
 
+def _take_once_begun(ahead: ReadAhead, path):
+    """``take`` once the worker has begun ``path`` (taken before, a file not begun yet is
+    left to the caller: ``take`` returns None, by design)."""
+    deadline = time.monotonic() + 30
+    while True:
+        with ahead._cond:  # noqa: SLF001
+            if str(path.resolve()) in ahead._started:  # noqa: SLF001
+                break
+        assert time.monotonic() < deadline, f"{path.name} was never begun"
+        time.sleep(0.01)
+    return ahead.take(path)
+
+
 def test_parse_read_ahead_gives_the_same_sheets(workbook):
     paths = [
         workbook({"Notice": [["mode d'emploi"]], "Activité": [ACTIVITY, *_rows(40 * (k + 1))]})
@@ -38,8 +51,12 @@ def test_parse_read_ahead_gives_the_same_sheets(workbook):
     expected = [_sheets(read_xlsx(p)) for p in paths]
     ahead = ReadAhead()
     ahead.schedule(paths)
-    got = [_sheets(read_xlsx(p, ahead.take(p))) for p in paths]
-    assert got == expected
+    got = {}
+    for path in reversed(paths):  # largest first, the order the worker begins them
+        read = _take_once_begun(ahead, path)
+        assert read is not None and read.done.wait(30) and read.scans is not None
+        got[path] = _sheets(read_xlsx(path, read))
+    assert [got[p] for p in paths] == expected
 
 
 def test_largest_first_and_at_most_one_finished_parse_waiting(workbook):
@@ -48,19 +65,15 @@ def test_largest_first_and_at_most_one_finished_parse_waiting(workbook):
     middle = workbook({"Activité": [ACTIVITY, *_rows(500)]})
     ahead = ReadAhead(held=1)
     ahead.schedule([small, large, middle])
-    first = ahead.take(large)
+    first = _take_once_begun(ahead, large)
     assert first is not None and first.done.wait(30)
     # the worker then parses the middle one and waits: the small one is not begun
     ahead._worker.join(timeout=0.5)  # noqa: SLF001 (still alive: waiting for a take)
     with ahead._cond:  # noqa: SLF001
         started = {os.path.basename(name) for name in ahead._started}  # noqa: SLF001
     assert started <= {middle.name}
-    assert ahead.take(middle) is not None
-    deadline = time.monotonic() + 30
-    while small.name not in {os.path.basename(n) for n in ahead._started}:  # noqa: SLF001
-        assert time.monotonic() < deadline, "the small workbook was never begun"
-        time.sleep(0.01)
-    parse = ahead.take(small)
+    assert _take_once_begun(ahead, middle) is not None
+    parse = _take_once_begun(ahead, small)
     assert parse is not None and parse.done.wait(30) and parse.error is None
     assert ahead.take(small) is None  # a parse is taken once
 
@@ -69,7 +82,7 @@ def test_a_file_changed_since_it_was_scheduled_is_read_again(workbook, tmp_path)
     path = workbook({"Activité": [ACTIVITY, *_rows(3)]}, name="eau.xlsx")
     ahead = ReadAhead()
     ahead.schedule([path])
-    parse = ahead.take(path)
+    parse = _take_once_begun(ahead, path)
     assert parse is not None and parse.done.wait(30)
     ahead.schedule([path])
     deadline = time.monotonic() + 30
@@ -123,7 +136,7 @@ def test_a_forged_archive_read_ahead_never_reaches_calamine(tmp_path, workbook, 
     monkeypatch.setattr(readers.CalamineParse, "parse", lambda self: parsed.append(self.path))
     ahead = ReadAhead()
     ahead.schedule([forged])
-    read = ahead.take(forged)
+    read = _take_once_begun(ahead, forged)
     assert read is not None and read.done.wait(30) and read.scans is None
     with pytest.raises(readers.ReadError, match="bombe zip"):  # the scan's own verdict
         read_xlsx(forged, read)
