@@ -16,6 +16,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -620,10 +621,21 @@ def _first_filled(cells: list[object]) -> object:
 
 _DATA_ROW, _EMPTY_ROW, _TOTAL_ROW = 0, 1, 2
 _FALL_BACK = object()  # validate_arrow_chunk: look at this chunk cell by cell
-# the characters str.strip() removes, for Arrow's utf8_trim (Unicode's White_Space is not
-# quite Python's: U+001C..U+001F are spaces for Python)
-_SPACES = "".join(c for c in map(chr, range(0x110000)) if c.isspace())
 _EXCEL_ERRORS = pa.array(sorted(EXCEL_ERRORS))
+
+
+@cache
+def _python_spaces() -> str:
+    """The characters str.strip() removes (Unicode's White_Space is not quite Python's:
+    U+001C..U+001F are spaces for Python); worked out once, when a .csv first needs it."""
+    return "".join(c for c in map(chr, range(0x110000)) if c.isspace())
+
+
+def _strip(text: pa.Array) -> pa.Array:
+    """``str.strip()`` of every value, in Arrow."""
+    return pc.utf8_trim(text, characters=_python_spaces())
+
+
 # first cells that are never empty (a float may be NaN: checked)
 _PLAIN_FIRST_TYPES = {str, int, float, bool, dt.datetime, dt.date, dt.time, dt.timedelta}
 
@@ -784,7 +796,7 @@ class _SheetState:
         n = chunk.num_rows
         if not n or self.has_row_rules or self.sheet.hidden_rows or self.error_rows:
             return _FALL_BACK if n else None
-        first = pc.utf8_trim(chunk.column(0), characters=_SPACES)  # str.strip()
+        first = _strip(chunk.column(0))
         if (
             pc.any(pc.equal(pc.utf8_length(first), 0)).as_py()
             or pc.any(pc.starts_with(pc.utf8_lower(first), "total")).as_py()
@@ -804,7 +816,7 @@ class _SheetState:
         for field_ in list(self.schema)[:-2]:
             values = arrays.get(field_.name)
             if values is None:  # a column the file does not have: its default
-                values = pa.array([self.contract.column(field_.name).default] * n, field_.type)
+                values = [self.contract.column(field_.name).default] * n
             columns.append(_as_arrow(values, field_.type))
         columns.append(pa.array([self.sheet.name] * n, type=pa.string()))
         columns.append(pa.array(range(start + 1, start + n + 1), type=pa.int64()))
@@ -817,7 +829,7 @@ class _SheetState:
         if column.type == "text" and column.allowed_lookup is None:
             # what _parse_cell makes of a text cell: the text without surrounding spaces, if
             # it is neither blank nor an Excel error value (else: each value judged below)
-            stripped = pc.utf8_trim(text, characters=_SPACES)
+            stripped = _strip(text)
             if not (
                 pc.any(pc.equal(pc.utf8_length(stripped), 0)).as_py()
                 or pc.any(pc.is_in(pc.utf8_lower(stripped), _EXCEL_ERRORS)).as_py()

@@ -84,20 +84,10 @@ class Sheet:
     # rows after ``rows``, read on demand (a large .csv is never held whole as Python lists);
     # iterating it may raise ReadError (a malformed line, too many rows)
     tail: Iterator[list[object]] | None = None
-    # a .csv that Arrow can read exactly as ``csv.reader`` does (no quote, no blank line, the
-    # same number of fields on every line): ``arrow_rows(start)`` gives the rows from ``start``
+    # a .csv that Arrow can read exactly as ``csv.reader`` does (no quote character, the same
+    # number of fields on every line): ``arrow_rows(start)`` gives the rows from ``start``
     # (0-based) on as an Arrow table of text columns, None when the file is not that regular
     arrow_rows: Callable[[int], object] | None = None
-
-    def iter_rows(self, start: int = 0) -> Iterator[tuple[int, list[object]]]:
-        """(0-based row index, cells) from ``start`` to the end, ``tail`` included."""
-        for index in range(start, len(self.rows)):
-            yield index, self.rows[index]
-        if self.tail is not None:
-            index = max(start, len(self.rows))
-            for cells in self.tail:
-                yield index, cells
-                index += 1
 
 
 @dataclass
