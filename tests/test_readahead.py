@@ -133,7 +133,9 @@ def test_a_forged_archive_read_ahead_never_reaches_calamine(tmp_path, workbook, 
     forged = tmp_path / "forged.xlsx"
     forged.write_bytes(bytes(data))
     parsed = []
-    monkeypatch.setattr(readers.CalamineParse, "parse", lambda self: parsed.append(self.path))
+    monkeypatch.setattr(
+        readers.CalamineParse, "parse", lambda self, scans: parsed.append(self.path)
+    )
     ahead = ReadAhead()
     ahead.schedule([forged])
     read = _take_once_begun(ahead, forged)

@@ -339,6 +339,8 @@ def validate_sheets(
     needs them), so that a large delivery is never held twice in memory.
     """
     found = _find_data_sheet(contract, sheets)
+    if any(s.reread is not None for s in sheets) and not _arrow_header(sheets, found):
+        return validate_sheets(contract, _python_sheets(sheets), ctx, consume=consume)
     if isinstance(found, Problem):
         return ValidationResult(sheet=found.sheet, problems=[found], warnings=[])
     sheet, header = found
@@ -386,10 +388,14 @@ def validate_sheets(
     batches: list[pa.RecordBatch] = []
     arrow_rows = sheet.arrow_rows(header.row_index + 1) if sheet.arrow_rows else None
     try:
-        if arrow_rows is not None:  # a regular .csv read by Arrow (readers.Sheet.arrow_rows)
+        if arrow_rows is not None:  # a regular .csv, a long worksheet: read by Arrow
             first = header.row_index + 1
             for chunk in arrow_rows.to_batches(max_chunksize=CHUNK_ROWS):
                 batch = state.validate_arrow_chunk(first, chunk)
+                if batch is _FALL_BACK and sheet.reread is not None:
+                    # a worksheet's typed columns are not calamine's Python values: the whole
+                    # delivery is judged again on those, cell by cell (nothing kept from here)
+                    return validate_sheets(contract, _python_sheets(sheets), ctx, consume=consume)
                 if batch is _FALL_BACK:  # a problem, or a row to look at: the rules cell by cell
                     rows = [list(cells) for cells in zip(*chunk.to_pydict().values(), strict=True)]
                     batch = state.validate_chunk(first, rows)
@@ -428,6 +434,30 @@ def validate_sheets(
         omitted_problems=sink.omitted,
         table=table if accepted else None,
     )
+
+
+def _arrow_header(sheets: list[Sheet], found: tuple[Sheet, _Header] | Problem) -> bool:
+    """Whether the data sheet found is a worksheet read into Arrow columns whose header (row 1,
+    all of it matched to the contract) is all the Arrow path needs. Otherwise, the engine
+    works on calamine's Python values (``Sheet.reread``): an unknown or repeated column, two
+    columns for one commune, a header further down, a missing column, another sheet read
+    into Arrow columns (the header search reads the first rows of every sheet in turn)."""
+    if isinstance(found, Problem):
+        return False
+    sheet, header = found
+    return (
+        sheet.reread is not None
+        and all(other.reread is None for other in sheets if other is not sheet)
+        and header.row_index == 0
+        and not header.unknown
+        and not header.duplicates
+        and not header.alternates
+    )
+
+
+def _python_sheets(sheets: list[Sheet]) -> list[Sheet]:
+    """The sheets as calamine's Python values (worksheets read into Arrow columns read again)."""
+    return [sheet.reread() if sheet.reread is not None else sheet for sheet in sheets]
 
 
 CHUNK_ROWS = 50_000  # rows validated and converted at a time
@@ -494,6 +524,9 @@ class _ColumnSpec:
         fast = self._plain_numbers(raws)
         if fast is not None:
             return fast
+        texts = self._plain_texts(raws)
+        if texts is not None:
+            return texts
         memo = self.memo
         if len(memo) >= _MEMO_LIMIT:
             memo.clear()
@@ -514,6 +547,21 @@ class _ColumnSpec:
                     hit = self.verdict(raw, ctx, memo, self.header_text)
                 values[k] = hit
         return values
+
+    def _plain_texts(self, raws: list[object]) -> list[str] | None:
+        """A free text column (no list of allowed values) of text cells none of which is blank
+        or an Excel error value: each text without its surrounding spaces, which is what
+        ``_judge`` makes of each (an identifier column has as many distinct values as rows:
+        judging them one by one through the memo was most of a register's validation).
+        None: go through the memo and the cell rules."""
+        if self.column.type != "text" or self.column.allowed_lookup is not None or not raws:
+            return None
+        if set(map(type, raws)) != {str}:
+            return None
+        texts = list(map(str.strip, raws))
+        if "" in texts or any(text[:1] == "#" and text.lower() in EXCEL_ERRORS for text in texts):
+            return None
+        return texts
 
     def _plain_numbers(self, raws: list[object]) -> pa.Array | None:
         """A numeric column of numeric cells (no text, no empty cell) that passes its bounds as
@@ -796,12 +844,27 @@ class _SheetState:
         n = chunk.num_rows
         if not n or self.has_row_rules or self.sheet.hidden_rows or self.error_rows:
             return _FALL_BACK if n else None
-        first = _strip(chunk.column(0))
-        if (
-            pc.any(pc.equal(pc.utf8_length(first), 0)).as_py()
-            or pc.any(pc.starts_with(pc.utf8_lower(first), "total")).as_py()
+        if self.covered or self.uncached:
+            return _FALL_BACK
+        first = chunk.column(0)
+        if first.null_count:
+            return _FALL_BACK  # an empty first cell
+        if pa.types.is_string(first.type):
+            first = _strip(first)
+            if (
+                pc.any(pc.equal(pc.utf8_length(first), 0)).as_py()
+                or pc.any(pc.starts_with(pc.utf8_lower(first), "total")).as_py()
+            ):
+                return _FALL_BACK  # a blank first cell, a control total
+        elif pa.types.is_floating(first.type):
+            if pc.any(pc.is_nan(first)).as_py():
+                return _FALL_BACK
+        elif not (
+            pa.types.is_integer(first.type)
+            or pa.types.is_boolean(first.type)
+            or pa.types.is_timestamp(first.type)
         ):
-            return _FALL_BACK  # a blank first cell, a control total
+            return _FALL_BACK  # a first cell of a type the rows' rules do not expect here
         arrays = {}
         for spec in self.specs:
             if spec.alternate is not None or spec.index >= chunk.num_columns:
@@ -823,9 +886,14 @@ class _SheetState:
         return pa.RecordBatch.from_arrays(columns, schema=self.schema)
 
     def _arrow_column(self, spec: _ColumnSpec, text: pa.Array) -> pa.Array | None:
-        """One column's parsed values, each distinct cell judged once; None if a cell fails."""
+        """One column's parsed values, each distinct cell judged once; None if a cell fails.
+        ``text``: a .csv's text column, or a worksheet's column as fastexcel typed it."""
         column = spec.column
         kind = self.schema.field(column.name).type
+        if pa.types.is_string(text.type) and text.null_count:
+            text = text.fill_null("")  # an empty cell of a worksheet: calamine's ""
+        if not pa.types.is_string(text.type):
+            return self._typed_column(spec, text, kind)
         if column.type == "text" and column.allowed_lookup is None:
             # what _parse_cell makes of a text cell: the text without surrounding spaces, if
             # it is neither blank nor an Excel error value (else: each value judged below)
@@ -847,6 +915,29 @@ class _SheetState:
                 elif verdict.__class__ is _Failed:
                     return None
         return pa.array(verdicts, type=kind).take(encoded.indices)
+
+    def _typed_column(self, spec: _ColumnSpec, values: pa.Array, kind) -> pa.Array | None:
+        """A worksheet's column of numbers, booleans or dates (fastexcel's types), judged on
+        its distinct values given as calamine would give them (``_calamine_values``)."""
+        encoded = values.dictionary_encode()
+        raws = _calamine_values(encoded.dictionary, spec.column)
+        if raws is None:
+            return None
+        indices = encoded.indices
+        if indices.null_count:  # empty cells: calamine's ""
+            raws.append("")
+            indices = indices.fill_null(len(raws) - 1)
+        verdicts = spec.verdicts(raws, self.ctx)
+        if isinstance(verdicts, pa.Array):  # plain numbers within their bounds
+            return _as_arrow(verdicts, kind).take(indices)
+        column = spec.column
+        fill = column.default is not None or not column.required
+        for k, verdict in enumerate(verdicts):
+            if verdict is _EMPTY and fill:
+                verdicts[k] = column.default
+            elif verdict.__class__ is _Failed:
+                return None
+        return pa.array(verdicts, type=kind).take(indices)
 
     def _column(
         self, spec: _ColumnSpec, rows, data, width: int, bad: set[int], problem
@@ -997,6 +1088,37 @@ class _SheetState:
                         spec.header_text,
                         raw,
                     )
+
+
+_FIRST_DAY = dt.datetime(1900, 3, 1)  # before: times of day, and Excel's 29 February 1900
+_MIDNIGHT = dt.time(0, 0)
+
+
+def _calamine_values(values: pa.Array, column: Column) -> list[object] | None:
+    """The values of a column typed by fastexcel as python-calamine gives them to Python, or
+    None when that is not certain. Both read the same calamine cells: a number is a float
+    (an integer if calamine read one), a boolean a bool, a text a str. A date cell is a
+    timestamp for fastexcel; python-calamine gives a time below 1 (refused here), a date for
+    a whole serial number, a datetime otherwise (both rounded to the millisecond, measured).
+    A whole serial and one a hair off midnight are the same timestamp: a date here, maybe a
+    datetime at 00:00 for calamine, which a date, month or text column reads the same
+    (``parse_date``, ``parse_month``, ``display``); any other column fails on a date either
+    way. Other types (durations...) are left to calamine."""
+    kind = values.type
+    if pa.types.is_timestamp(kind):
+        if column.type not in ("date", "month", "text"):
+            return None
+        if len(values) and pc.min(values).as_py() < _FIRST_DAY:
+            return None
+        return [v.date() if v.time() == _MIDNIGHT else v for v in values.to_pylist()]
+    if (
+        pa.types.is_floating(kind)
+        or pa.types.is_integer(kind)
+        or pa.types.is_boolean(kind)
+        or pa.types.is_string(kind)
+    ):
+        return values.to_pylist()
+    return None
 
 
 def _merge_cover(sheet: Sheet, header: _Header) -> dict[tuple[int, int], tuple]:

@@ -1,6 +1,8 @@
 """Reading a delivered file into sheets of cell values.
 
-``.xlsx`` is read with python-calamine (the fastest Python reader, see notes/stack.md).
+``.xlsx`` is read with python-calamine (the fastest Python reader, see notes/stack.md); a
+long clean worksheet with fastexcel (the same calamine, with Arrow output) into typed columns
+(``_fastexcel_sheet``), python-calamine's values being read only if the engine asks for them.
 Before calamine sees the file, the archive is checked without trusting it (limits documented
 in docs/ingestion.md):
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import os
 import re
 import struct
@@ -88,6 +91,10 @@ class Sheet:
     # number of fields on every line): ``arrow_rows(start)`` gives the rows from ``start``
     # (0-based) on as an Arrow table of text columns, None when the file is not that regular
     arrow_rows: Callable[[int], object] | None = None
+    # a large worksheet read into typed Arrow columns by fastexcel (``_ArrowSheet``): ``rows``
+    # then holds only its header (row 1), ``arrow_rows(1)`` the rows below, and ``reread()``
+    # gives the sheet as calamine's Python values, for whatever the Arrow path does not judge
+    reread: Callable[[], Sheet] | None = None
 
 
 @dataclass
@@ -103,6 +110,9 @@ class _SheetScan:
     width: int = 0  # highest column (1-based) seen, counted from column AA on
     dimension: str | None = None
     prefixed: bool = False  # elements written with a namespace prefix (<x:row>)
+    first_cell: bytes | None = None  # reference of the first cell tag, when it holds a value
+    first_seen: bool = False  # whether the first cell tag was found
+    typed_dates: bool = False  # cells of type t="d" (ISO dates, which readers map differently)
 
 
 _NS = {
@@ -126,6 +136,8 @@ _UNCACHED = re.compile(
     rb"(<(?:\w+:)?v\s*/>|<(?:\w+:)?v>\s*</(?:\w+:)?v>)?\s*</(?:\w+:)?c>"
 )
 _CELL_START = re.compile(rb"<(?:\w+:)?c\s[^>]*>")
+_FILLED = re.compile(rb"<(?:\w+:)?(?:v|t)(?:\s[^>]*)?>[^<]")  # a value, or an inline text
+_CELL_END = re.compile(rb"</(?:\w+:)?c>")
 
 _LOCAL_HEADER = struct.Struct("<4s5HL2L2H")
 
@@ -401,6 +413,13 @@ def _scan_region(buf: bytes, start: int, end: int, scan: _SheetScan) -> None:
                 values = dict(_ATTR.findall(attrs))
                 if values.get(b"hidden") in (b"1", b"true") and b"r" in values:
                     scan.hidden_rows.add(int(values[b"r"]) - 1)
+    if not scan.first_seen and (first := _CELL.search(buf, start, end)) is not None:
+        scan.first_seen = True
+        close = _CELL_END.search(buf, first.end()) if first[2] != b"/" else None
+        if close is not None and _FILLED.search(buf, first.end(), close.start()):
+            scan.first_cell = dict(_ATTR.findall(first[1])).get(b"r")
+    if b't="d"' in region:
+        scan.typed_dates = True
     for letters in set(_WIDE_REF.findall(region)):
         scan.width = max(scan.width, _letters_index(letters) + 1)
     if b"e" in region and b't="e"' in region:
@@ -504,13 +523,71 @@ class _Counted:
 # readers
 
 
+ARROW_MIN_ROWS = 10_000  # row tags from which a clean worksheet is read into Arrow columns
+_DEDUPED = re.compile(r"^(.*)_(\d+)$")  # fastexcel's name for a repeated header (« Nom_1 »)
+
+
+def _arrow_eligible(scan: _SheetScan | None) -> bool:
+    """Whether a worksheet is read by fastexcel into Arrow columns: a long sheet whose first
+    cell is A1 (its first row is row 1, where the templates put the header) and in which the
+    scan found nothing that only the cell-by-cell rules explain (error values, formulas without
+    a value, hidden rows, merged cells, cells typed as ISO dates)."""
+    return (
+        scan is not None
+        and scan.row_tags >= ARROW_MIN_ROWS
+        and scan.first_cell == b"A1"
+        and not (
+            scan.errors
+            or scan.uncached_formulas
+            or scan.hidden_rows
+            or scan.merged
+            or scan.typed_dates
+        )
+    )
+
+
+@dataclass
+class _ArrowSheet:
+    header: list[str]  # row 1, as written
+    batch: object  # pyarrow.RecordBatch: rows 2.., one typed column per header cell
+
+
+def _fastexcel_sheet(path: Path, name: str) -> _ArrowSheet | None:
+    """A worksheet read by fastexcel (the same calamine, with Arrow output): row 1 as the
+    header, the rows below as typed columns. None when it cannot be read that way without
+    loss: a column mixing types (``strict``: fastexcel would otherwise convert them), a blank
+    or repeated header cell, a column beyond the header, more rows than the limit."""
+    import fastexcel
+
+    logging.getLogger("fastexcel").setLevel(logging.ERROR)  # its notes on guessed types
+    try:
+        sheet = fastexcel.read_excel(str(path)).load_sheet(
+            name, header_row=0, schema_sample_rows=None, dtype_coercion="strict"
+        )
+        columns = sheet.available_columns()
+        names = [column.name for column in columns]
+        if (
+            [column.absolute_index for column in columns] != list(range(len(columns)))
+            or any(column.column_name_from != "looked_up" for column in columns)
+            or any((m := _DEDUPED.match(n)) is not None and m[1] in names for n in names)
+        ):
+            return None
+        batch = sheet.to_arrow()
+    except Exception:  # fastexcel raises several error types: calamine reads the sheet then
+        return None
+    if batch.num_rows + 1 > MAX_ROWS or batch.num_columns != len(names):
+        return None
+    return _ArrowSheet(names, batch)
+
+
 class CalamineParse:
-    """A workbook's checks (steps 1 and 2) then calamine's parse of every worksheet, run
-    ahead of time in a thread (``ingest.readahead``): calamine releases the GIL while it
-    parses, so the parse uses another core. ``scans``: what step 2 found, None when the
-    workbook was refused (``read_xlsx`` then reads it again and says why); ``sheets``: (name,
-    visible, calamine sheet or the exception it raised); ``error``: calamine could not open
-    the workbook."""
+    """A workbook's checks (steps 1 and 2) then the parse of every worksheet, run ahead of
+    time in a thread (``ingest.readahead``): calamine releases the GIL while it parses, so the
+    parse uses another core. ``scans``: what step 2 found, None when the workbook was refused
+    (``read_xlsx`` then reads it again and says why); ``sheets``: (name, visible, calamine
+    sheet, ``_ArrowSheet`` or the exception calamine raised); ``error``: calamine could not
+    open the workbook. A long clean worksheet (``_arrow_eligible``) is read by fastexcel into
+    Arrow columns, calamine's Python values being read only if the engine needs them."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -523,14 +600,14 @@ class CalamineParse:
         try:
             with check_archive(self.path) as archive:
                 scans = scan_archive(self.path, archive)
-            self.parse()
+            self.parse(scans)
             self.scans = scans
         except (ReadError, OSError):
             pass
         finally:
             self.done.set()
 
-    def parse(self) -> None:
+    def parse(self, scans: dict[str, _SheetScan]) -> None:
         from python_calamine import CalamineWorkbook
 
         try:
@@ -543,10 +620,14 @@ class CalamineParse:
                 if str(meta.typ) not in ("SheetTypeEnum.WorkSheet", "WorkSheet"):
                     continue
                 visible = str(meta.visible) in ("SheetVisibleEnum.Visible", "Visible")
-                try:
-                    parsed: object = workbook.get_sheet_by_name(meta.name)
-                except Exception as exc:
-                    parsed = exc
+                parsed: object = None
+                if visible and _arrow_eligible(scans.get(meta.name)):
+                    parsed = _fastexcel_sheet(self.path, meta.name)
+                if parsed is None:
+                    try:
+                        parsed = workbook.get_sheet_by_name(meta.name)
+                    except Exception as exc:
+                        parsed = exc
                 self.sheets.append((meta.name, visible, parsed))
         except Exception as exc:
             self.error = exc
@@ -554,10 +635,53 @@ class CalamineParse:
             workbook.close()
 
 
-def read_xlsx(path: Path, ahead: CalamineParse | None = None) -> list[Sheet]:
-    """The sheets of a workbook; ``ahead``: its checks and parse begun ahead of time."""
+def _python_sheet(name: str, visible: bool, parsed, scan: _SheetScan | None) -> Sheet:
+    """A worksheet parsed by calamine, as Python values, with what the scan found."""
     from python_calamine import CalamineError
 
+    if isinstance(parsed, CalamineError):
+        raise ReadError(f"feuille illisible ({parsed})", sheet=name) from parsed
+    if isinstance(parsed, Exception):
+        raise ReadError(f"classeur illisible ({type(parsed).__name__} : {parsed})") from parsed
+    if parsed.height > MAX_ROWS:
+        raise _too_big(name, parsed.height, None, "")
+    try:
+        rows = parsed.to_python(skip_empty_area=False)
+    except CalamineError as exc:
+        raise ReadError(f"feuille illisible ({exc})", sheet=name) from exc
+    scan = scan or _SheetScan()
+    return Sheet(
+        name=name,
+        rows=rows,
+        errors=scan.errors,
+        hidden_rows=scan.hidden_rows,
+        hidden=not visible,
+        merged=scan.merged,
+        uncached_formulas=scan.uncached_formulas,
+    )
+
+
+def _reread(path: Path, name: str, visible: bool, scan: _SheetScan | None) -> Sheet:
+    """A worksheet read by fastexcel, read again by calamine as Python values."""
+    from python_calamine import CalamineWorkbook
+
+    try:
+        with CalamineWorkbook.from_path(str(path)) as workbook:
+            parsed: object = workbook.get_sheet_by_name(name)
+    except Exception as exc:
+        parsed = exc
+    return _python_sheet(name, visible, parsed, scan)
+
+
+def _arrow_rows(batch, start: int):
+    """``Sheet.arrow_rows`` of a worksheet read by fastexcel: its rows from row 2 on."""
+    import pyarrow as pa
+
+    return pa.Table.from_batches([batch]) if start == 1 else None
+
+
+def read_xlsx(path: Path, ahead: CalamineParse | None = None) -> list[Sheet]:
+    """The sheets of a workbook; ``ahead``: its checks and parse begun ahead of time."""
     if ahead is not None:
         ahead.done.wait()
     if ahead is not None and ahead.scans is not None:
@@ -566,34 +690,23 @@ def read_xlsx(path: Path, ahead: CalamineParse | None = None) -> list[Sheet]:
         with check_archive(path) as archive:
             scans = scan_archive(path, archive)
         parse = CalamineParse(path)
-        parse.parse()
+        parse.parse(scans)
     if parse.error is not None:
         exc = parse.error
         raise ReadError(f"classeur illisible ({type(exc).__name__} : {exc})") from exc
     sheets = []
     for name, visible, parsed in parse.sheets:
-        if isinstance(parsed, CalamineError):
-            raise ReadError(f"feuille illisible ({parsed})", sheet=name) from parsed
-        if isinstance(parsed, Exception):
-            raise ReadError(f"classeur illisible ({type(parsed).__name__} : {parsed})") from parsed
-        if parsed.height > MAX_ROWS:
-            raise _too_big(name, parsed.height, None, "")
-        try:
-            rows = parsed.to_python(skip_empty_area=False)
-        except CalamineError as exc:
-            raise ReadError(f"feuille illisible ({exc})", sheet=name) from exc
-        scan = scans.get(name) or _SheetScan()
-        sheets.append(
-            Sheet(
-                name=name,
-                rows=rows,
-                errors=scan.errors,
-                hidden_rows=scan.hidden_rows,
-                hidden=not visible,
-                merged=scan.merged,
-                uncached_formulas=scan.uncached_formulas,
+        if isinstance(parsed, _ArrowSheet):
+            sheets.append(
+                Sheet(
+                    name=name,
+                    rows=[list(parsed.header)],
+                    arrow_rows=partial(_arrow_rows, parsed.batch),
+                    reread=partial(_reread, path, name, visible, scans.get(name)),
+                )
             )
-        )
+        else:
+            sheets.append(_python_sheet(name, visible, parsed, scans.get(name)))
     return sheets
 
 

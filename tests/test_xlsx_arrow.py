@@ -1,0 +1,327 @@
+"""A long, clean worksheet is read by fastexcel into typed Arrow columns and judged column by
+column (readers._fastexcel_sheet, engine._calamine_values); any other sheet, and any
+delivery whose Arrow columns hold a problem or something only the cell-by-cell rules explain,
+is judged on python-calamine's values (``Sheet.reread``).
+
+The two paths must give the same answer: each workbook below is validated both ways (the
+Arrow path turned off by raising ``ARROW_MIN_ROWS``) and the results compared whole:
+verdict, problems with their row, column, value and reason, warnings, accepted rows and
+lineage. Where the Arrow path is expected to decide alone, the test also checks that it did
+(no second reading by calamine)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import openpyxl
+import pytest
+
+from dagster_project.ingest import engine, readers
+from dagster_project.ingest.engine import validate_delivery
+
+QUALITY = [
+    "ID prélèvement",
+    "Date prélèvement",
+    "UDI",
+    "Type analyse",
+    "Paramètre",
+    "Résultat",
+    "Unité",
+    "Limite qualité",
+    "Conforme",
+]
+ACTIVITY = [
+    "commune",
+    "mois",
+    "controles_spanc_vente",
+    "branchements_eu_crees",
+    "demandes_eaux_pluviales",
+]
+UDI = {("eau_udi", "udi"): {"UDI-BETHUNOIS", "UDI-LYS", "12"}}
+
+
+def _quality(n: int, start: int = 0) -> list[list[object]]:
+    return [
+        [
+            f"PRL-{k:05d}",
+            dt.datetime(2025, 1 + k % 12, 1 + k % 28),
+            "UDI-LYS" if k % 3 else "UDI-BETHUNOIS",
+            "microbiologique" if k % 2 else "physico-chimique",
+            f"P{k % 7}",
+            k % 5 + 0.5,
+            "mg/L",
+            10,
+            "oui" if k % 4 else None,
+        ]
+        for k in range(start, start + n)
+    ]
+
+
+def _activity(n: int) -> list[list[object]]:
+    communes = ["Béthune", "Auchel", "Bruay-la-Buissière"]
+    return [
+        [communes[k % 3], f"2025-{1 + k // 3 % 12:02d}", k % 4, 2, 1.0] for k in range(min(n, 36))
+    ]
+
+
+def _with(rows: list[list[object]], at: int, **columns) -> list[list[object]]:
+    """``rows`` with row ``at`` (0-based, below the header) changed: column index -> value."""
+    rows = [list(row) for row in rows]
+    for index, value in columns.items():
+        rows[at][int(index.removeprefix("c"))] = value
+    return rows
+
+
+QUALITY_BOOKS = {
+    "clean, several chunks": [QUALITY, *_quality(23)],
+    "optional cells left empty": [QUALITY, *_quality(9)],
+    "spaces around texts": [
+        QUALITY,
+        *[[f" {r[0]} ", r[1], r[2], r[3], f" {r[4]}  ", *r[5:]] for r in _quality(8)],
+    ],
+    "dates with a time of day": _with(
+        [QUALITY, *_quality(6)], 3, c1=dt.datetime(2025, 3, 4, 9, 30)
+    ),
+    "dates as text": [QUALITY, *[[r[0], r[1].strftime("%d/%m/%Y"), *r[2:]] for r in _quality(6)]],
+    "a date written 32/01": _with(
+        [QUALITY, *[[r[0], r[1].strftime("%d/%m/%Y"), *r[2:]] for r in _quality(6)]],
+        4,
+        c1="32/01/2025",
+    ),
+    "a time of day in a date column": _with([QUALITY, *_quality(5)], 2, c1=dt.time(10, 15)),
+    "a date out of the campaign": _with([QUALITY, *_quality(5)], 2, c1=dt.datetime(2019, 5, 6)),
+    "text in a number column": _with([QUALITY, *_quality(7)], 5, c5="n.c."),
+    "a negative result": _with([QUALITY, *_quality(7)], 5, c5=-1.5),
+    "a zero limit": _with([QUALITY, *_quality(7)], 2, c7=0),
+    "empty required cell": _with([QUALITY, *_quality(7)], 4, c2=None),
+    "empty required number": _with([QUALITY, *_quality(7)], 4, c5=None),
+    "blank id": _with([QUALITY, *_quality(7)], 4, c0="   "),
+    "empty id": _with([QUALITY, *_quality(7)], 4, c0=None),
+    "id reading total": _with([QUALITY, *_quality(7)], 6, c0="Total analyses"),
+    "empty row in the middle": [QUALITY, *_quality(4), [None] * 9, *_quality(3, start=4)],
+    "type not allowed": _with([QUALITY, *_quality(5)], 1, c3="chimique"),
+    "unknown udi": _with([QUALITY, *_quality(5)], 1, c2="UDI-ATLANTIS"),
+    "udi given as a number": _with([QUALITY, *_quality(5)], 1, c2=12),
+    "ids as numbers": [QUALITY, *[[1000 + k, *r[1:]] for k, r in enumerate(_quality(6))]],
+    "ids as whole and decimal floats": [
+        QUALITY,
+        *[[1000 + k + (0.25 if k == 2 else 0.0), *r[1:]] for k, r in enumerate(_quality(6))],
+    ],
+    "ids that are dates, one a time of day": _with(
+        [QUALITY, *[[dt.datetime(2025, 2, 3 + k), *r[1:]] for k, r in enumerate(_quality(6))]],
+        2,
+        c0=dt.time(7, 0),
+    ),
+    "an id that is a date": _with([QUALITY, *_quality(5)], 3, c0=dt.datetime(2025, 2, 3)),
+    "ids that are dates": [
+        QUALITY,
+        *[[dt.datetime(2025, 2, 3, k % 2 * 7), *r[1:]] for k, r in enumerate(_quality(6))],
+    ],
+    "conforme as booleans": [QUALITY, *[[*r[:8], k % 2 == 0] for k, r in enumerate(_quality(6))]],
+    "conforme as text and booleans": _with([QUALITY, *_quality(6)], 2, c8=True),
+    "conforme not a yes or no": _with([QUALITY, *_quality(6)], 2, c8="peut-être"),
+    "duplicate grain": [QUALITY, *_quality(5), _quality(1)[0]],
+    "excel error as text": _with([QUALITY, *_quality(5)], 2, c0="#DIV/0!"),
+    "unknown column": [
+        [*QUALITY, "Commentaire"],
+        *[[*r, "vu"] for r in _quality(5)],
+    ],
+    "repeated column": [[*QUALITY, "UDI"], *[[*r, r[2]] for r in _quality(5)]],
+    "a column without header": [[*QUALITY, None], *[[*r, 1] for r in _quality(5)]],
+    "missing required column": [QUALITY[:-2], *[r[:-2] for r in _quality(5)]],
+    "header only": [QUALITY],
+    "title above the header": [["Contrôle sanitaire 2025"], [], QUALITY, *_quality(5)],
+}
+
+ACTIVITY_BOOKS = {
+    "clean": [ACTIVITY, *_activity(30)],
+    "a decimal count": _with([ACTIVITY, *_activity(9)], 4, c2=2.5),
+    "a month as a date": _with([ACTIVITY, *_activity(9)], 4, c1=dt.datetime(2025, 2, 1)),
+    "months as dates": [
+        ACTIVITY,
+        *[[r[0], dt.datetime(2025, 1 + k // 3, 1), *r[2:]] for k, r in enumerate(_activity(9))],
+    ],
+    "an unknown commune": _with([ACTIVITY, *_activity(9)], 4, c0="Atlantis"),
+    "a commune code": _with([ACTIVITY, *_activity(9)], 4, c0="62119"),
+    "a boolean count": _with([ACTIVITY, *_activity(9)], 4, c3=True),
+    "control total": [
+        ACTIVITY,
+        *_activity(6),
+        ["Total", None, sum(r[2] for r in _activity(6)), 12, 6],
+    ],
+}
+
+
+def _write(path, rows, *, notice: bool = True, at: str = "A1", hidden_row: int | None = None):
+    book = openpyxl.Workbook()
+    sheet = book.active
+    if notice:
+        sheet.title = "Notice"
+        sheet["A1"] = "Notice : une ligne par résultat."
+        sheet = book.create_sheet("Données")
+    first = openpyxl.utils.cell.coordinate_from_string(at)
+    column0 = openpyxl.utils.column_index_from_string(first[0])
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            if value is not None:
+                cell = sheet.cell(first[1] + r, column0 + c, value)
+                if isinstance(value, dt.datetime | dt.date):
+                    cell.number_format = "dd/mm/yyyy hh:mm" if value.hour else "dd/mm/yyyy"
+                if isinstance(value, dt.time):
+                    cell.number_format = "hh:mm"
+    if hidden_row is not None:
+        sheet.row_dimensions[hidden_row].hidden = True
+    book.save(path)
+
+
+def _outcome(result):
+    return {
+        "accepted": result.accepted,
+        "sheet": result.sheet,
+        "problems": [(p.row, p.column, p.value, p.reason) for p in result.problems],
+        "warnings": [(p.row, p.column, p.reason) for p in result.warnings],
+        "omitted": result.omitted_problems,
+        "total_rows": result.total_rows,
+        "rows": result.records,
+    }
+
+
+def _both_ways(monkeypatch, validate):
+    """(result with the Arrow path, result cell by cell, whether the Arrow path decided)."""
+    monkeypatch.setattr(engine, "CHUNK_ROWS", 3)  # several chunks, each judged on its own
+    read, reread = [], []
+    real_read, real_python = readers._fastexcel_sheet, engine._python_sheets
+
+    def fastexcel_sheet(path, name):
+        sheet = real_read(path, name)
+        read.append(sheet is not None)
+        return sheet
+
+    def python_sheets(sheets):
+        reread.append([s.name for s in sheets if s.reread is not None])
+        return real_python(sheets)
+
+    monkeypatch.setattr(readers, "_fastexcel_sheet", fastexcel_sheet)
+    monkeypatch.setattr(engine, "_python_sheets", python_sheets)
+    monkeypatch.setattr(readers, "ARROW_MIN_ROWS", 2)  # the data sheet, not the notice
+    with_arrow = validate()
+    arrow_decided = read == [True] and not rereads_of(reread)
+    monkeypatch.setattr(readers, "ARROW_MIN_ROWS", 10**12)
+    read.clear()
+    cell_by_cell = validate()
+    assert read == []  # the cell-by-cell run never asked fastexcel
+    return with_arrow, cell_by_cell, arrow_decided
+
+
+def rereads_of(reread: list[list[str]]) -> bool:
+    return any(reread)
+
+
+ARROW_DECIDES = {
+    "clean, several chunks",
+    "optional cells left empty",
+    "spaces around texts",
+    "dates with a time of day",
+    "dates as text",
+    "unknown udi",  # a rule on the whole table: same table either way
+    "ids as numbers",
+    "ids as whole and decimal floats",
+    "ids that are dates",
+    "conforme as booleans",
+    "duplicate grain",
+}
+
+
+@pytest.mark.parametrize("name", list(QUALITY_BOOKS))
+def test_quality_workbook_same_answer_both_ways(
+    contracts, make_context, tmp_path, monkeypatch, name
+):
+    path = tmp_path / "eau_qualite_2025.xlsx"
+    _write(path, QUALITY_BOOKS[name])
+    contract = contracts["eau_qualite"]
+    with_arrow, cell_by_cell, arrow_decided = _both_ways(
+        monkeypatch, lambda: validate_delivery(contract, path, make_context(references=UDI))
+    )
+    assert _outcome(with_arrow) == _outcome(cell_by_cell)
+    if name in ARROW_DECIDES:
+        assert arrow_decided
+    if name == "spaces around texts":
+        assert with_arrow.records[0]["id_prelevement"] == "PRL-00000"
+        assert with_arrow.records[0]["parametre"] == "P0"
+    if name == "clean, several chunks":
+        assert with_arrow.accepted and len(with_arrow.records) == 23
+        assert [r["_row_number"] for r in with_arrow.records] == list(range(2, 25))
+
+
+@pytest.mark.parametrize("name", list(ACTIVITY_BOOKS))
+def test_activity_workbook_same_answer_both_ways(
+    contracts, make_context, tmp_path, monkeypatch, name
+):
+    path = tmp_path / "assainissement_activite_2025.xlsx"
+    _write(path, ACTIVITY_BOOKS[name])
+    contract = contracts["assainissement_activite"]
+    with_arrow, cell_by_cell, arrow_decided = _both_ways(
+        monkeypatch, lambda: validate_delivery(contract, path, make_context())
+    )
+    assert _outcome(with_arrow) == _outcome(cell_by_cell)
+    if name in ("clean", "months as dates"):
+        assert arrow_decided
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        {"at": "B1"},  # a range not starting at A1: the row and column of each cell would shift
+        {"at": "A3"},  # two empty rows above the header
+        {"hidden_row": 4},
+        {"notice": False},
+    ],
+)
+def test_layouts_same_answer_both_ways(contracts, make_context, tmp_path, monkeypatch, layout):
+    path = tmp_path / "eau_qualite_2025.xlsx"
+    _write(path, [QUALITY, *_quality(7)], **layout)
+    contract = contracts["eau_qualite"]
+    with_arrow, cell_by_cell, arrow_decided = _both_ways(
+        monkeypatch, lambda: validate_delivery(contract, path, make_context(references=UDI))
+    )
+    assert _outcome(with_arrow) == _outcome(cell_by_cell)
+    assert arrow_decided == (layout == {"notice": False})
+
+
+def test_error_cells_and_uncached_formulas_stay_with_calamine(tmp_path, monkeypatch):
+    """The scan sees what fastexcel would turn into empty cells: such a sheet is not offered."""
+    monkeypatch.setattr(readers, "ARROW_MIN_ROWS", 1)
+    path = tmp_path / "book.xlsx"
+    book = openpyxl.Workbook()
+    sheet = book.active
+    for row in [QUALITY, *_quality(3)]:
+        sheet.append(row)
+    sheet["F3"] = "#N/A"  # openpyxl writes it as an error cell (t="e")
+    book.save(path)
+    (parsed,) = readers.read_xlsx(path)
+    assert parsed.reread is None and parsed.errors == {(2, 5): "#N/A"}
+    sheet["F3"] = "=1/0"  # a formula saved without its value
+    book.save(path)
+    (parsed,) = readers.read_xlsx(path)
+    assert parsed.reread is None and parsed.uncached_formulas == {(2, 5)}
+    sheet["F3"] = 1.5
+    book.save(path)
+    (parsed,) = readers.read_xlsx(path)
+    assert parsed.reread is not None and parsed.rows == [QUALITY]
+
+
+def test_first_cell_seen_by_the_scan(tmp_path):
+    path = tmp_path / "book.xlsx"
+    book = openpyxl.Workbook()
+    book.active["A1"] = "x"
+    book.active["B2"] = 1
+    book.save(path)
+    with readers.check_archive(path) as archive:
+        (scan,) = readers.scan_archive(path, archive).values()
+    assert scan.first_cell == b"A1"
+    book.active["A1"] = None
+    book.active["A1"].number_format = "0.00"  # a styled cell without a value: not the first
+    book.save(path)
+    with readers.check_archive(path) as archive:
+        (scan,) = readers.scan_archive(path, archive).values()
+    assert scan.first_cell is None
