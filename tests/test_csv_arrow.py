@@ -175,6 +175,11 @@ def test_quality_csv_same_answer_both_ways(
         assert with_arrow.records[0]["parametre"] == "P0"
 
 
+def test_python_spaces_are_what_str_strip_removes():
+    spaces = "".join(c for c in map(chr, range(0x110000)) if c.isspace())
+    assert spaces == engine.PYTHON_SPACES
+
+
 def test_arrow_reads_rows_as_csv_reader_does():
     data = "Titre\r\n\r\na;b;c\r\n1; 2 ;3\r\n\r\n;;\r\nx;y;é\r\n\r\n".encode()
     table = readers._csv_arrow(data, "utf-8", ";", 3)

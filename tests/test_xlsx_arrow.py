@@ -131,6 +131,22 @@ QUALITY_BOOKS = {
     "missing required column": [QUALITY[:-2], *[r[:-2] for r in _quality(5)]],
     "header only": [QUALITY],
     "title above the header": [["Contrôle sanitaire 2025"], [], QUALITY, *_quality(5)],
+    "titles above the header": [
+        ["Contrôle sanitaire 2025", None, "Source : ARS"],
+        ["Extraction du 15/01/2026"],
+        [],
+        QUALITY,
+        *_quality(5),
+    ],
+    "a wide title row": [
+        ["Contrôle", "sanitaire", "2025", "ARS", "UDI", "tous", "paramètres", "x", "y"],
+        QUALITY,
+        *_quality(5),
+    ],
+    "a data row above the header": [_quality(1)[0], QUALITY, *_quality(5)],
+    "a header repeated above the header": [QUALITY, QUALITY, *_quality(5)],
+    "a shorter header above the header": [QUALITY[:-1], QUALITY, *_quality(5)],
+    "the header too low": [*([["titre"]] * 11), QUALITY, *_quality(5)],
 }
 
 ACTIVITY_BOOKS = {
@@ -192,8 +208,8 @@ def _both_ways(monkeypatch, validate):
     read, reread = [], []
     real_read, real_python = readers._fastexcel_sheet, engine._python_sheets
 
-    def fastexcel_sheet(path, name):
-        sheet = real_read(path, name)
+    def fastexcel_sheet(path, name, scan):
+        sheet = real_read(path, name, scan)
         read.append(sheet is not None)
         return sheet
 
@@ -229,6 +245,8 @@ ARROW_DECIDES = {
     "ids that are dates",
     "conforme as booleans",
     "duplicate grain",
+    "title above the header",
+    "titles above the header",
 }
 
 
@@ -310,6 +328,15 @@ def test_error_cells_and_uncached_formulas_stay_with_calamine(tmp_path, monkeypa
     assert parsed.reread is not None and parsed.rows == [QUALITY]
 
 
+def test_head_rows_counted_by_the_scan(tmp_path):
+    path = tmp_path / "book.xlsx"
+    _write(path, [["Titre", None, "source"], [], ["a", "b", "c", "d"], *[[1, 2, 3, 4]] * 12])
+    with readers.check_archive(path) as archive:
+        scan = readers.scan_archive(path, archive)["Données"]
+    assert scan.head_filled == {0: 2, 2: 4, **{row: 4 for row in range(3, 11)}}
+    assert readers._header_guess(scan) == 2
+
+
 def test_first_cell_seen_by_the_scan(tmp_path):
     path = tmp_path / "book.xlsx"
     book = openpyxl.Workbook()
@@ -325,3 +352,55 @@ def test_first_cell_seen_by_the_scan(tmp_path):
     with readers.check_archive(path) as archive:
         (scan,) = readers.scan_archive(path, archive).values()
     assert scan.first_cell is None
+
+
+def test_demo_campaign_same_answer_both_ways(contracts, make_context, monkeypatch):
+    """Every workbook of the bundled campaign (three years, every source, the flawed
+    deliveries included), validated both ways."""
+    from pathlib import Path
+
+    from dagster_project.ingest.pipeline import discover
+    from dagster_project.ingest.privacy import pseudonymiser
+
+    root = Path(__file__).resolve().parents[1] / "sources"
+    files = [f for f in discover(root, contracts) if f.path.suffix == ".xlsx"]
+    decided = 0
+    for delivery in files:
+        contract = contracts[delivery.source_id]
+
+        def validate(delivery=delivery, contract=contract):
+            context = make_context(
+                year=delivery.campaign_year,
+                department=delivery.department,
+                pseudonymise=pseudonymiser(b"k" * 32),
+            )
+            return validate_delivery(contract, delivery.path, context)
+
+        with_arrow, cell_by_cell, arrow_decided = _both_ways(monkeypatch, validate)
+        assert _outcome(with_arrow) == _outcome(cell_by_cell), delivery.path.name
+        decided += arrow_decided
+    assert len(files) > 100 and decided > len(files) // 2
+
+
+@pytest.mark.parametrize("authorised", [None, 10_000])
+def test_rules_between_cells_same_answer_both_ways(
+    contracts, make_context, tmp_path, monkeypatch, authorised
+):
+    """Rules between the cells of a row (here: authorisations ≤ requests) run on the Arrow
+    columns too; a row breaking one sends the delivery to the cell-by-cell path."""
+    from pathlib import Path
+
+    source = Path(__file__).resolve().parents[1] / "sources/2025/housing/permis_de_louer_2025.xlsx"
+    book = openpyxl.load_workbook(source)
+    sheet = book.active
+    if authorised is not None:
+        sheet.cell(5, 5, authorised)
+    path = tmp_path / "permis_de_louer_2025.xlsx"
+    book.save(path)
+    contract = contracts["permis_de_louer"]
+    with_arrow, cell_by_cell, arrow_decided = _both_ways(
+        monkeypatch, lambda: validate_delivery(contract, path, make_context(department="housing"))
+    )
+    assert _outcome(with_arrow) == _outcome(cell_by_cell)
+    assert arrow_decided == (authorised is None)
+    assert with_arrow.accepted == (authorised is None)

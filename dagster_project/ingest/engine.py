@@ -16,7 +16,6 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -339,7 +338,7 @@ def validate_sheets(
     needs them), so that a large delivery is never held twice in memory.
     """
     found = _find_data_sheet(contract, sheets)
-    if any(s.reread is not None for s in sheets) and not _arrow_header(sheets, found):
+    if any(s.reread is not None for s in sheets) and not _arrow_header(contract, sheets, found):
         return validate_sheets(contract, _python_sheets(sheets), ctx, consume=consume)
     if isinstance(found, Problem):
         return ValidationResult(sheet=found.sheet, problems=[found], warnings=[])
@@ -436,9 +435,11 @@ def validate_sheets(
     )
 
 
-def _arrow_header(sheets: list[Sheet], found: tuple[Sheet, _Header] | Problem) -> bool:
-    """Whether the data sheet found is a worksheet read into Arrow columns whose header (row 1,
-    all of it matched to the contract) is all the Arrow path needs. Otherwise, the engine
+def _arrow_header(
+    contract: Contract, sheets: list[Sheet], found: tuple[Sheet, _Header] | Problem
+) -> bool:
+    """Whether the data sheet found is a worksheet read into Arrow columns whose header (all of
+    it matched to the contract, no row above able to be one) is all the Arrow path needs. Otherwise, the engine
     works on calamine's Python values (``Sheet.reread``): an unknown or repeated column, two
     columns for one commune, a header further down, a missing column, another sheet read
     into Arrow columns (the header search reads the first rows of every sheet in turn)."""
@@ -448,10 +449,23 @@ def _arrow_header(sheets: list[Sheet], found: tuple[Sheet, _Header] | Problem) -
     return (
         sheet.reread is not None
         and all(other.reread is None for other in sheets if other is not sheet)
-        and header.row_index == 0
+        and header.row_index == len(sheet.rows) - 1
         and not header.unknown
         and not header.duplicates
         and not header.alternates
+        and _no_header_above(contract, sheet, header.row_index)
+    )
+
+
+def _no_header_above(contract: Contract, sheet: Sheet, header_row: int) -> bool:
+    """Whether no row above ``header_row`` can hold the contract's header in calamine's values
+    (the Arrow path leaves them empty): each fills fewer cells than the required columns
+    (counted by the scan, at most), so the header search could not stop there either."""
+    required = _required_headers(contract)
+    sharing = Counter(normalize_header(h) for c in contract.columns for h in c.header_names)
+    per_cell = max(sharing.values(), default=1)  # columns one header cell can fill
+    return all(
+        sheet.head_filled.get(row, 0) * per_cell < len(required) for row in range(header_row)
     )
 
 
@@ -672,16 +686,17 @@ _FALL_BACK = object()  # validate_arrow_chunk: look at this chunk cell by cell
 _EXCEL_ERRORS = pa.array(sorted(EXCEL_ERRORS))
 
 
-@cache
-def _python_spaces() -> str:
-    """The characters str.strip() removes (Unicode's White_Space is not quite Python's:
-    U+001C..U+001F are spaces for Python); worked out once, when a .csv first needs it."""
-    return "".join(c for c in map(chr, range(0x110000)) if c.isspace())
+# the characters str.strip() removes: Unicode's White_Space is not quite Python's (U+001C..U+001F
+# are spaces for Python); tests/test_csv_arrow.py checks this against every code point
+PYTHON_SPACES = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 
 
 def _strip(text: pa.Array) -> pa.Array:
     """``str.strip()`` of every value, in Arrow."""
-    return pc.utf8_trim(text, characters=_python_spaces())
+    return pc.utf8_trim(text, characters=PYTHON_SPACES)
 
 
 # first cells that are never empty (a float may be NaN: checked)
@@ -842,7 +857,7 @@ class _SheetState:
         distinct values; ``_FALL_BACK`` otherwise (the chunk then goes through
         ``validate_chunk``, which locates and explains every problem)."""
         n = chunk.num_rows
-        if not n or self.has_row_rules or self.sheet.hidden_rows or self.error_rows:
+        if not n or self.sheet.hidden_rows or self.error_rows:
             return _FALL_BACK if n else None
         if self.covered or self.uncached:
             return _FALL_BACK
@@ -873,6 +888,8 @@ class _SheetState:
             if values is None:
                 return _FALL_BACK
             arrays[spec.column.name] = values
+        if self.has_row_rules and self._row_rules_fail(start, n, arrays):
+            return _FALL_BACK
         for spec in self.numeric:  # running sums, for a control total further down
             self.sums[spec.column.name] += pc.sum(arrays[spec.column.name]).as_py() or 0
         columns = []
@@ -884,6 +901,31 @@ class _SheetState:
         columns.append(pa.array([self.sheet.name] * n, type=pa.string()))
         columns.append(pa.array(range(start + 1, start + n + 1), type=pa.int64()))
         return pa.RecordBatch.from_arrays(columns, schema=self.schema)
+
+    def _row_rules_fail(self, start: int, n: int, arrays: dict[str, pa.Array]) -> bool:
+        """Whether a row of the chunk breaks a rule between its cells (``_row_rules``, run on
+        the columns the rules read, as ``validate_chunk`` runs it)."""
+        contract = self.contract
+        names: set[str] = set()
+        for column in contract.row_rule_columns:
+            names.update(filter(None, (column.name, column.not_after, column.age_reference)))
+        for rule in contract.rules_of("column_le") + contract.rules_of("required_unless"):
+            names.update((rule["column"], rule["other"]))
+        values = {
+            name: arrays[name].to_pylist()
+            if name in arrays
+            else [contract.column(name).default] * n
+            for name in names
+        }
+        failed: list[tuple] = []
+        for k in range(n):
+            record = {name: column[k] for name, column in values.items()}
+            _row_rules(
+                contract, record, start + k + 1, self.label, self.ctx, lambda *a: failed.append(a)
+            )
+            if failed:
+                return True
+        return False
 
     def _arrow_column(self, spec: _ColumnSpec, text: pa.Array) -> pa.Array | None:
         """One column's parsed values, each distinct cell judged once; None if a cell fails.

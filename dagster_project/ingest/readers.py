@@ -92,9 +92,11 @@ class Sheet:
     # (0-based) on as an Arrow table of text columns, None when the file is not that regular
     arrow_rows: Callable[[int], object] | None = None
     # a large worksheet read into typed Arrow columns by fastexcel (``_ArrowSheet``): ``rows``
-    # then holds only its header (row 1), ``arrow_rows(1)`` the rows below, and ``reread()``
+    # then ends with its header row, ``arrow_rows`` gives the rows below, and ``reread()``
     # gives the sheet as calamine's Python values, for whatever the Arrow path does not judge
     reread: Callable[[], Sheet] | None = None
+    # such a sheet's rows above the header (left empty in ``rows``): how many cells each fills
+    head_filled: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -113,6 +115,10 @@ class _SheetScan:
     first_cell: bytes | None = None  # reference of the first cell tag, when it holds a value
     first_seen: bool = False  # whether the first cell tag was found
     typed_dates: bool = False  # cells of type t="d" (ISO dates, which readers map differently)
+    # filled cells (at most: a value or an inline text counts) of each of the first HEAD_ROWS
+    # rows, by 0-based row; None when they could not be counted
+    head_filled: dict[int, int] | None = field(default_factory=dict)
+    head_done: bool = False
 
 
 _NS = {
@@ -138,6 +144,8 @@ _UNCACHED = re.compile(
 _CELL_START = re.compile(rb"<(?:\w+:)?c\s[^>]*>")
 _FILLED = re.compile(rb"<(?:\w+:)?(?:v|t)(?:\s[^>]*)?>[^<]")  # a value, or an inline text
 _CELL_END = re.compile(rb"</(?:\w+:)?c>")
+_ROW_END = re.compile(rb"</(?:\w+:)?row>")
+HEAD_ROWS = 11  # rows where the engine looks for the header (engine.MAX_HEADER_SEARCH_ROWS)
 
 _LOCAL_HEADER = struct.Struct("<4s5HL2L2H")
 
@@ -420,6 +428,8 @@ def _scan_region(buf: bytes, start: int, end: int, scan: _SheetScan) -> None:
             scan.first_cell = dict(_ATTR.findall(first[1])).get(b"r")
     if b't="d"' in region:
         scan.typed_dates = True
+    if not scan.head_done:
+        _scan_head(buf, start, end, scan)
     for letters in set(_WIDE_REF.findall(region)):
         scan.width = max(scan.width, _letters_index(letters) + 1)
     if b"e" in region and b't="e"' in region:
@@ -447,6 +457,25 @@ def _scan_region(buf: bytes, start: int, end: int, scan: _SheetScan) -> None:
             first = _cell_index(m[1])
             last = _cell_index(m[2] or m[1])
             scan.merged.append((first[0], first[1], last[0], last[1]))
+
+
+def _scan_head(buf: bytes, start: int, end: int, scan: _SheetScan) -> None:
+    """Count the filled cells of the first ``HEAD_ROWS`` rows (``_SheetScan.head_filled``)."""
+    for row in _ROW.finditer(buf, start, end):
+        number = _ROW_NUMBER.search(row[1])
+        index = int(number[1]) - 1 if number else None
+        if index is None or index >= HEAD_ROWS:
+            scan.head_done = True
+            if index is None:  # a row without its number: rows cannot be told apart
+                scan.head_filled = None
+            return
+        if row[1].endswith(b"/"):  # <row r="2"/>: no cell
+            continue
+        close = _ROW_END.search(buf, row.end())
+        if close is None or scan.head_filled is None:
+            scan.head_done, scan.head_filled = True, None
+            return
+        scan.head_filled[index] = len(_FILLED.findall(buf, row.end(), close.start()))
 
 
 def _scan_sheet(chunks, name: str) -> _SheetScan:
@@ -529,13 +558,14 @@ _DEDUPED = re.compile(r"^(.*)_(\d+)$")  # fastexcel's name for a repeated header
 
 def _arrow_eligible(scan: _SheetScan | None) -> bool:
     """Whether a worksheet is read by fastexcel into Arrow columns: a long sheet whose first
-    cell is A1 (its first row is row 1, where the templates put the header) and in which the
-    scan found nothing that only the cell-by-cell rules explain (error values, formulas without
-    a value, hidden rows, merged cells, cells typed as ISO dates)."""
+    cell is A1 (its rows are counted from row 1) and in which the scan found nothing that only
+    the cell-by-cell rules explain (error values, formulas without a value, hidden rows,
+    merged cells, cells typed as ISO dates)."""
     return (
         scan is not None
         and scan.row_tags >= ARROW_MIN_ROWS
         and scan.first_cell == b"A1"
+        and bool(scan.head_filled)
         and not (
             scan.errors
             or scan.uncached_formulas
@@ -546,23 +576,35 @@ def _arrow_eligible(scan: _SheetScan | None) -> bool:
     )
 
 
+def _header_guess(scan: _SheetScan) -> int:
+    """The row taken for the header: the first of the widest of the first rows (titles above
+    a header fill fewer cells). The engine checks that no row above could be a header."""
+    filled = scan.head_filled or {0: 0}
+    widest = max(filled.values())
+    return min(index for index, count in filled.items() if count == widest)
+
+
 @dataclass
 class _ArrowSheet:
-    header: list[str]  # row 1, as written
-    batch: object  # pyarrow.RecordBatch: rows 2.., one typed column per header cell
+    header: list[str]  # the header row, as written
+    header_row: int  # 0-based
+    batch: object  # pyarrow.RecordBatch: the rows below, one typed column per header cell
+    head_filled: dict[int, int]  # filled cells of the rows above the header (scan)
 
 
-def _fastexcel_sheet(path: Path, name: str) -> _ArrowSheet | None:
-    """A worksheet read by fastexcel (the same calamine, with Arrow output): row 1 as the
-    header, the rows below as typed columns. None when it cannot be read that way without
-    loss: a column mixing types (``strict``: fastexcel would otherwise convert them), a blank
-    or repeated header cell, a column beyond the header, more rows than the limit."""
+def _fastexcel_sheet(path: Path, name: str, scan: _SheetScan) -> _ArrowSheet | None:
+    """A worksheet read by fastexcel (the same calamine, with Arrow output): the header row
+    (``_header_guess``) and the rows below as typed columns. None when it cannot be read that
+    way without loss: a column mixing types (``strict``: fastexcel would otherwise convert
+    them), a blank or repeated header cell, a column beyond the header, more rows than the
+    limit."""
     import fastexcel
 
     logging.getLogger("fastexcel").setLevel(logging.ERROR)  # its notes on guessed types
+    header_row = _header_guess(scan)
     try:
         sheet = fastexcel.read_excel(str(path)).load_sheet(
-            name, header_row=0, schema_sample_rows=None, dtype_coercion="strict"
+            name, header_row=header_row, schema_sample_rows=None, dtype_coercion="strict"
         )
         columns = sheet.available_columns()
         names = [column.name for column in columns]
@@ -575,9 +617,10 @@ def _fastexcel_sheet(path: Path, name: str) -> _ArrowSheet | None:
         batch = sheet.to_arrow()
     except Exception:  # fastexcel raises several error types: calamine reads the sheet then
         return None
-    if batch.num_rows + 1 > MAX_ROWS or batch.num_columns != len(names):
+    if batch.num_rows + header_row + 1 > MAX_ROWS or batch.num_columns != len(names):
         return None
-    return _ArrowSheet(names, batch)
+    above = {i: n for i, n in (scan.head_filled or {}).items() if i < header_row}
+    return _ArrowSheet(names, header_row, batch, above)
 
 
 class CalamineParse:
@@ -621,8 +664,9 @@ class CalamineParse:
                     continue
                 visible = str(meta.visible) in ("SheetVisibleEnum.Visible", "Visible")
                 parsed: object = None
-                if visible and _arrow_eligible(scans.get(meta.name)):
-                    parsed = _fastexcel_sheet(self.path, meta.name)
+                scan = scans.get(meta.name)
+                if visible and _arrow_eligible(scan):
+                    parsed = _fastexcel_sheet(self.path, meta.name, scan)
                 if parsed is None:
                     try:
                         parsed = workbook.get_sheet_by_name(meta.name)
@@ -673,11 +717,11 @@ def _reread(path: Path, name: str, visible: bool, scan: _SheetScan | None) -> Sh
     return _python_sheet(name, visible, parsed, scan)
 
 
-def _arrow_rows(batch, start: int):
-    """``Sheet.arrow_rows`` of a worksheet read by fastexcel: its rows from row 2 on."""
+def _arrow_rows(sheet: _ArrowSheet, start: int):
+    """``Sheet.arrow_rows`` of a worksheet read by fastexcel: the rows below its header."""
     import pyarrow as pa
 
-    return pa.Table.from_batches([batch]) if start == 1 else None
+    return pa.Table.from_batches([sheet.batch]) if start == sheet.header_row + 1 else None
 
 
 def read_xlsx(path: Path, ahead: CalamineParse | None = None) -> list[Sheet]:
@@ -700,9 +744,10 @@ def read_xlsx(path: Path, ahead: CalamineParse | None = None) -> list[Sheet]:
             sheets.append(
                 Sheet(
                     name=name,
-                    rows=[list(parsed.header)],
-                    arrow_rows=partial(_arrow_rows, parsed.batch),
+                    rows=[[] for _ in range(parsed.header_row)] + [list(parsed.header)],
+                    arrow_rows=partial(_arrow_rows, parsed),
                     reread=partial(_reread, path, name, visible, scans.get(name)),
+                    head_filled=parsed.head_filled,
                 )
             )
         else:
