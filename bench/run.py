@@ -308,7 +308,13 @@ def child_ingest(sources: Path, warehouse: Path, lift: bool, profile: Path | Non
     files = discover(sources, contracts)
     ingestor = Ingestor(con, contracts)
     per_source, accepted, rejected = {}, 0, []
-    for source_id in _reference_order(contracts):
+    try:  # the order a run gives its ingestion steps (older versions: references first)
+        from dagster_project.ingest.pipeline import ingestion_order
+
+        order = ingestion_order(contracts, files)
+    except ImportError:
+        order = _reference_order(contracts)
+    for source_id in order:
         t0 = time.perf_counter()
         summary = ingestor.ingest_source(source_id, files)
         per_source[source_id] = round(time.perf_counter() - t0, 3)

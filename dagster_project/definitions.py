@@ -38,8 +38,16 @@ def build_definitions(settings: Settings | None = None, *, in_process: bool = Fa
     """Definitions bound to one warehouse and delivery folder (the CLI's options);
     ``in_process``: for a run whose steps all run in this process (``kpi run``)."""
     settings = settings or Settings.from_env()
+    assets = ingestion_assets
+    if in_process:  # a run about to start: its ingestion steps in the order for the files there
+        from dagster_project.contracts import default_contracts
+        from dagster_project.ingest.pipeline import discover, ingestion_order
+
+        contracts = default_contracts()
+        files = discover(settings.sources_dir, contracts)
+        assets = build_ingestion_assets(contracts, ingestion_order(contracts, files))
     return Definitions(
-        assets=[*ingestion_assets, dbt_models, campaign_status_asset],
+        assets=[*assets, dbt_models, campaign_status_asset],
         asset_checks=asset_checks,
         jobs=[kpi_run_job, ingestion_job, campaign_status_job],
         sensors=[build_delivery_sensor(kpi_run_job, str(settings.sources_dir))],

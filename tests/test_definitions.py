@@ -52,3 +52,30 @@ def test_no_per_agent_model_outside_restricted_schemas(graph):
     for key in graph.get_all_asset_keys():
         if "rh_effectifs" in key.path[-1] or "rh_formation" in key.path[-1]:
             assert key.path[0] in ("raw_restricted", "restricted"), key
+
+
+def test_a_run_orders_its_ingestion_steps(contracts, tmp_path):
+    """``kpi run`` gives Dagster the ingestion order (ingest.pipeline.ingestion_order) as step
+    priorities: the source with the largest workbooks last, after what it references."""
+    from dagster_project.definitions import build_definitions
+    from dagster_project.ingest.pipeline import discover, ingestion_order
+    from dagster_project.settings import Settings
+
+    sources = tmp_path / "sources"
+    for source_id, size in (("eau_udi", 10), ("eau_qualite", 5000), ("eau_reseau", 100)):
+        folder = sources / "2025" / "water"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{source_id}_2025.xlsx").write_bytes(b"x" * size)
+    order = ingestion_order(contracts, discover(sources, contracts))
+    assert order[-1] == "eau_qualite" and order.index("eau_udi") < order.index("eau_reseau")
+    settings = Settings(
+        sources_dir=sources, warehouse=tmp_path / "w.duckdb", releases_dir=tmp_path / "r"
+    )
+    defs = build_definitions(settings, in_process=True)
+    graph = defs.resolve_asset_graph()
+    priority = {}
+    for contract in contracts.values():
+        node = graph.get(AssetKey([contract.raw_schema, contract.source_id]))
+        assets_def = graph.assets_def_for_key(node.key)
+        priority[contract.source_id] = int(assets_def.op.tags["dagster/priority"])
+    assert sorted(priority, key=lambda s: -priority[s]) == order

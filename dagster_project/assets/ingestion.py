@@ -21,7 +21,9 @@ def raw_asset_key(contract: Contract) -> AssetKey:
     return AssetKey([contract.raw_schema, contract.source_id])
 
 
-def _build_ingestion_asset(contract: Contract, contracts: dict[str, Contract]) -> AssetsDefinition:
+def _build_ingestion_asset(
+    contract: Contract, contracts: dict[str, Contract], priority: int | None = None
+) -> AssetsDefinition:
     upstream = sorted({rule["source"] for rule in contract.rules_of("references")})
 
     @asset(
@@ -31,6 +33,7 @@ def _build_ingestion_asset(contract: Contract, contracts: dict[str, Contract]) -
         description=f"{contract.title_fr} — {contract.direction_fr}. {contract.description_fr}",
         kinds={"duckdb", "python"},
         tags={"department": contract.department},
+        op_tags={"dagster/priority": str(priority)} if priority is not None else None,
         metadata={
             "contract": f"sources/contracts/{contract.source_id}.yml",
             "grain": ", ".join(contract.grain),
@@ -81,6 +84,12 @@ def _build_ingestion_asset(contract: Contract, contracts: dict[str, Contract]) -
     return _ingest
 
 
-def build_ingestion_assets(contracts: dict[str, Contract] | None = None) -> list[AssetsDefinition]:
+def build_ingestion_assets(
+    contracts: dict[str, Contract] | None = None, order: list[str] | None = None
+) -> list[AssetsDefinition]:
+    """One asset per contract; ``order`` (``ingest.pipeline.ingestion_order``): the order in
+    which a run's ingestion steps should go, given to Dagster as step priorities (the first
+    the highest; dependencies still come first)."""
     contracts = contracts or default_contracts()
-    return [_build_ingestion_asset(c, contracts) for c in contracts.values()]
+    rank = {source_id: len(order) - k for k, source_id in enumerate(order or [])}
+    return [_build_ingestion_asset(c, contracts, rank.get(c.source_id)) for c in contracts.values()]
