@@ -726,6 +726,30 @@ class ScaleRun:
         stage["breakdown"] = self._breakdown(m, steps)
         return stage
 
+    def stage_naive_and_project(self) -> None:
+        """The naive peer and the project (``kpi run`` then ``kpi freeze``) in turn, ``repeat``
+        pairs: like the raw read and the ingestion, each pair runs in the same minutes of the
+        machine, whose speed drifts by a third between sessions (bench/README.md); the target
+        is judged on the median of the pairs' ratios, project / peer."""
+        ratios, projects, naives = [], [], []
+        for _ in range(max(self.repeat, 1)):
+            self.stage_naive("openpyxl")
+            naives.append(self.result["stages"]["naive"])
+            self.stage_project()
+            projects.append((self.result["stages"]["kpi_run"], self.result["stages"]["freeze"]))
+            total = projects[-1][0]["wall_seconds"] + projects[-1][1]["wall_seconds"]
+            ratios.append(round(total / naives[-1]["wall_seconds"], 3))
+        best = min(range(len(ratios)), key=lambda i: naives[i]["wall_seconds"])
+        self.result["stages"]["naive"] = naives[best]
+        self.result["stages"]["naive"]["runs_wall_seconds"] = [n["wall_seconds"] for n in naives]
+        fastest = min(projects, key=lambda p: p[0]["wall_seconds"] + p[1]["wall_seconds"])
+        self.result["stages"]["kpi_run"], self.result["stages"]["freeze"] = fastest
+        self.result["stages"]["kpi_run"]["pairs_end_to_end_seconds"] = [
+            round(p[0]["wall_seconds"] + p[1]["wall_seconds"], 1) for p in projects
+        ]
+        self.result["stages"]["kpi_run"]["paired_ratios_to_naive"] = ratios
+        self.result["stages"]["kpi_run"]["paired_ratio_to_naive_median"] = statistics.median(ratios)
+
     def stage_project(self) -> None:
         stage = self._fresh_run()
         log = self.warehouse.with_name(self.warehouse.stem + ".run.log")
@@ -1071,12 +1095,23 @@ def targets(results: dict[int, dict[str, Any]]) -> list[tuple[str, str, str]]:
         total, naive = project_total(10), stage(10, "naive").get("wall_seconds")
         naive_cal = stage(10, "naive_calamine").get("wall_seconds")
         if total and naive:
+            measured = f"project {total:.0f} s vs naive {naive:.0f} s (openpyxl)" + (
+                f", {naive_cal:.0f} s (calamine)" if naive_cal else ""
+            )
+            faster = total < naive
+            paired = stage(10, "kpi_run").get("paired_ratios_to_naive")
+            if paired:  # the verdict: the median of the pairs run in turn
+                median = stage(10, "kpi_run")["paired_ratio_to_naive_median"]
+                measured = (
+                    f"median of {len(paired)} pairs, project / naive {median:.2f} "
+                    f"({', '.join(f'{r:.2f}' for r in paired)}); fastest of each: " + measured
+                )
+                faster = median < 1
             out.append(
                 (
                     "SF10: end to end faster than the naive peer",
-                    f"project {total:.0f} s vs naive {naive:.0f} s (openpyxl)"
-                    + (f", {naive_cal:.0f} s (calamine)" if naive_cal else ""),
-                    "met" if total < naive else "not met",
+                    measured,
+                    "met" if faster else "not met",
                 )
             )
     if 10 in results and 100 in results:
@@ -1274,6 +1309,10 @@ def run_scale(sf: int, stages: list[str], args) -> None:
                 continue  # measured with the raw read, pair by pair
             elif name == "raw":
                 run.stage_raw()
+            elif name == "naive" and "project" in stages and args.repeat > 1:
+                run.stage_naive_and_project()
+            elif name == "project" and "naive" in stages and args.repeat > 1:
+                continue  # measured with the naive peer, pair by pair
             elif name == "naive":
                 run.stage_naive("openpyxl")
             elif name == "naive_calamine":
