@@ -9,6 +9,7 @@ import os
 import struct
 import time
 import zipfile
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -165,3 +166,43 @@ def test_ingestor_reads_ahead_only_what_is_not_recorded(workbook, tmp_path, cont
         assert [p.name for p in ingestor.read_ahead(files)] == ["eau_volumes_2025.xlsx"]
     finally:
         con.close()
+
+
+@pytest.mark.slow  # a Dagster run (11 s)
+def test_a_whole_run_reads_ahead_the_other_sources(tmp_path, monkeypatch):
+    """In ``kpi run`` (every step in one process) the first ingestion step schedules the
+    workbooks of the run's other sources. Dagster gives a run of the whole job an empty
+    asset selection, not None: read as « everything » (it was read as « nothing », and the
+    read ahead never began in ``kpi run``)."""
+    import shutil
+
+    from dagster import DagsterInstance
+
+    from dagster_project.definitions import build_definitions
+    from dagster_project.ingest import readahead
+    from dagster_project.settings import PROJECT_ROOT, Settings
+
+    sources = tmp_path / "sources"
+    (sources / "2025" / "water").mkdir(parents=True)
+    for name in ("eau_udi_2025.xlsx", "eau_reseau_2025.xlsx"):
+        shutil.copy2(PROJECT_ROOT / "sources" / "2025" / "water" / name, sources / "2025" / "water")
+    scheduled: list[list[str]] = []
+    monkeypatch.setattr(
+        readahead.READ_AHEAD,
+        "schedule",
+        lambda paths: scheduled.append(sorted(Path(p).name for p in paths)),
+    )
+    settings = Settings(
+        sources_dir=sources, warehouse=tmp_path / "warehouse.duckdb", releases_dir=tmp_path / "r"
+    )
+    job = build_definitions(settings, in_process=True).resolve_job_def("ingestion")
+    instance = DagsterInstance.ephemeral()
+    try:
+        result = job.execute_in_process(
+            instance=instance,
+            run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+        )
+    finally:
+        instance.dispose()
+    assert result.success
+    assert scheduled[0] == ["eau_reseau_2025.xlsx", "eau_udi_2025.xlsx"]

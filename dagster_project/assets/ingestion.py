@@ -47,11 +47,12 @@ def _build_ingestion_asset(
 
         files = discover(Path(sources.path), contracts)
         if sources.read_ahead:  # the run's other ingestion steps run in this process
+            # a run of the whole job has no selection (None, or an empty set in Dagster 1.13)
             selected = context.run.asset_selection
             ahead = [
                 f
                 for f in files
-                if selected is None or raw_asset_key(contracts[f.source_id]) in selected
+                if not selected or raw_asset_key(contracts[f.source_id]) in selected
             ]
         else:
             ahead = [f for f in files if f.source_id == contract.source_id]
