@@ -30,7 +30,10 @@ def _key(path: Path) -> tuple[str, int, int] | None:
         stat = os.stat(path)
     except OSError:
         return None
-    return (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+    # an absolute path without resolving links (``resolve`` stats every folder of the path,
+    # for every file at every step: 0.13 s of SF10's ingestion); a file reached by two paths
+    # is merely read twice
+    return (os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
 
 
 class ReadAhead:
