@@ -1,5 +1,5 @@
 """A long, clean worksheet is read by fastexcel into typed Arrow columns and judged column by
-column (readers._fastexcel_sheet, engine._calamine_values); any other sheet, and any
+column (readers._fastexcel_sheet, engine._python_values); any other sheet, and any
 delivery whose Arrow columns hold a problem or something only the cell-by-cell rules explain,
 is judged on python-calamine's values (``Sheet.reread``).
 

@@ -852,10 +852,12 @@ class _SheetState:
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
 
     def validate_arrow_chunk(self, start: int, chunk: pa.RecordBatch) -> pa.RecordBatch | object:
-        """The rows of ``chunk`` (text columns of a .csv, the first being row ``start``) when
-        every one of them is a data row that passes every cell rule, judged on each column's
-        distinct values; ``_FALL_BACK`` otherwise (the chunk then goes through
-        ``validate_chunk``, which locates and explains every problem)."""
+        """The rows of ``chunk`` (text columns of a .csv, or a worksheet's columns as
+        fastexcel typed them; the first is row ``start``) when every one of them is a data row
+        that passes every cell rule and every rule between its cells, judged on each column's
+        distinct values; ``_FALL_BACK`` otherwise (a .csv's chunk then goes through
+        ``validate_chunk``, a worksheet's whole delivery through python-calamine's values:
+        both locate and explain every problem)."""
         n = chunk.num_rows
         if not n or self.sheet.hidden_rows or self.error_rows:
             return _FALL_BACK if n else None
@@ -927,28 +929,34 @@ class _SheetState:
                 return True
         return False
 
-    def _arrow_column(self, spec: _ColumnSpec, text: pa.Array) -> pa.Array | None:
+    def _arrow_column(self, spec: _ColumnSpec, cells: pa.Array) -> pa.Array | None:
         """One column's parsed values, each distinct cell judged once; None if a cell fails.
-        ``text``: a .csv's text column, or a worksheet's column as fastexcel typed it."""
+        ``cells``: a .csv's text column, or a worksheet's column as fastexcel typed it."""
         column = spec.column
         kind = self.schema.field(column.name).type
-        if pa.types.is_string(text.type) and text.null_count:
-            text = text.fill_null("")  # an empty cell of a worksheet: calamine's ""
-        if not pa.types.is_string(text.type):
-            return self._typed_column(spec, text, kind)
-        if column.type == "text" and column.allowed_lookup is None:
-            # what _parse_cell makes of a text cell: the text without surrounding spaces, if
-            # it is neither blank nor an Excel error value (else: each value judged below)
-            stripped = _strip(text)
-            if not (
-                pc.any(pc.equal(pc.utf8_length(stripped), 0)).as_py()
-                or pc.any(pc.is_in(pc.utf8_lower(stripped), _EXCEL_ERRORS)).as_py()
-            ):
-                return stripped
-        encoded = text.dictionary_encode()
-        verdicts = spec.verdicts(encoded.dictionary.to_pylist(), self.ctx)
+        if pa.types.is_string(cells.type):
+            if cells.null_count:
+                cells = cells.fill_null("")  # an empty cell of a worksheet: calamine's ""
+            if column.type == "text" and column.allowed_lookup is None:
+                # what _parse_cell makes of a text cell: the text without surrounding spaces,
+                # if it is neither blank nor an Excel error value (else: judged below)
+                stripped = _strip(cells)
+                if not (
+                    pc.any(pc.equal(pc.utf8_length(stripped), 0)).as_py()
+                    or pc.any(pc.is_in(pc.utf8_lower(stripped), _EXCEL_ERRORS)).as_py()
+                ):
+                    return stripped
+        encoded = cells.dictionary_encode()
+        raws = _python_values(encoded.dictionary, column)
+        if raws is None:
+            return None
+        indices = encoded.indices
+        if indices.null_count:  # empty cells of a typed column: calamine's ""
+            raws.append("")
+            indices = indices.fill_null(len(raws) - 1)
+        verdicts = spec.verdicts(raws, self.ctx)
         if isinstance(verdicts, pa.Array):  # plain numbers within their bounds
-            return _as_arrow(verdicts, kind).take(encoded.indices)
+            return _as_arrow(verdicts, kind).take(indices)
         if spec.has_failed:
             fill = column.default is not None or not column.required
             for k, verdict in enumerate(verdicts):
@@ -956,29 +964,6 @@ class _SheetState:
                     verdicts[k] = column.default
                 elif verdict.__class__ is _Failed:
                     return None
-        return pa.array(verdicts, type=kind).take(encoded.indices)
-
-    def _typed_column(self, spec: _ColumnSpec, values: pa.Array, kind) -> pa.Array | None:
-        """A worksheet's column of numbers, booleans or dates (fastexcel's types), judged on
-        its distinct values given as calamine would give them (``_calamine_values``)."""
-        encoded = values.dictionary_encode()
-        raws = _calamine_values(encoded.dictionary, spec.column)
-        if raws is None:
-            return None
-        indices = encoded.indices
-        if indices.null_count:  # empty cells: calamine's ""
-            raws.append("")
-            indices = indices.fill_null(len(raws) - 1)
-        verdicts = spec.verdicts(raws, self.ctx)
-        if isinstance(verdicts, pa.Array):  # plain numbers within their bounds
-            return _as_arrow(verdicts, kind).take(indices)
-        column = spec.column
-        fill = column.default is not None or not column.required
-        for k, verdict in enumerate(verdicts):
-            if verdict is _EMPTY and fill:
-                verdicts[k] = column.default
-            elif verdict.__class__ is _Failed:
-                return None
         return pa.array(verdicts, type=kind).take(indices)
 
     def _column(
@@ -1136,9 +1121,10 @@ _FIRST_DAY = dt.datetime(1900, 3, 1)  # before: times of day, and Excel's 29 Feb
 _MIDNIGHT = dt.time(0, 0)
 
 
-def _calamine_values(values: pa.Array, column: Column) -> list[object] | None:
-    """The values of a column typed by fastexcel as python-calamine gives them to Python, or
-    None when that is not certain. Both read the same calamine cells: a number is a float
+def _python_values(values: pa.Array, column: Column) -> list[object] | None:
+    """The distinct values of a column as the cell rules receive them: a .csv's texts as they
+    are; a column typed by fastexcel as python-calamine gives them to Python, or None when
+    that is not certain. Both read the same calamine cells: a number is a float
     (an integer if calamine read one), a boolean a bool, a text a str. A date cell is a
     timestamp for fastexcel; python-calamine gives a time below 1 (refused here), a date for
     a whole serial number, a datetime otherwise (both rounded to the millisecond, measured).
