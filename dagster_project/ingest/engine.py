@@ -438,11 +438,12 @@ def validate_sheets(
 def _arrow_header(
     contract: Contract, sheets: list[Sheet], found: tuple[Sheet, _Header] | Problem
 ) -> bool:
-    """Whether the data sheet found is a worksheet read into Arrow columns whose header (all of
-    it matched to the contract, no row above able to be one) is all the Arrow path needs. Otherwise, the engine
-    works on calamine's Python values (``Sheet.reread``): an unknown or repeated column, two
-    columns for one commune, a header further down, a missing column, another sheet read
-    into Arrow columns (the header search reads the first rows of every sheet in turn)."""
+    """Whether the data sheet found is a worksheet read into Arrow columns whose header (all
+    of it matched to the contract, no row above able to be one) is all the Arrow path needs.
+    Otherwise, the engine works on calamine's Python values (``Sheet.reread``): an unknown or
+    repeated column, two columns for one commune, a header further down, a missing column,
+    another sheet read into Arrow columns (the header search reads the first rows of every
+    sheet in turn)."""
     if isinstance(found, Problem):
         return False
     sheet, header = found
@@ -739,11 +740,15 @@ class _SheetState:
             self.errors_by_column[c][r] = text
         self.covered = _merge_cover(sheet, header)
         self.uncached = sheet.uncached_formulas
-        self.has_row_rules = bool(
-            contract.row_rule_columns
-            or contract.rules_of("column_le")
-            or contract.rules_of("required_unless")
-        )
+        # the columns the rules between a row's cells read (``_row_rules``)
+        self.row_rule_names: set[str] = set()
+        for column in contract.row_rule_columns:
+            self.row_rule_names.update(
+                filter(None, (column.name, column.not_after, column.age_reference))
+            )
+        for rule in contract.rules_of("column_le") + contract.rules_of("required_unless"):
+            self.row_rule_names.update((rule["column"], rule["other"]))
+        self.has_row_rules = bool(self.row_rule_names)
         self.schema = pa.schema(
             [(c.name, ARROW_TYPES[DUCKDB_TYPES[c.type]]) for c in contract.columns]
             + [("_sheet", pa.string()), ("_row_number", pa.int64())]
@@ -859,10 +864,10 @@ class _SheetState:
         ``validate_chunk``, a worksheet's whole delivery through python-calamine's values:
         both locate and explain every problem)."""
         n = chunk.num_rows
-        if not n or self.sheet.hidden_rows or self.error_rows:
-            return _FALL_BACK if n else None
-        if self.covered or self.uncached:
-            return _FALL_BACK
+        if not n:
+            return None
+        if self.sheet.hidden_rows or self.error_rows or self.covered or self.uncached:
+            return _FALL_BACK  # cells only the cell-by-cell rules explain
         first = chunk.column(0)
         if first.null_count:
             return _FALL_BACK  # an empty first cell
@@ -908,16 +913,11 @@ class _SheetState:
         """Whether a row of the chunk breaks a rule between its cells (``_row_rules``, run on
         the columns the rules read, as ``validate_chunk`` runs it)."""
         contract = self.contract
-        names: set[str] = set()
-        for column in contract.row_rule_columns:
-            names.update(filter(None, (column.name, column.not_after, column.age_reference)))
-        for rule in contract.rules_of("column_le") + contract.rules_of("required_unless"):
-            names.update((rule["column"], rule["other"]))
         values = {
             name: arrays[name].to_pylist()
             if name in arrays
             else [contract.column(name).default] * n
-            for name in names
+            for name in self.row_rule_names
         }
         failed: list[tuple] = []
         for k in range(n):

@@ -426,7 +426,7 @@ def _scan_region(buf: bytes, start: int, end: int, scan: _SheetScan) -> None:
         close = _CELL_END.search(buf, first.end()) if first[2] != b"/" else None
         if close is not None and _FILLED.search(buf, first.end(), close.start()):
             scan.first_cell = dict(_ATTR.findall(first[1])).get(b"r")
-    if b't="d"' in region:
+    if not scan.typed_dates and b't="d"' in region:
         scan.typed_dates = True
     if not scan.head_done:
         _scan_head(buf, start, end, scan)
