@@ -31,6 +31,26 @@ def communes():
     return load_communes()
 
 
+def _validation_outcome(result) -> dict:
+    """What two validations of the same file must share: verdict, problems with their row,
+    column, value and reason, warnings, accepted rows and their lineage."""
+    return {
+        "accepted": result.accepted,
+        "sheet": result.sheet,
+        "problems": [(p.row, p.column, p.value, p.reason) for p in result.problems],
+        "warnings": [(p.row, p.column, p.reason) for p in result.warnings],
+        "omitted": result.omitted_problems,
+        "total_rows": result.total_rows,
+        "rows": result.records,
+    }
+
+
+@pytest.fixture
+def outcome():
+    """``outcome(result)``: a ValidationResult as a comparable dict (two paths, one answer)."""
+    return _validation_outcome
+
+
 @pytest.fixture
 def make_context(communes):
     def factory(year: int = 2025, department: str = "water", references=None, **kwargs):

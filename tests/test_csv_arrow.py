@@ -105,18 +105,6 @@ QUALITY_FILES = {
 }
 
 
-def _outcome(result):
-    return {
-        "accepted": result.accepted,
-        "sheet": result.sheet,
-        "problems": [(p.row, p.column, p.value, p.reason) for p in result.problems],
-        "warnings": [(p.row, p.column, p.reason) for p in result.warnings],
-        "omitted": result.omitted_problems,
-        "total_rows": result.total_rows,
-        "rows": result.records,
-    }
-
-
 def _both_ways(monkeypatch, validate):
     monkeypatch.setattr(engine, "CHUNK_ROWS", 3)  # several chunks, each judged on its own
     calls = []
@@ -137,7 +125,7 @@ def _both_ways(monkeypatch, validate):
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp1252"])
 @pytest.mark.parametrize("name", list(ACTIVITY_FILES))
 def test_activity_csv_same_answer_both_ways(
-    contracts, make_context, tmp_path, monkeypatch, name, encoding
+    contracts, outcome, make_context, tmp_path, monkeypatch, name, encoding
 ):
     path = tmp_path / "assainissement_activite_2025.csv"
     path.write_bytes(("\r\n".join(ACTIVITY_FILES[name]) + "\r\n").encode(encoding))
@@ -145,7 +133,7 @@ def test_activity_csv_same_answer_both_ways(
     with_arrow, cell_by_cell, calls = _both_ways(
         monkeypatch, lambda: validate_delivery(contract, path, make_context())
     )
-    assert _outcome(with_arrow) == _outcome(cell_by_cell)
+    assert outcome(with_arrow) == outcome(cell_by_cell)
     if name in ("clean", "titles and blank lines", "negative value", "only separators"):
         assert calls == [True]  # these were read by Arrow, not left to csv.reader
     if name in ("quoted field", "ragged line"):
@@ -155,7 +143,7 @@ def test_activity_csv_same_answer_both_ways(
 @pytest.mark.parametrize("separator", [";", ","])
 @pytest.mark.parametrize("name", list(QUALITY_FILES))
 def test_quality_csv_same_answer_both_ways(
-    contracts, make_context, tmp_path, monkeypatch, name, separator
+    contracts, outcome, make_context, tmp_path, monkeypatch, name, separator
 ):
     lines = [line.replace(";", separator) for line in QUALITY_FILES[name]]
     if separator == ",":  # a decimal comma would be a field separator
@@ -167,7 +155,7 @@ def test_quality_csv_same_answer_both_ways(
     with_arrow, cell_by_cell, calls = _both_ways(
         monkeypatch, lambda: validate_delivery(contract, path, make_context(references=UDI))
     )
-    assert _outcome(with_arrow) == _outcome(cell_by_cell)
+    assert outcome(with_arrow) == outcome(cell_by_cell)
     if name in ("clean, several chunks", "spaces around texts"):
         assert with_arrow.accepted and calls == [True]
     if name == "spaces around texts":
