@@ -201,6 +201,12 @@ class Contract:
         return by_kind
 
     @cached_property
+    def referenced_sources(self) -> frozenset[str]:
+        """The sources whose in-force values this one's ``references`` rules check against
+        (ingested before it)."""
+        return frozenset(rule["source"] for rule in self.rules_of("references"))
+
+    @cached_property
     def row_rule_columns(self) -> list[Column]:
         """Columns with a rule across the row (not_after, age bounds)."""
         return [c for c in self.columns if c.not_after or c.age_reference]

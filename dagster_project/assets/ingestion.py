@@ -24,7 +24,7 @@ def raw_asset_key(contract: Contract) -> AssetKey:
 def _build_ingestion_asset(
     contract: Contract, contracts: dict[str, Contract], priority: int | None = None
 ) -> AssetsDefinition:
-    upstream = sorted({rule["source"] for rule in contract.rules_of("references")})
+    upstream = sorted(contract.referenced_sources)
 
     @asset(
         key=raw_asset_key(contract),

@@ -109,7 +109,7 @@ def ingestion_order(contracts: dict[str, Contract], files: list[DeliveryFile]) -
         if delivery.path.suffix.lower() == ".xlsx" and delivery.source_id in size:
             size[delivery.source_id] += delivery.path.stat().st_size
     upstream = {
-        source_id: {rule["source"] for rule in contract.rules_of("references")} & set(contracts)
+        source_id: contract.referenced_sources & set(contracts)
         for source_id, contract in contracts.items()
     }
     order: list[str] = []
