@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from pathlib import Path
-
-import duckdb
 
 SOURCE_SCHEMAS = ("raw", "raw_restricted", "ingest")
 
@@ -72,15 +69,11 @@ def copy_to_postgres(
     A table whose columns did not change is emptied and refilled (views dbt built on it stay);
     otherwise it is recreated (``drop ... cascade``: dbt rebuilds what depended on it).
     """
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        try:
-            duck = duckdb.connect(str(build), read_only=True)
-            break
-        except duckdb.IOException:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+    from dagster_project.warehouse.access import connect as open_build
+
+    duck = open_build(
+        build, read_only=True, purpose="la copie vers PostgreSQL", wait=max(wait_seconds, 0)
+    )
     copied: dict[str, int] = {}
     pg = connect_pg()
     try:

@@ -51,6 +51,7 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.settings import Settings
+from dagster_project.warehouse.access import access
 
 RESTRICTED_SCHEMAS = ("raw_restricted", "restricted")
 PERSONAL_COLUMNS = ("matricule", "age_months", "date_naissance")
@@ -138,8 +139,15 @@ def ensure_build(settings: Settings) -> Path:
         if wal.exists():
             os.replace(wal, build.with_name(build.name + ".wal"))
         os.replace(published, build)
-    if build.exists():
-        recover_after_crash(build)
+    if build.exists() and build.with_name(build.name + ".wal").exists():
+        from dagster_project.warehouse.access import WarehouseBusy, access
+
+        # only when nobody writes it (a writer's own log is not a crash): never waits
+        with (
+            contextlib.suppress(WarehouseBusy, RuntimeError),
+            access(build, "write", "la reprise après un arrêt brutal", wait=0),
+        ):
+            recover_after_crash(build)
     return build
 
 
@@ -521,22 +529,25 @@ def publish(
         publication_id = new_publication_id()
         tmp = published.parent / f".{published.name}.publish-{publication_id}.tmp"
         version_dir = exports / ".versions" / publication_id
-        con, alias = _connect_build(build, wait_seconds)
-        try:
-            tables, skipped, reused = _write_copy(
-                con, alias, tmp, publication_id, run_id, note, previous=published
-            )
-            _write_exports(con, version_dir, tables, publication_id)
-            con.execute(f"checkpoint {TARGET_ALIAS}")
-            con.execute(f"detach {TARGET_ALIAS}")
-        except BaseException:
+        # the build is read under the read access (a run's step waits for the copy, the
+        # copy waits for a step): the connection is closed before the access is released
+        with access(build, "read", "la publication de la copie des analystes", wait=wait_seconds):
+            con, alias = _connect_build(build, wait_seconds)
+            try:
+                tables, skipped, reused = _write_copy(
+                    con, alias, tmp, publication_id, run_id, note, previous=published
+                )
+                _write_exports(con, version_dir, tables, publication_id)
+                con.execute(f"checkpoint {TARGET_ALIAS}")
+                con.execute(f"detach {TARGET_ALIAS}")
+            except BaseException:
+                con.close()
+                for path in (tmp, tmp.with_name(tmp.name + ".wal")):
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+                shutil.rmtree(version_dir, ignore_errors=True)
+                raise
             con.close()
-            for path in (tmp, tmp.with_name(tmp.name + ".wal")):
-                with contextlib.suppress(OSError):
-                    path.unlink()
-            shutil.rmtree(version_dir, ignore_errors=True)
-            raise
-        con.close()
         leftover_wal = tmp.with_name(tmp.name + ".wal")
         if leftover_wal.exists():  # never expected after a checkpoint and detach
             raise PublishError(f"journal DuckDB inattendu après publication : {leftover_wal}")
@@ -584,20 +595,24 @@ def blocking_failures_of(settings: Settings, run_id: str | None) -> list[dict]:
     build = settings.build_warehouse
     if not build.exists():
         return []
-    con, alias = _connect_build(build)
-    try:
-        con.execute(f"use {_ident(alias)}")
-        return blocking_failures(con, run_id)
-    finally:
-        con.close()
+    with access(build, "read", "la vérification des contrôles avant publication"):
+        con, alias = _connect_build(build)
+        try:
+            con.execute(f"use {_ident(alias)}")
+            return blocking_failures(con, run_id)
+        finally:
+            con.close()
 
 
-def build_publication_sensor(job, settings: Settings | None = None):
-    """A run-status sensor: after a successful run of ``job`` launched by the Dagster daemon
-    (UI, delivery sensor, schedule), publish, unless a blocking check of the run failed.
+SENSOR_INTERVAL_SECONDS = 5
 
-    ``kpi run`` publishes by itself and needs no daemon; add this sensor to the definitions of
-    a shared deployment (docs/deployment.md).
+
+def build_publication_sensor(settings: Settings | None = None):
+    """``publish_after_run``, a run-status sensor (on by default): after every successful run
+    of this code location launched through Dagster (the UI, the ``new_deliveries`` sensor, a
+    schedule), publish the analysts' copy and the Parquet exports, unless a blocking check of
+    that run failed (then the copy stays as it was, and the tick says why). A failed run
+    triggers nothing. Runs of ``kpi run`` are left alone: it publishes by itself.
     """
     from dagster import (
         DagsterRunStatus,
@@ -606,24 +621,33 @@ def build_publication_sensor(job, settings: Settings | None = None):
         run_status_sensor,
     )
 
+    from dagster_project.instance import CLI_TRIGGER
+
     @run_status_sensor(
         name="publish_after_run",
         run_status=DagsterRunStatus.SUCCESS,
-        monitored_jobs=[job],
-        default_status=DefaultSensorStatus.STOPPED,
-        description="Après une exécution réussie sans contrôle bloquant en échec, publie la copie "
-        "en lecture seule des analystes (warehouse.duckdb) et les exports Parquet.",
+        default_status=DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+        description="Après chaque exécution réussie lancée par Dagster (interface, capteur, "
+        "planification) et sans contrôle bloquant en échec, publie la copie en lecture seule des "
+        "analystes (warehouse.duckdb) et les exports Parquet.",
     )
     def publish_after_run(context):  # RunStatusSensorContext (no annotation: local import)
+        run = context.dagster_run
+        if run.tags.get("kpi/trigger") == CLI_TRIGGER:
+            return SkipReason(f"exécution {run.run_id[:8]} lancée par kpi run, qui publie lui-même")
         current = settings or Settings.from_env()
-        run_id = context.dagster_run.run_id
-        failures = blocking_failures_of(current, run_id)
+        failures = blocking_failures_of(current, run.run_id)
         if failures:
             return SkipReason(
-                f"{len(failures)} contrôle(s) bloquant(s) en échec : la copie publiée ne change pas"
+                f"exécution {run.run_id[:8]} : {len(failures)} contrôle(s) bloquant(s) en échec, "
+                "la copie publiée ne change pas"
             )
-        publication = publish(current, run_id=run_id)
+        publication = publish(current, run_id=run.run_id)
         context.log.info(f"publication {publication.publication_id} en place")
-        return SkipReason(f"publication {publication.publication_id} en place")
+        return SkipReason(
+            f"exécution {run.run_id[:8]} publiée : {publication.publication_id} "
+            f"({len(publication.tables)} tables, {publication.seconds:.1f} s)"
+        )
 
     return publish_after_run

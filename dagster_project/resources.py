@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib.metadata
 import shutil
@@ -9,25 +10,44 @@ import sys
 from functools import cached_property
 from pathlib import Path
 
-import duckdb
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, InitResourceContext
 from dagster_dbt import DbtCliResource
+from pydantic import PrivateAttr
 
 from dagster_project.settings import DBT_PROJECT_DIR, Settings
+from dagster_project.warehouse import access
+
+# Every asset and check that opens the build database runs in this Dagster concurrency pool;
+# the project's instance limits it to one step at a time (dagster_project/instance.py).
+WAREHOUSE_POOL = "duckdb"
 
 
 class WarehouseResource(ConfigurableResource):
     """The DuckDB file the pipeline builds (``Settings.build_warehouse``, never the published
-    copy analysts read)."""
+    copy analysts read). Connections wait their turn (``dagster_project.warehouse.access``):
+    a step never fails because a colleague reads, or another step writes, at that moment."""
 
     path: str
+    _run_id: str | None = PrivateAttr(default=None)
 
-    def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-        from dagster_project.publish import recover_after_crash
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        self._run_id = getattr(context, "run_id", None)
 
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        recover_after_crash(Path(self.path))  # a log DuckDB 1.5.5 cannot replay alone
-        return duckdb.connect(self.path, read_only=read_only)
+    def holder(self, step: str | None = None) -> str:
+        """How other processes name this one while it holds the database (French)."""
+        run = f"l'exécution Dagster {self._run_id[:8]}" if self._run_id else "une exécution Dagster"
+        return f"{run} ({step})" if step else run
+
+    @contextlib.contextmanager
+    def writing(self, step: str | None = None):
+        """Hold the write access for a whole step (dbt's own process writes meanwhile)."""
+        with access.access(Path(self.path), "write", self.holder(step)):
+            yield
+
+    def connect(
+        self, read_only: bool = False, step: str | None = None
+    ) -> access.WarehouseConnection:
+        return access.connect(Path(self.path), read_only=read_only, purpose=self.holder(step))
 
 
 class SourcesResource(ConfigurableResource):
@@ -77,8 +97,10 @@ class KpiDbtCliResource(DbtCliResource):
         return None
 
 
-def build_resources(settings: Settings | None = None, *, in_process: bool = False) -> dict:
-    """``in_process``: every step runs in this process (``execute_in_process``)."""
+def build_resources(settings: Settings | None = None, *, in_process: bool = True) -> dict:
+    """``in_process``: every step of a run runs in one process (``kpi run``, and the runs the
+    daemon launches: the definitions' executor is Dagster's in-process executor), so an
+    ingestion step may read ahead the workbooks of the run's other sources."""
     settings = settings or Settings.from_env()
     settings.export()
     return {

@@ -51,7 +51,7 @@ from dagster_project.campaign import (
     summarize,
     write_status_table,
 )
-from dagster_project.resources import SourcesResource, WarehouseResource
+from dagster_project.resources import WAREHOUSE_POOL, SourcesResource, WarehouseResource
 
 CAMPAIGN_GROUP = "campaign"
 STATUS_ASSET_KEY = AssetKey(["campaign", "status"])
@@ -190,12 +190,6 @@ def late_description(rows: Sequence[StatusRow]) -> str:
 # --- asset, job, schedule --------------------------------------------------------------------
 
 
-def _connect_with_retry(warehouse: WarehouseResource):
-    from dagster_project.validation.asset_checks import _connect_with_retry as connect
-
-    return connect(warehouse, read_only=False)
-
-
 @asset(
     key=STATUS_ASSET_KEY,
     group_name=CAMPAIGN_GROUP,
@@ -218,6 +212,7 @@ def _connect_with_retry(warehouse: WarehouseResource):
         )
     ],
     metadata={"table": "campaign.status", "campaign_file": f"sources/<année>/{CAMPAIGN_FILE}"},
+    pool=WAREHOUSE_POOL,
 )
 def campaign_status_asset(
     context: AssetExecutionContext, warehouse: WarehouseResource, sources: SourcesResource
@@ -229,7 +224,7 @@ def campaign_status_asset(
         context.log.warning(f"Fichier de campagne ignoré : {error}")
     all_rows: list[StatusRow] = []
     summaries = []
-    con = _connect_with_retry(warehouse)
+    con = warehouse.connect(step=STATUS_ASSET_KEY.to_user_string())
     try:
         for campaign in found.campaigns:
             rows = campaign_status(con, sources_dir, campaign.year, today, campaign=campaign)
@@ -242,23 +237,9 @@ def campaign_status_asset(
     problems = problem_rows(all_rows)
     late = sum(r.late for r in all_rows)
     rejected = sum(r.rejected for r in all_rows)
-    if found.campaigns:
-        summary_text = " ".join(s.text_fr() for s in summaries)
-    else:
-        summary_text = f"Aucune campagne ouverte au {_fr(today)} : campaign.status inchangée."
+    metadata = status_metadata(today, found.years, all_rows, summaries)
+    summary_text = metadata["résumé"].value
     context.log.info(summary_text)
-    metadata = {
-        "date_du_jour": MetadataValue.text(today.isoformat()),
-        "campagnes_ouvertes": MetadataValue.text(
-            ", ".join(str(y) for y in found.years) or "aucune"
-        ),
-        "résumé": MetadataValue.text(summary_text),
-        "livraisons_attendues": MetadataValue.int(sum(s.expected for s in summaries)),
-        "livraisons_acceptées": MetadataValue.int(sum(s.accepted for s in summaries)),
-        "en_retard": MetadataValue.int(late),
-        "rejetées": MetadataValue.int(rejected),
-        "retards_et_rejets": MetadataValue.md(late_markdown(all_rows)),
-    }
     if found.errors:
         metadata["fichiers_de_campagne_invalides"] = MetadataValue.md(
             "\n".join(f"- {e}" for e in found.errors)
@@ -275,6 +256,41 @@ def campaign_status_asset(
         },
     )
     return MaterializeResult(metadata=metadata, check_results=[check])
+
+
+def status_metadata(
+    today: dt.date, years: Sequence[int], rows: Sequence[StatusRow], summaries: Sequence
+) -> dict:
+    """What a materialisation of ``campaign/status`` shows (French)."""
+    if summaries:
+        summary_text = " ".join(s.text_fr() for s in summaries)
+    else:
+        summary_text = f"Aucune campagne ouverte au {_fr(today)} : campaign.status inchangée."
+    return {
+        "date_du_jour": MetadataValue.text(today.isoformat()),
+        "campagnes_ouvertes": MetadataValue.text(", ".join(str(y) for y in years) or "aucune"),
+        "résumé": MetadataValue.text(summary_text),
+        "livraisons_attendues": MetadataValue.int(sum(s.expected for s in summaries)),
+        "livraisons_acceptées": MetadataValue.int(sum(s.accepted for s in summaries)),
+        "en_retard": MetadataValue.int(sum(r.late for r in rows)),
+        "rejetées": MetadataValue.int(sum(r.rejected for r in rows)),
+        "retards_et_rejets": MetadataValue.md(late_markdown(rows)),
+    }
+
+
+def report_status_written(year: int, today: dt.date, rows: Sequence[StatusRow], by: str) -> None:
+    """``kpi status`` wrote ``campaign.status`` for ``year``: the instance records it as a
+    materialisation of ``campaign/status`` (the UI shows when the table was last written, and
+    by what), as a run of the asset would."""
+    from dagster import AssetMaterialization
+
+    from dagster_project.instance import get_instance
+
+    metadata = status_metadata(today, [year], rows, [summarize(rows, year)])
+    metadata["écrit_par"] = MetadataValue.text(by)
+    get_instance().report_runless_asset_event(
+        AssetMaterialization(asset_key=STATUS_ASSET_KEY, metadata=metadata)
+    )
 
 
 campaign_status_job = define_asset_job(

@@ -50,6 +50,9 @@ def build_delivery_sensor(job, sources_path: str):
         "de sa source et la reconstruction de ce qui en dépend.",
     )
     def new_deliveries(context: SensorEvaluationContext):
+        from dagster_project.instance import fail_dead_cli_runs
+
+        fail_dead_cli_runs(context.instance)  # a killed `kpi run` must not hold the queue
         previous = json.loads(context.cursor) if context.cursor else {}
         current = snapshot(Path(sources_path))
         sources = changed_sources(previous, current)
@@ -60,7 +63,6 @@ def build_delivery_sensor(job, sources_path: str):
         graph = context.repository_def.asset_graph
         keys = AssetSelection.assets(*(raw_asset_key(contracts[s]) for s in sources)).downstream()
         selection = sorted(keys.resolve(graph), key=lambda k: k.to_user_string())
-        context.update_cursor(json.dumps(current, sort_keys=True))
         state = json.dumps(current, sort_keys=True)
         fingerprint = ",".join(sources) + ":" + hashlib.sha256(state.encode()).hexdigest()[:16]
         context.update_cursor(state)

@@ -532,7 +532,7 @@ def test_every_query_of_the_analysts_guide_runs(tmp_path_factory):
     assert rows_of("from publication.info")
 
 
-def _successful_run():
+def _successful_run(tags=None):
     from dagster import DagsterInstance, job, op
 
     @op
@@ -544,7 +544,7 @@ def _successful_run():
         nothing()
 
     instance = DagsterInstance.ephemeral()
-    result = kpi_run.execute_in_process(instance=instance)
+    result = kpi_run.execute_in_process(instance=instance, tags=tags)
     return kpi_run, instance, result
 
 
@@ -554,7 +554,7 @@ def test_sensor_publishes_after_a_dagster_run_without_blocking_failure(built):
     from dagster_project.publish import build_publication_sensor
 
     job, instance, result = _successful_run()
-    sensor = build_publication_sensor(job, settings=built)
+    sensor = build_publication_sensor(settings=built)
     context = build_run_status_sensor_context(
         sensor_name="publish_after_run",
         dagster_instance=instance,
@@ -563,6 +563,25 @@ def test_sensor_publishes_after_a_dagster_run_without_blocking_failure(built):
     )
     sensor(context)
     assert publication_info(built.warehouse)["run_id"] == result.run_id
+
+
+def test_sensor_leaves_the_runs_of_kpi_run_alone(built):
+    """`kpi run` publishes by itself: the sensor does not publish its runs a second time."""
+    from dagster import build_run_status_sensor_context
+
+    from dagster_project.instance import CLI_TRIGGER
+    from dagster_project.publish import build_publication_sensor
+
+    _job, instance, result = _successful_run(tags={"kpi/trigger": CLI_TRIGGER})
+    context = build_run_status_sensor_context(
+        sensor_name="publish_after_run",
+        dagster_instance=instance,
+        dagster_run=result.dagster_run,
+        dagster_event=result.get_run_success_event(),
+    )
+    outcome = build_publication_sensor(settings=built)(context)
+    assert "kpi run" in str(outcome)
+    assert not built.warehouse.exists()
 
 
 def test_sensor_does_not_publish_a_run_with_a_blocking_failure(built):
@@ -583,7 +602,7 @@ def test_sensor_does_not_publish_a_run_with_a_blocking_failure(built):
         [result.run_id],
     )
     con.close()
-    sensor = build_publication_sensor(job, settings=built)
+    sensor = build_publication_sensor(settings=built)
     context = build_run_status_sensor_context(
         sensor_name="publish_after_run",
         dagster_instance=instance,

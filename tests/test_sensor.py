@@ -158,7 +158,7 @@ def test_sensor_requests_the_changed_source_and_its_downstream_only(tmp_path, is
     assert not any(k.startswith(("raw_restricted/", "restricted/", "campaign/")) for k in selected)
     assert json.loads(context.cursor)[str(corrected)][2] == "eau_reseau"
     # the same state again gives the same run key: a tick replayed does not run twice
-    again = build_sensor_context(instance=None, repository_def=repo, cursor=cursor)
+    again = build_sensor_context(instance=DagsterInstance.ephemeral(), repository_def=repo, cursor=cursor)
     assert sensor(again).run_key == request.run_key
 
 

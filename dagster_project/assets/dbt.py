@@ -26,7 +26,7 @@ from dagster_dbt import (
 )
 
 from dagster_project.progress import progress
-from dagster_project.resources import WarehouseResource, dbt_executable
+from dagster_project.resources import WAREHOUSE_POOL, WarehouseResource, dbt_executable
 from dagster_project.settings import DBT_PROJECT_DIR
 
 DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -90,7 +90,7 @@ def record_dbt_results(warehouse: WarehouseResource, run_id: str, run_results: d
                 result.get("execution_time"),
             )
         )
-    with warehouse.connect() as con:
+    with warehouse.connect(step="résultats de dbt build") as con:
         con.execute("create schema if not exists audit")
         con.execute(
             "create table if not exists audit.dbt_results (run_id varchar, unique_id varchar, "
@@ -145,16 +145,20 @@ def prune_invocation_dirs(
     dagster_dbt_translator=KpiDbtTranslator(
         settings=DagsterDbtTranslatorSettings(enable_asset_checks=False)
     ),
+    pool=WAREHOUSE_POOL,
 )
 def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
-    progress("dbt build : modèles, seeds et tests")
-    invocation = dbt.cli(DBT_BUILD_ARGS, context=context, raise_on_error=False)
-    yield from invocation.stream()
-    try:
-        results = invocation.get_artifact("run_results.json")
-    except Exception:  # no artifact when dbt could not start at all
-        results = {}
-    failures = record_dbt_results(warehouse, context.run_id, results)
+    # dbt's own process writes the build database: this step holds the write access for it
+    # (dagster_project.warehouse.access), so no reader or other writer opens it meanwhile
+    with warehouse.writing("dbt build"):
+        progress("dbt build : modèles, seeds et tests")
+        invocation = dbt.cli(DBT_BUILD_ARGS, context=context, raise_on_error=False)
+        yield from invocation.stream()
+        try:
+            results = invocation.get_artifact("run_results.json")
+        except Exception:  # no artifact when dbt could not start at all
+            results = {}
+        failures = record_dbt_results(warehouse, context.run_id, results)
     prune_invocation_dirs(Path(invocation.target_path).parent)
     progress(f"dbt build terminé : {failures} échec(s)")
     if not invocation.is_successful() and not results:

@@ -10,7 +10,7 @@ from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Materiali
 from dagster_project.contracts import Contract, default_contracts
 from dagster_project.ingest.pipeline import Ingestor, discover
 from dagster_project.progress import progress
-from dagster_project.resources import SourcesResource, WarehouseResource
+from dagster_project.resources import WAREHOUSE_POOL, SourcesResource, WarehouseResource
 
 INGESTION_GROUP = "ingestion"
 
@@ -34,6 +34,7 @@ def _build_ingestion_asset(
         kinds={"duckdb", "python"},
         tags={"department": contract.department},
         op_tags={"dagster/priority": str(priority)} if priority is not None else None,
+        pool=WAREHOUSE_POOL,
         metadata={
             "contract": f"sources/contracts/{contract.source_id}.yml",
             "grain": ", ".join(contract.grain),
@@ -56,7 +57,7 @@ def _build_ingestion_asset(
             ]
         else:
             ahead = [f for f in files if f.source_id == contract.source_id]
-        with warehouse.connect() as con:
+        with warehouse.connect(step=raw_asset_key(contract).to_user_string()) as con:
             ingestor = Ingestor(con, contracts, today=sources.today_date())
             summary = ingestor.ingest_source(contract.source_id, files, read_ahead=ahead)
             rows = con.execute(

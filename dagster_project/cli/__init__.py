@@ -29,8 +29,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from dagster_project.cli.common import CURRENT_COMMAND, EXIT_BLOCKED
+    from dagster_project.warehouse.access import WarehouseBusy
+
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    sub = getattr(args, "review_command", None) or getattr(args, "subcommand", None)
+    CURRENT_COMMAND.set(f"la commande « kpi {args.command}{' ' + sub if sub else ''} »")
+    try:
+        return args.func(args)
+    except WarehouseBusy as exc:  # the bounded wait ran out: say it, never a traceback
+        print(f"kpi {args.command} : {exc}", file=sys.stderr)
+        return EXIT_BLOCKED
 
 
 if __name__ == "__main__":

@@ -85,6 +85,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         write_status_table(con, args.year, rows)
     finally:
         con.close()
+    from dagster_project.schedules import report_status_written
+
+    report_status_written(args.year, today, rows, "kpi status")
     print(format_status(rows, unrecognised_files(settings.sources_dir, default_contracts())))
     if args.xlsx:
         path = export_status_xlsx(rows, Path(args.xlsx))

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from contextvars import ContextVar
 from pathlib import Path
 
 from dagster_project.settings import Settings
 
 EXIT_OK, EXIT_ERROR, EXIT_BLOCKED = 0, 1, 3
+# the command running (« kpi status »): how others are told who holds the build database
+CURRENT_COMMAND: ContextVar[str] = ContextVar("kpi_command", default="une commande kpi")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -24,13 +27,15 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return settings
 
 
-def connect(settings: Settings, read_only: bool = False):
-    """The build database (what the pipeline writes), not the published copy."""
-    import duckdb
-
+def connect(settings: Settings, read_only: bool = False, purpose: str | None = None):
+    """The build database (what the pipeline writes), not the published copy; waits its turn
+    while a run writes it (``dagster_project.warehouse.access``: a bounded wait with a French
+    message, then ``WarehouseBusy``, which ``kpi`` turns into exit code 3)."""
     from dagster_project.publish import ensure_build
+    from dagster_project.warehouse.access import connect as open_build
 
-    return duckdb.connect(str(ensure_build(settings)), read_only=read_only)
+    command = purpose or CURRENT_COMMAND.get()
+    return open_build(ensure_build(settings), read_only=read_only, purpose=command)
 
 
 def common_options(parser: argparse.ArgumentParser) -> None:

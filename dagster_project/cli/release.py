@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -38,6 +39,30 @@ def _waivers(args: argparse.Namespace) -> dict[str, str] | None:
     return dict(zip(names, texts, strict=True))
 
 
+@contextlib.contextmanager
+def _frozen_state(settings):
+    """The write connection of a freeze, taken when no run is queued or in progress in the
+    Dagster instance and kept for the whole freeze: a run that starts meanwhile waits for it
+    at its first step, so a release never mixes two states of a run (one ``kpi run`` or
+    ``kpi freeze`` at a time: ``session``)."""
+    from dagster_project.instance import active_runs, get_instance, wait_for_no_active_run
+    from dagster_project.publish import ensure_build
+    from dagster_project.warehouse.access import session, to_stderr, wait_seconds
+
+    with session(ensure_build(settings), "kpi freeze"):
+        instance = get_instance()
+        while True:
+            wait_for_no_active_run(instance, "kpi freeze", wait_seconds(), to_stderr)
+            con = connect(settings)
+            if not active_runs(instance):  # none slipped in before we held the database
+                break
+            con.close()
+        try:
+            yield con
+        finally:
+            con.close()
+
+
 def cmd_freeze(args: argparse.Namespace) -> int:
     from dagster_project.release import FreezeRefused, freeze
 
@@ -45,14 +70,14 @@ def cmd_freeze(args: argparse.Namespace) -> int:
     if waivers is None:
         return EXIT_ERROR
     settings = settings_from(args)
-    con = connect(settings)
-    try:
-        release = freeze(con, args.year, settings.releases_dir, reason=args.reason, waivers=waivers)
-    except FreezeRefused as exc:
-        print(f"kpi freeze : {exc}", file=sys.stderr)
-        return EXIT_BLOCKED
-    finally:
-        con.close()
+    with _frozen_state(settings) as con:
+        try:
+            release = freeze(
+                con, args.year, settings.releases_dir, reason=args.reason, waivers=waivers
+            )
+        except FreezeRefused as exc:
+            print(f"kpi freeze : {exc}", file=sys.stderr)
+            return EXIT_BLOCKED
     print(
         f"Publication {release.release_id} figée : {release.value_count} valeurs, dossier {release.folder}"
     )

@@ -48,19 +48,33 @@ def _selected_keys(defs, selection: list[str] | None):
 
 def run_pipeline(settings: Settings, selection: list[str] | None = None):
     """Run the main job in this process; returns the Dagster result."""
-    from dagster_project.instance import get_instance
+    from dagster_project.instance import cli_run_tags, get_instance
 
     instance = get_instance()
     from dagster_project.definitions import build_definitions
 
     defs = build_definitions(settings, in_process=True)
     job = defs.resolve_job_def("kpi_run")
+    selected = _selected_keys(defs, selection)
+    _wait_for_dagster_runs(instance, settings)
     return job.execute_in_process(
         instance=instance,
         raise_on_error=False,
-        asset_selection=_selected_keys(defs, selection),
+        asset_selection=selected,
         run_config=QUIET,
+        tags=cli_run_tags(),
     )
+
+
+def _wait_for_dagster_runs(instance, settings: Settings) -> None:
+    """Runs the daemon has queued or in progress go first (bounded wait, French message). Our
+    own run is then « in progress » for the daemon, which waits for it in turn."""
+    from dagster_project.instance import wait_for_no_active_run
+    from dagster_project.warehouse.access import to_stderr, wait_seconds
+
+    waited = wait_for_no_active_run(instance, "kpi run", wait_seconds(), to_stderr)
+    if waited >= 1:
+        progress(f"exécution Dagster précédente terminée après {waited:.0f} s d'attente")
 
 
 def run_pipeline_postgres(settings: Settings, selection: list[str] | None = None) -> list:
@@ -71,7 +85,7 @@ def run_pipeline_postgres(settings: Settings, selection: list[str] | None = None
 
     from dagster_project.assets.ingestion import INGESTION_GROUP
     from dagster_project.definitions import dbt_models, ingestion_assets
-    from dagster_project.instance import get_instance
+    from dagster_project.instance import cli_run_tags, get_instance
     from dagster_project.postgres import copy_to_postgres, pg_params
     from dagster_project.publish import ensure_build
     from dagster_project.resources import build_resources
@@ -84,6 +98,7 @@ def run_pipeline_postgres(settings: Settings, selection: list[str] | None = None
         jobs=[define_asset_job("kpi_run_postgres", selection=AssetSelection.all())],
         resources=build_resources(settings, in_process=True),
     )
+    _wait_for_dagster_runs(instance, settings)
     job = defs.resolve_job_def("kpi_run_postgres")
     graph = defs.resolve_asset_graph()
     selected = set(_selected_keys(defs, selection) or AssetSelection.all().resolve(graph))
@@ -93,6 +108,7 @@ def run_pipeline_postgres(settings: Settings, selection: list[str] | None = None
         raise_on_error=False,
         asset_selection=sorted(selected & ingestion, key=lambda k: k.to_user_string()),
         run_config=QUIET,
+        tags=cli_run_tags(),
     )
     if not first.success:
         return [first]
@@ -108,6 +124,7 @@ def run_pipeline_postgres(settings: Settings, selection: list[str] | None = None
         raise_on_error=False,
         asset_selection=sorted(selected - ingestion, key=lambda k: k.to_user_string()),
         run_config=QUIET,
+        tags=cli_run_tags(),
     )
     return [first, second]
 
@@ -202,6 +219,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import contextlib
 
     from dagster_project.publish import ensure_build
+    from dagster_project.warehouse.access import session
 
     settings = settings_from(args)
     os.environ["KPI_PROGRESS"] = "1"
@@ -215,12 +233,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     log_path = settings.warehouse.with_name(settings.warehouse.stem + ".run.log")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     runner = run_pipeline_postgres if settings.dbt_target == "postgres" else run_pipeline
-    if args.verbose:
-        results = runner(settings, args.select)
-    else:
-        # dbt's own output goes to the log file; progress lines stay on stderr
-        with log_path.open("w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
+    # one `kpi run` / `kpi freeze` at a time; the daemon's runs are waited for in the runner
+    with session(build, "kpi run"):
+        if args.verbose:
             results = runner(settings, args.select)
+        else:
+            # dbt's own output goes to the log file; progress lines stay on stderr
+            with log_path.open("w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
+                results = runner(settings, args.select)
     results = results if isinstance(results, list) else [results]
     elapsed = time.time() - started
     run_ids = [r.run_id for r in results]

@@ -15,10 +15,8 @@ Building the definitions does not import GX; running a check does (about 3 s, on
 process).
 """
 
-import time
 from collections.abc import Callable
 
-import duckdb
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
@@ -30,39 +28,18 @@ from dagster import (
 )
 
 from dagster_project.contracts import Contract, default_contracts
+from dagster_project.resources import WAREHOUSE_POOL
 from dagster_project.validation.suites import check_specs, raw_suite_name
-
-LOCK_RETRY_SECONDS = 60.0
-
-
-def _connect_with_retry(warehouse, read_only: bool) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse, waiting while another process holds DuckDB's write lock."""
-    deadline = time.monotonic() + LOCK_RETRY_SECONDS
-    delay = 0.2
-    while True:
-        try:
-            return warehouse.connect(read_only=read_only)
-        except duckdb.IOException:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 2.0)
 
 
 def run_and_record(warehouse, suite_name: str, run_id: str):
-    """Run one suite on a read-only connection, then record its outcome (write connection)."""
+    """Run one suite and record its outcome, under one write access (the warehouse resource
+    waits its turn: dagster_project.warehouse.access)."""
     from dagster_project.validation.runner import record_outcomes, run_suite
 
-    con = _connect_with_retry(warehouse, read_only=True)
-    try:
+    with warehouse.connect(step=f"contrôle {suite_name}") as con:
         outcome = run_suite(con, suite_name)
-    finally:
-        con.close()
-    con = _connect_with_retry(warehouse, read_only=False)
-    try:
         record_outcomes(con, run_id, [outcome])
-    finally:
-        con.close()
     return outcome
 
 
@@ -97,6 +74,7 @@ def _build_check(spec: dict, asset_key: AssetKey) -> AssetChecksDefinition:
         ),
         blocking=blocking,
         required_resource_keys={"warehouse"},
+        pool=WAREHOUSE_POOL,
         metadata={
             "suite": f"expectations/gx/expectations/{suite_name}.json",
             "generated_from": spec.get("generated_from", ""),

@@ -1,0 +1,1 @@
+"""The build database: who may open it and when (``access``)."""
