@@ -22,7 +22,7 @@ from dagster_project.schedules import (
     campaign_status_daily,
     campaign_status_job,
 )
-from dagster_project.sensors import build_delivery_sensor
+from dagster_project.sensors import build_delivery_sensor, build_interrupted_runs_sensor
 from dagster_project.settings import Settings
 from dagster_project.validation.asset_checks import build_mart_checks, build_raw_checks
 
@@ -62,8 +62,11 @@ def build_definitions(settings: Settings | None = None, *, in_process: bool = Fa
         asset_checks=asset_checks,
         jobs=[kpi_run_job, ingestion_job, campaign_status_job],
         sensors=[
-            build_delivery_sensor(kpi_run_job, str(settings.sources_dir)),
+            build_delivery_sensor(
+                kpi_run_job, str(settings.sources_dir), str(settings.build_warehouse)
+            ),
             build_publication_sensor(settings),
+            build_interrupted_runs_sensor(),
         ],
         schedules=[campaign_status_daily],
         resources=build_resources(settings),

@@ -8,8 +8,10 @@ step that opens the database belongs to, to one step at a time. ``kpi run`` and 
 run outside the daemon: before writing they wait (bounded, with a French message) until no run
 of the instance is queued or in progress, and a run ``kpi run`` makes is itself « in
 progress » for the daemon, which then waits for it. A ``kpi run`` killed before it could
-record its end would leave its run « in progress » for ever: such runs (their process is gone)
-are marked failed by the next ``kpi`` command or tick of the delivery sensor.
+record its end would leave its run « in progress » for ever, and the daemon's queue waiting
+behind it: such runs (their process is gone) are marked failed, their pool slot freed, by the
+``interrupted_kpi_runs`` sensor (on by default, every 30 s) and by the next ``kpi run``,
+``kpi freeze`` or ``kpi ui``.
 """
 
 from __future__ import annotations
@@ -106,6 +108,9 @@ def fail_dead_cli_runs(instance) -> list[str]:
         instance.report_run_failed(
             run, "kpi run a été interrompu (processus disparu) : exécution marquée en échec"
         )
+        storage = instance.event_log_storage
+        if storage.supports_global_concurrency_limits:  # its step's slot in the duckdb pool
+            storage.free_concurrency_slots_for_run(run.run_id)
         failed.append(run.run_id)
     return failed
 

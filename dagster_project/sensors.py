@@ -31,6 +31,40 @@ def snapshot(sources_dir: Path) -> dict[str, list]:
     }
 
 
+def recorded_entries(build: Path, sources_dir: Path, current: dict[str, list]) -> dict[str, list]:
+    """The entries of ``current`` whose file the warehouse already recorded (same
+    ``<year>/<department>/<name>``, size and modification time in ``ingest.deliveries``: the
+    test ``Ingestor.read_ahead`` uses, robust to a sources folder moved elsewhere): on
+    its first evaluation the sensor takes them as seen, so switching it on does not rebuild
+    everything. Raises ``WarehouseBusy`` when a run holds the database for 10 s."""
+    from dagster_project.warehouse.access import connect
+
+    if not build.exists():
+        return {}
+    with connect(build, read_only=True, purpose="le capteur new_deliveries", wait=10) as con:
+        if not con.execute(
+            "select count(*) from duckdb_tables() where schema_name = 'ingest' "
+            "and table_name = 'deliveries'"
+        ).fetchone()[0]:
+            return {}
+        recorded = {
+            (_tail(path), size, received)
+            for path, size, received in con.execute(
+                "select file_path, file_size, received_at from ingest.deliveries"
+            ).fetchall()
+        }
+    files = {str(d.path): d for d in discover(sources_dir, default_contracts())}
+    return {
+        path: entry
+        for path, entry in current.items()
+        if path in files and (_tail(path), entry[1], files[path].received_at) in recorded
+    }
+
+
+def _tail(path: str) -> tuple[str, ...]:
+    return Path(path).parts[-3:]
+
+
 def changed_sources(previous: dict[str, list], current: dict[str, list]) -> list[str]:
     changed = {
         entry[2]
@@ -40,7 +74,9 @@ def changed_sources(previous: dict[str, list], current: dict[str, list]) -> list
     return sorted(changed)
 
 
-def build_delivery_sensor(job, sources_path: str):
+def build_delivery_sensor(job, sources_path: str, build_path: str | None = None):
+    """``build_path``: the build database, whose delivery log the first evaluation reads."""
+
     @sensor(
         name="new_deliveries",
         job=job,
@@ -50,11 +86,20 @@ def build_delivery_sensor(job, sources_path: str):
         "de sa source et la reconstruction de ce qui en dépend.",
     )
     def new_deliveries(context: SensorEvaluationContext):
-        from dagster_project.instance import fail_dead_cli_runs
+        from dagster_project.warehouse.access import WarehouseBusy
 
-        fail_dead_cli_runs(context.instance)  # a killed `kpi run` must not hold the queue
-        previous = json.loads(context.cursor) if context.cursor else {}
         current = snapshot(Path(sources_path))
+        if context.cursor:
+            previous = json.loads(context.cursor)
+        elif build_path:
+            try:
+                previous = recorded_entries(Path(build_path), Path(sources_path), current)
+            except WarehouseBusy:
+                return SkipReason(
+                    "entrepôt occupé par une exécution : nouvel essai au prochain passage"
+                )
+        else:
+            previous = {}
         sources = changed_sources(previous, current)
         if not sources:
             context.update_cursor(json.dumps(current, sort_keys=True))
@@ -73,3 +118,29 @@ def build_delivery_sensor(job, sources_path: str):
         )
 
     return new_deliveries
+
+
+def build_interrupted_runs_sensor():
+    """``interrupted_kpi_runs`` (on by default): a ``kpi run`` killed before it could record
+    its end leaves its run « in progress », and the daemon's queue (one run at a time) would
+    wait behind it for ever. Every 30 s, such runs whose process is gone are marked failed."""
+
+    @sensor(
+        name="interrupted_kpi_runs",
+        minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+        default_status=DefaultSensorStatus.RUNNING,
+        description="Marque en échec les exécutions de « kpi run » interrompues (processus "
+        "disparu) pour que la file d'attente des exécutions ne reste pas bloquée.",
+    )
+    def interrupted_kpi_runs(context: SensorEvaluationContext):
+        from dagster_project.instance import fail_dead_cli_runs
+
+        failed = fail_dead_cli_runs(context.instance)
+        if failed:
+            return SkipReason(
+                "exécution(s) de kpi run interrompue(s), marquée(s) en échec : "
+                + ", ".join(r[:8] for r in failed)
+            )
+        return SkipReason("aucune exécution de kpi run interrompue")
+
+    return interrupted_kpi_runs

@@ -79,3 +79,34 @@ def test_a_run_orders_its_ingestion_steps(contracts, tmp_path):
         assets_def = graph.assets_def_for_key(node.key)
         priority[contract.source_id] = int(assets_def.op.tags["dagster/priority"])
     assert sorted(priority, key=lambda s: -priority[s]) == order
+
+
+def test_every_step_that_opens_the_warehouse_is_in_the_duckdb_pool(graph):
+    """Each asset (ingestion, dbt, campaign/status) and each check opens the build database:
+    all in one pool, which the project's instance limits to one step at a time."""
+    from dagster_project.definitions import defs
+    from dagster_project.resources import WAREHOUSE_POOL
+
+    assets_defs = {graph.assets_def_for_key(k) for k in graph.get_all_asset_keys()}
+    assets_defs = {a for a in assets_defs if a.is_executable}
+    assert assets_defs
+    for assets_def in assets_defs:
+        assert assets_def.op.pool == WAREHOUSE_POOL, assets_def.keys
+    checks = list(defs.asset_checks or [])
+    assert checks
+    for check in checks:
+        assert check.op.pool == WAREHOUSE_POOL, check.check_keys
+
+
+def test_runs_execute_in_one_process_and_publication_follows_them():
+    from dagster_project.definitions import defs
+
+    repo = defs.get_repository_def()
+    job = repo.get_job("kpi_run")
+    assert job.executor_def.name == "in_process"
+    assert repo.get_job("__ASSET_JOB").executor_def.name == "in_process"
+    sensors = {s.name: s for s in repo.sensor_defs}
+    assert set(sensors) == {"new_deliveries", "publish_after_run", "interrupted_kpi_runs"}
+    assert sensors["publish_after_run"].default_status.value == "RUNNING"
+    assert sensors["interrupted_kpi_runs"].default_status.value == "RUNNING"
+    assert sensors["new_deliveries"].default_status.value == "STOPPED"

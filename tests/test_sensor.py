@@ -158,8 +158,46 @@ def test_sensor_requests_the_changed_source_and_its_downstream_only(tmp_path, is
     assert not any(k.startswith(("raw_restricted/", "restricted/", "campaign/")) for k in selected)
     assert json.loads(context.cursor)[str(corrected)][2] == "eau_reseau"
     # the same state again gives the same run key: a tick replayed does not run twice
-    again = build_sensor_context(instance=DagsterInstance.ephemeral(), repository_def=repo, cursor=cursor)
+    again = build_sensor_context(
+        instance=DagsterInstance.ephemeral(), repository_def=repo, cursor=cursor
+    )
     assert sensor(again).run_key == request.run_key
+
+
+def test_first_evaluation_takes_the_files_the_warehouse_recorded_as_seen(tmp_path, isolated_env):
+    """Switching the sensor on does not rebuild what is already ingested: files recorded in
+    ingest.deliveries (same year/department/name, size and modification time, even from a
+    sources folder that moved) count as seen; a file the log does not know triggers its source."""
+    import datetime as dt
+
+    import duckdb
+
+    from dagster_project.ingest.store import ensure_ingest_tables
+
+    sources = tmp_path / "sources"
+    reseau = _touch(sources / "2025" / "water" / "eau_reseau_2025.xlsx", b"v1", 1_700_000_000)
+    _touch(sources / "2025" / "water" / "eau_volumes_2025.xlsx", b"v1", 1_700_000_000)
+    settings = _settings(tmp_path, sources)
+    settings.build_warehouse.parent.mkdir(parents=True)
+    con = duckdb.connect(str(settings.build_warehouse))
+    ensure_ingest_tables(con)
+    con.execute(
+        "insert into ingest.deliveries (delivery_id, campaign_year, department, source_id, "
+        "file_path, file_name, file_sha256, file_size, received_at, processed_at, outcome, "
+        "row_count, problem_count, warning_count, in_force) values ('d1', 2025, 'water', "
+        "'eau_reseau', ?, 'eau_reseau_2025.xlsx', 'x', 2, ?, now(), 'accepted', 1, 0, 0, true)",
+        [
+            "/elsewhere/sources/2025/water/eau_reseau_2025.xlsx",
+            dt.datetime.fromtimestamp(reseau.stat().st_mtime).replace(microsecond=0),
+        ],
+    )
+    con.close()
+    sensor, repo, _ = _sensor_and_repo(settings)
+    with DagsterInstance.ephemeral() as instance:
+        first = build_sensor_context(instance=instance, repository_def=repo)
+        request = sensor(first)
+    assert isinstance(request, RunRequest)
+    assert request.tags["kpi/sources"] == "eau_volumes"  # eau_reseau is in the log already
 
 
 # --- schedule and campaign/status -------------------------------------------------------------

@@ -105,6 +105,10 @@ def cmd_ui(args: argparse.Namespace) -> int:
     build = ensure_build(settings)  # runs launched from the UI continue the same history
     home = ensure_dagster_home(Path(args.dagster_home) if args.dagster_home else None)
     skip_community_popup(home)
+    from dagster_project.instance import fail_dead_cli_runs, get_instance
+
+    with get_instance() as instance:  # a killed `kpi run` must not hold the run queue
+        fail_dead_cli_runs(instance)
     env = dict(os.environ, DAGSTER_HOME=str(home), DAGSTER_DISABLE_TELEMETRY="1")
     command = ui_command(args.host, args.port)
     print(

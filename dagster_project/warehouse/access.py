@@ -276,6 +276,10 @@ def access(
     finally:
         with _held_guard:
             _held.pop(key, None)
+        if mode == "write":  # nobody holds it any more: no stale name in the next message
+            with contextlib.suppress(OSError):
+                gate.seek(0)
+                gate.truncate()
         for handle in handles:  # closing a descriptor drops its flock
             handle.close()
 
