@@ -15,9 +15,11 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 import urllib.error
 import urllib.request
@@ -34,6 +36,8 @@ from test_sensor import (
     _write_corrected_reseau,
 )
 from test_ui_browser import _descendants, _free_port, _running
+
+from dagster_project.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -275,7 +279,7 @@ def test_runs_launched_through_dagster_succeed_and_are_published(demo, tmp_path)
         assert _materialized(run) == {"campaign/status"}
 
         # two runs at once (a colleague clicks while another run is queued): one at a time
-        first, second = dagster.launch("ingestion"), dagster.launch("campaign_status")
+        first, second = dagster.launch("campaign_status"), dagster.launch("campaign_status")
         runs = [dagster.wait(first), dagster.wait(second)]
         assert [r["status"] for r in runs] == ["SUCCESS", "SUCCESS"]
         assert runs[1]["startTime"] >= runs[0]["endTime"] - 0.5, "the two runs overlapped"
@@ -349,6 +353,8 @@ with open(out, "w", encoding="utf-8") as handle:
 
 def test_readers_a_freeze_and_a_second_run_during_kpi_run(demo, tmp_path):
     env = _env(demo)
+    # the steering department's campaign file, which `kpi status` reads
+    shutil.copy(PROJECT_ROOT / "sources" / "2025" / "campagne.yml", demo.sources / "2025")
     # a corrected delivery, so the run ingests, rebuilds and publishes something new
     original = demo.sources / "2025" / "water" / "eau_reseau_2025.xlsx"
     _write_corrected_reseau(original, original.with_name("eau_reseau_2025_v2.xlsx"))
@@ -443,4 +449,132 @@ def test_readers_a_freeze_and_a_second_run_during_kpi_run(demo, tmp_path):
         f"\n[readers during kpi run] kpi run {run_seconds:.1f} s; {answers} reader commands "
         f"answered ({busy} after waiting with « entrepôt occupé »), worst {worst:.1f} s "
         "(a kpi command's own start included)"
+    )
+
+
+# --- the deployment of docs/deployment.md: PostgreSQL instance, webserver and daemon apart ----
+
+
+def _deployment_yaml() -> str:
+    """The `dagster.yaml` of docs/deployment.md, section 2 (kept in step with it: the test
+    reads the block from the document)."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "deployment.md").read_text(
+        encoding="utf-8"
+    )
+    block = re.search(r"```yaml\n( *storage:\n.*?)```", text, re.S)
+    assert block, "docs/deployment.md has no dagster.yaml block"
+    return textwrap.dedent(block[1])
+
+
+@contextlib.contextmanager
+def _postgres_database():
+    """A throwaway database for Dagster's storage on the server `.ci/run` starts."""
+    import secrets
+
+    psycopg2 = pytest.importorskip("psycopg2")
+    if not os.environ.get("KPI_PG_HOST"):
+        pytest.skip("no PostgreSQL server (KPI_PG_HOST unset; .ci/run starts one)")
+    params = {
+        "host": os.environ["KPI_PG_HOST"],
+        "port": int(os.environ.get("KPI_PG_PORT", "5432")),
+        "user": os.environ.get("KPI_PG_USER", "kpi"),
+        "password": os.environ.get("KPI_PG_PASSWORD", ""),
+    }
+    name = "dagster_test_" + secrets.token_hex(4)
+    admin = psycopg2.connect(dbname=os.environ.get("KPI_PG_DBNAME", "postgres"), **params)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f"create database {name}")
+    try:
+        yield {
+            "DAGSTER_PG_HOST": params["host"],
+            "DAGSTER_PG_PORT": str(params["port"]),
+            "DAGSTER_PG_USER": params["user"],
+            "DAGSTER_PG_PASSWORD": params["password"],
+            "DAGSTER_PG_DB": name,
+        }
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"drop database if exists {name} with (force)")
+        admin.close()
+
+
+DEPLOYMENT_SELECTION = [
+    "raw/eau_udi",
+    "staging/stg_eau_udi",
+    "marts/fct_indicator_values",
+    "marts/p2_indicators",
+]
+
+
+def test_the_shared_deployment_runs_and_publishes(demo, tmp_path):
+    """docs/deployment.md as written: the instance on PostgreSQL, `dagster-webserver` and
+    `dagster-daemon run` started apart (as two systemd services would be), a run launched
+    from the webserver, executed by the daemon, published by publish_after_run. Skipped
+    without a PostgreSQL server (`.ci/run` starts one)."""
+    with _postgres_database() as pg_env:
+        home = tmp_path / "dagster_home_pg"
+        home.mkdir()
+        (home / "dagster.yaml").write_text(_deployment_yaml(), encoding="utf-8")
+        env = _env(demo, DAGSTER_HOME=str(home), **pg_env)
+        port = _free_port()
+        bin_dir = Path(sys.executable).parent
+        logs = {name: tmp_path / f"{name}.log" for name in ("webserver", "daemon")}
+        commands = {
+            "webserver": [str(bin_dir / "dagster-webserver"), "-m", LOCATION]
+            + ["-h", "127.0.0.1", "-p", str(port)],
+            "daemon": [str(bin_dir / "dagster-daemon"), "run", "-m", LOCATION],
+        }
+        services = {}
+        try:
+            for name, command in commands.items():
+                with logs[name].open("wb") as handle:
+                    services[name] = subprocess.Popen(
+                        command,
+                        env=env,
+                        cwd=tmp_path,
+                        stdin=subprocess.DEVNULL,
+                        stdout=handle,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+            dagster = Dagster(f"http://127.0.0.1:{port}")
+
+            def loaded():
+                for name, service in services.items():
+                    if service.poll() is not None:
+                        pytest.fail(f"{name} exited: {logs[name].read_text()[-3000:]}")
+                with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError):
+                    return dagster.query(
+                        "{ repositoriesOrError { ... on RepositoryConnection { nodes { name } } } }"
+                    )["repositoriesOrError"].get("nodes")
+                return None
+
+            _wait_for(loaded, SERVER_TIMEOUT_SECONDS, "the webserver of the deployment")
+            started = time.monotonic()
+            # one source and what it feeds (the full job runs in the `kpi ui` test above)
+            run_id = dagster.launch("__ASSET_JOB", assets=DEPLOYMENT_SELECTION)
+            run = dagster.wait(run_id)
+            assert run["status"] == "SUCCESS", logs["daemon"].read_text()[-5000:]
+            assert _materialized(run) == set(DEPLOYMENT_SELECTION)
+            _wait_for(
+                lambda: (_publication(demo.warehouse) or {}).get("run_id") == run_id,
+                120,
+                "publication of the deployment's run",
+            )
+            seconds = time.monotonic() - started
+        finally:
+            for service in services.values():
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(service.pid, signal.SIGTERM)
+            for service in services.values():
+                try:
+                    service.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(service.pid, signal.SIGKILL)
+                    service.wait()
+    print(
+        f"\n[deployment] PostgreSQL instance: {len(DEPLOYMENT_SELECTION)} assets launched → "
+        f"published in {seconds:.1f} s"
     )
