@@ -142,7 +142,7 @@ def ensure_build(settings: Settings) -> Path:
     if build.exists() and build.with_name(build.name + ".wal").exists():
         from dagster_project.warehouse.access import WarehouseBusy, access
 
-        # only when nobody writes it (a writer's own log is not a crash): never waits
+        # only when nobody writes it (a writer's own log is not a crash): one attempt, no wait
         with (
             contextlib.suppress(WarehouseBusy, RuntimeError),
             access(build, "write", "la reprise après un arrêt brutal", wait=0),

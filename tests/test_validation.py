@@ -441,15 +441,10 @@ def test_asset_checks_cover_every_suite_on_the_right_assets(contracts):
 
 
 def test_asset_check_runs_suite_and_records_under_the_run_id(warehouse, gx):
-    from dagster import AssetCheckSeverity, ConfigurableResource, build_asset_check_context
+    from dagster import AssetCheckSeverity, build_asset_check_context
 
+    from dagster_project.resources import WarehouseResource
     from dagster_project.validation.asset_checks import build_mart_checks
-
-    class Warehouse(ConfigurableResource):  # same interface as resources.WarehouseResource
-        path: str
-
-        def connect(self, read_only: bool = False):
-            return duckdb.connect(self.path, read_only=read_only)
 
     _write(
         warehouse,
@@ -459,7 +454,7 @@ def test_asset_check_runs_suite_and_records_under_the_run_id(warehouse, gx):
     [check] = [
         c for c in build_mart_checks() if c.check_specs and "yoy" in next(iter(c.check_specs)).name
     ]
-    resources = {"warehouse": Warehouse(path=str(warehouse))}
+    resources = {"warehouse": WarehouseResource(path=str(warehouse))}
     context = build_asset_check_context(resources=resources)
     result = check(context)
     run_id = context.op_execution_context.run_id

@@ -53,6 +53,7 @@ NOTIFY_EVERY_SECONDS = 30.0
 POLL_SECONDS = 0.05
 MAX_POLL_SECONDS = 0.25
 YIELD_SECONDS = 5.0
+FIRST_NOTICE_SECONDS = 1.0
 
 Notify = Callable[[str], None]
 
@@ -112,10 +113,16 @@ def holder(lock: Path) -> dict | None:
         return None
 
 
-def busy_message(lock: Path, waiting_for: str) -> str:
-    """« entrepôt occupé par … ; nouvelle tentative… », in words a colleague understands."""
-    who = holder(lock)
-    if who and who.get("what"):
+READERS_INSIDE = "des lectures en cours"
+
+
+def busy_message(lock: Path | None, waiting_for: str) -> str:
+    """« entrepôt occupé par … ; nouvelle tentative… », in words a colleague understands;
+    ``lock`` None: what holds it are readers (they leave no record)."""
+    who = holder(lock) if lock is not None else {"what": READERS_INSIDE}
+    if who and who.get("what") == READERS_INSIDE:
+        by = READERS_INSIDE
+    elif who and who.get("what"):
         since = str(who.get("since", ""))[11:19]
         by = f"{who['what']} (processus {who.get('pid', '?')}" + (
             f", depuis {since})" if since else ")"
@@ -149,11 +156,11 @@ class _Waiter:
     """Polls a non-blocking attempt until it succeeds or the deadline passes; says once (then
     every 30 s) that it waits, and why."""
 
-    def __init__(self, lock: Path, purpose: str, wait: float, notify: Notify):
+    def __init__(self, lock: Path | None, purpose: str, wait: float, notify: Notify):
         self.lock, self.purpose, self.notify = lock, purpose, notify
         self.started = time.monotonic()
         self.deadline = self.started + wait
-        self.next_notice = self.started
+        self.next_notice = self.started + FIRST_NOTICE_SECONDS  # a short wait says nothing
         self.delay = POLL_SECONDS
 
     def until(self, attempt: Callable[[], bool]) -> None:
@@ -242,15 +249,20 @@ def access(
                 hold.count -= 1
         return
 
-    waiter = _Waiter(_gate_path(build), purpose, wait_seconds() if wait is None else wait, notify)
+    budget = wait_seconds() if wait is None else wait
+    waiter = _Waiter(_gate_path(build), purpose, budget, notify)
     gate = _open_lock(_gate_path(build))
     use = None
+    recorded = False
     try:
         if mode == "write":
-            _yield_to_waiting_readers(build)
+            if budget > 0:  # wait=0: one attempt, no yield either
+                _yield_to_waiting_readers(build)
             waiter.until(lambda: _try(gate, fcntl.LOCK_EX))
             _write_holder(gate, purpose)
+            recorded = True
             use = _open_lock(_use_path(build))
+            waiter.lock = None  # from here on, what it waits for are the readers inside
             waiter.until(lambda: _try(use, fcntl.LOCK_EX))
             handles = [use, gate]
         else:
@@ -265,6 +277,10 @@ def access(
             gate.close()
             handles = [use]
     except BaseException:
+        if recorded:  # gave up while the readers were inside: leave no stale name
+            with contextlib.suppress(OSError):
+                gate.seek(0)
+                gate.truncate()
         for handle in (use, gate):
             if handle is not None:
                 handle.close()
@@ -375,6 +391,7 @@ def connect(
             recover_after_crash(build)  # a log DuckDB 1.5.5 cannot replay alone
         # a foreign process has no holder record: the message says « une autre opération »
         waiter = _Waiter(Path(os.devnull), purpose, max(0.0, budget - waited), notify)
+        waiter.next_notice = waiter.started
         raw = _open_duckdb(build, read_only and holds(build) != "write", waiter)
     except BaseException:
         stack.close()
