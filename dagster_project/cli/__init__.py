@@ -2,7 +2,8 @@
 
 Public interface: the commands and options are what users' scripts rely on; change them
 only with a note in docs/cli.md. Exit codes: 0 success, 1 error, 3 the run finished but
-blocking checks failed (``kpi run``) or the freeze was refused (``kpi freeze``).
+blocking checks failed (``kpi run``), the freeze was refused (``kpi freeze``), or the
+warehouse stayed busy for the whole bounded wait (``WarehouseBusy``, any command).
 
 Each module of this package registers its commands: adding a command is adding a module
 and one name to ``COMMAND_MODULES``.
