@@ -63,6 +63,7 @@ create table if not exists release.release_values (
 );
 alter table release.release_values add column if not exists review_status varchar;
 alter table release.release_values add column if not exists review_comment varchar;
+alter table release.release_values add column if not exists plausibility_note varchar;
 create table if not exists release.waivers (
     release_id varchar not null,
     check_name varchar not null,
@@ -109,7 +110,12 @@ TOOLS = [
 
 
 class FreezeRefused(RuntimeError):
-    """The freeze cannot happen; the message (French) says why."""
+    """The freeze cannot happen; the message (French) says why (``summary``: what the freeze
+    would have shown, when it got that far)."""
+
+    def __init__(self, message: str, summary=None):
+        super().__init__(message)
+        self.summary = summary
 
 
 @dataclass
@@ -120,6 +126,7 @@ class Release:
     manifest_sha256: str
     values_sha256: str = ""
     waivers: list[dict] = field(default_factory=list)
+    summary: object = None  # validation.plausibility.FreezeSummary
 
 
 def sha256_file(path: Path) -> str:
@@ -369,21 +376,16 @@ def _make_read_only(folder: Path) -> None:
     folder.chmod(0o755)
 
 
-def freeze(
-    con: duckdb.DuckDBPyConnection,
-    year: int,
-    releases_dir: Path,
-    *,
-    reason: str | None = None,
-    waivers: dict[str, str] | None = None,
-) -> Release:
-    """Freeze the year's values into the next release version.
-
-    Refused (``FreezeRefused``, French message) when a value of the year is reviewed as
+def prepare_freeze(
+    con: duckdb.DuckDBPyConnection, year: int, *, waivers: dict[str, str] | None = None
+):
+    """Everything ``kpi freeze`` checks and shows before it writes: (summary, waived checks,
+    run id). Raises ``FreezeRefused`` (French) when a value of the year is reviewed as
     ``anomalie``, when a blocking check of the last run failed and was not waived with a
-    written justification, or when a new version comes without a reason.
-    """
+    written justification, or when an implausible value is not qualified
+    (``validation.plausibility``)."""
     from dagster_project.review import anomalies, ensure_review_tables
+    from dagster_project.validation.plausibility import freeze_summary
 
     ensure_release_tables(con)
     ensure_review_tables(con)
@@ -413,6 +415,28 @@ def freeze(
             f"exécution ({run_id}) :\n{listed}\n"
             'Un contrôle ne se lève qu\'avec une justification écrite : --waive NOM --justification "..."'
         )
+    summary = freeze_summary(con, year, run_id)
+    if summary.unqualified:
+        raise FreezeRefused(summary.refusal(), summary=summary)
+    return summary, waived, run_id
+
+
+def freeze(
+    con: duckdb.DuckDBPyConnection,
+    year: int,
+    releases_dir: Path,
+    *,
+    reason: str | None = None,
+    waivers: dict[str, str] | None = None,
+    summary=None,
+) -> Release:
+    """Freeze the year's values into the next release version (``prepare_freeze`` first:
+    ``summary`` is its result when the caller already has it, and shows it)."""
+    if summary is None:
+        summary, waived, run_id = prepare_freeze(con, year, waivers=waivers)
+    else:
+        run_id = latest_run_id(con)
+        _failures, waived = apply_waivers(blocking_failures(con, run_id), waivers or {})
     previous = con.execute(
         "select release_id, version, manifest_sha256 from release.releases where year = ? "
         "order by version desc limit 1",
@@ -460,6 +484,12 @@ def freeze(
                     "justification) values (?, ?, ?, ?, ?)",
                     [release_id, w["check"], w["asset"], w["description"], w["justification"]],
                 )
+            for flag in summary.flags:  # qualified (the others refused the freeze)
+                con.execute(
+                    "update release.release_values set plausibility_note = ? where "
+                    "release_id = ? and indicator_id = ? and code_insee is not distinct from ?",
+                    [flag.note, release_id, flag.indicator_id, flag.code_insee],
+                )
             _write_exports(con, release_id, year, staging)
             manifest = {
                 "release_id": release_id,
@@ -481,6 +511,7 @@ def freeze(
                 ],
                 "tools": _tool_versions(),
                 "validation": validation_summary(con, run_id),
+                "plausibility": summary.manifest(),
             }
             manifest_path = staging / MANIFEST
             manifest_path.write_text(
@@ -502,7 +533,7 @@ def freeze(
         if staging.exists():
             _make_writable(staging)
             shutil.rmtree(staging, ignore_errors=True)
-    return Release(release_id, folder, count, manifest_sha, values_digest, waived)
+    return Release(release_id, folder, count, manifest_sha, values_digest, waived, summary)
 
 
 def _make_writable(folder: Path) -> None:

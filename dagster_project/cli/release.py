@@ -64,7 +64,7 @@ def _frozen_state(settings):
 
 
 def cmd_freeze(args: argparse.Namespace) -> int:
-    from dagster_project.release import FreezeRefused, freeze
+    from dagster_project.release import FreezeRefused, freeze, prepare_freeze
 
     waivers = _waivers(args)
     if waivers is None:
@@ -72,11 +72,26 @@ def cmd_freeze(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     with _frozen_state(settings) as con:
         try:
+            # what is about to be frozen, shown before anything is written
+            summary, _waived, _run_id = prepare_freeze(con, args.year, waivers=waivers)
+            print(summary.text())
+            if args.dry_run:
+                print("Simulation (--dry-run) : le gel serait accepté ; rien n'a été écrit.")
+                return EXIT_OK
             release = freeze(
-                con, args.year, settings.releases_dir, reason=args.reason, waivers=waivers
+                con,
+                args.year,
+                settings.releases_dir,
+                reason=args.reason,
+                waivers=waivers,
+                summary=summary,
             )
         except FreezeRefused as exc:
+            if exc.summary is not None:
+                print(exc.summary.text())
             print(f"kpi freeze : {exc}", file=sys.stderr)
+            if args.dry_run:
+                print("Simulation (--dry-run) : rien n'a été écrit.", file=sys.stderr)
             return EXIT_BLOCKED
     print(
         f"Publication {release.release_id} figée : {release.value_count} valeurs, dossier {release.folder}"
@@ -116,6 +131,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from dagster_project.publish import PublishError, format_publication_check, verify_publication
     from dagster_project.release import format_verification, verify
 
     settings = settings_from(args)
@@ -125,7 +141,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
     finally:
         con.close()
     print(format_verification(result))
-    return EXIT_OK if result.intact else EXIT_BLOCKED
+    # the analysts' copy and its Parquet exports, against what was published
+    try:
+        published = verify_publication(settings)
+    except PublishError as exc:  # a publication held its lock for the whole wait
+        print(f"kpi verify : {exc}", file=sys.stderr)
+        return EXIT_BLOCKED
+    print(format_publication_check(published))
+    return EXIT_OK if result.intact and published.intact else EXIT_BLOCKED
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
@@ -295,6 +318,11 @@ def register(sub) -> None:
         help="justification écrite de la levée (une par --waive, ou une pour toutes)",
     )
     fr.add_argument("--releases", help="dossier des publications (défaut ./releases)")
+    fr.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="montrer ce qui serait figé (contrôles, valeurs atypiques, revues) sans rien écrire",
+    )
     fr.add_argument(
         "--no-publish",
         action="store_true",

@@ -189,6 +189,8 @@ class Row:
     review_comment: str | None
     kind: str | None
     order: int
+    # an implausible value someone qualified (validation.plausibility): said next to it
+    plausibility_note: str | None = None
 
     @property
     def comment_text(self) -> str:
@@ -284,20 +286,23 @@ def _values(con: duckdb.DuckDBPyConnection, release_id: str, year: int):
     """The release year's values: (rows, source, reviews frozen with them or None).
 
     Rows are (indicator_id, code_insee, value, unit, as_of_date, kind, comment, review_status,
-    review_comment); the review columns are those frozen in release.release_values when it
-    has them.
+    review_comment, plausibility_note); the review columns are those frozen in
+    release.release_values when it has them.
     """
     base = "indicator_id, code_insee, value, unit, as_of_date, kind, comment"
     if _release_rows(con, release_id):
-        frozen = {"review_status", "review_comment"} <= _columns(con, "release.release_values")
+        columns = _columns(con, "release.release_values")
+        frozen = {"review_status", "review_comment"} <= columns
         extra = "review_status, review_comment" if frozen else "null, null"
+        note = "plausibility_note" if "plausibility_note" in columns else "null"
         rows = con.execute(
-            f"select {base}, {extra} from release.release_values where release_id = ? and year = ?",
+            f"select {base}, {extra}, {note} from release.release_values "
+            "where release_id = ? and year = ?",
             [release_id, year],
         ).fetchall()
         return rows, "release.release_values", frozen
     rows = con.execute(
-        f"select {base}, null, null from marts.fct_indicator_values where year = ?", [year]
+        f"select {base}, null, null, null from marts.fct_indicator_values where year = ?", [year]
     ).fetchall()
     return rows, "marts.fct_indicator_values", False
 
@@ -350,7 +355,18 @@ def load_release(con: duckdb.DuckDBPyConnection, release_id: str, year: int) -> 
     reviews_available = frozen_reviews or reviews is not None
     order_of = catalogue_order()
     rows: list[Row] = []
-    for indicator_id, code, value, unit, as_of, kind, comment, status, review_comment in values:
+    for (
+        indicator_id,
+        code,
+        value,
+        unit,
+        as_of,
+        kind,
+        comment,
+        status,
+        review_comment,
+        note,
+    ) in values:
         priority, objective, label, dim_unit, dim_kind = indicators.get(
             indicator_id, (None, None, None, None, None)
         )
@@ -384,6 +400,7 @@ def load_release(con: duckdb.DuckDBPyConnection, release_id: str, year: int) -> 
                 review_comment=review_comment,
                 kind=kind or dim_kind,
                 order=order_of.get(indicator_id, len(order_of)),
+                plausibility_note=note,
             )
         )
     priority_rank = {p: i for i, p in enumerate([*PRIORITIES, OTHER])}

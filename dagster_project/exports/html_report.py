@@ -61,6 +61,7 @@ p.chiffre { margin: 0 0 4px; }
 p.chiffre strong { font-size: 1.35em; color: var(--bleu); }
 p.detail, p.commentaire { margin: 2px 0; color: var(--gris); font-size: .92em; }
 span.hausse { color: #1a7f37; } span.baisse { color: #b42318; }
+span.atypique { background: #fff4d6; color: #6b4200; padding: 0 4px; border-radius: 4px; }
 span.statut { display: inline-block; padding: 0 6px; border-radius: 8px; background: var(--clair);
   font-size: .85em; }
 table { border-collapse: collapse; margin: 8px 0; font-size: .9em; }
@@ -207,6 +208,8 @@ def _figure_line(r: Row) -> str:
     parts = [f"<strong>{_e(format_value(r.value, r.unit))}</strong>"]
     if r.as_of_date is not None:
         parts.append(f" au {_e(format_date(r.as_of_date))}")
+    if r.plausibility_note:
+        parts.append(' <span class="atypique">valeur atypique, confirmée</span>')
     return f'<p class="chiffre">{"".join(parts)}</p>'
 
 
@@ -215,7 +218,7 @@ def _detail_line(r: Row, year: int) -> str:
     if r.previous_year_value is not None:
         bits.append(f"{year - 1} : {_e(format_value(r.previous_year_value, r.unit))}")
     if r.change_pct is not None:
-        cls = _signed_class(r.change_pct)
+        cls = "atypique" if r.plausibility_note else _signed_class(r.change_pct)
         bits.append(f'évolution : <span class="{cls}">{_e(format_change_pct(r.change_pct))}</span>')
     elif r.change is not None and r.previous_year_value is not None:
         sign = "+" if r.change > 0 else ""
@@ -224,6 +227,9 @@ def _detail_line(r: Row, year: int) -> str:
         bits.append(f"cible : {_e(format_value(r.target_value, r.unit))}")
     if r.review_status:
         bits.append(f'revue : <span class="statut">{_e(r.review_status)}</span>')
+    if r.plausibility_note:  # never a plain figure: the jump and who confirmed it, and why
+        confirmed = f" — confirmée : {_e(r.review_comment)}" if r.review_comment else ""
+        bits.append(f'<span class="atypique">{_e(r.plausibility_note)}{confirmed}</span>')
     return f'<p class="detail">{" · ".join(bits)}</p>' if bits else ""
 
 
@@ -237,7 +243,9 @@ def _commune_table(rows: list[Row], year: int) -> str:
     for r in rows:
         lines.append(
             f"<tr><td>{_e(r.commune_name)}</td><td>{_e(r.code_insee)}</td>"
-            f'<td class="nombre">{_e(format_value(r.value, r.unit))}</td>'
+            f'<td class="nombre">{_e(format_value(r.value, r.unit))}'
+            + (' <span class="atypique">atypique</span>' if r.plausibility_note else "")
+            + "</td>"
             f'<td class="nombre">{_e(format_value(r.previous_year_value, r.unit))}</td>'
             f'<td class="nombre">{_e(format_change_pct(r.change_pct))}</td></tr>'
         )
@@ -300,7 +308,9 @@ def _communes_page(data: ReleaseData) -> str:
             body.append(
                 f"<tr><td>{_e(PRIORITY_TITLES.get(r.priority, r.priority))}</td>"
                 f"<td>{_e(r.label_fr)}</td>"
-                f'<td class="nombre">{_e(format_value(r.value, r.unit))}</td>'
+                f'<td class="nombre">{_e(format_value(r.value, r.unit))}'
+                + (' <span class="atypique">atypique</span>' if r.plausibility_note else "")
+                + "</td>"
                 f'<td class="nombre">{_e(format_value(r.previous_year_value, r.unit))}</td>'
                 f'<td class="nombre">{_e(format_change_pct(r.change_pct))}</td></tr>'
             )
