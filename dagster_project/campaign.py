@@ -566,10 +566,20 @@ def status_label(row: StatusRow, today: dt.date) -> str:
 def _deliveries(con: duckdb.DuckDBPyConnection, year: int) -> list[dict]:
     if not table_exists(con, "ingest.deliveries"):
         return []
+    # a delivery whose file was removed from sources/ is withdrawn: it no longer counts
+    # (its rejection is not chased); its history stays in ingest.deliveries
+    present = (
+        "and coalesce(present, true) "
+        if con.execute(
+            "select count(*) from duckdb_columns() where schema_name = 'ingest' "
+            "and table_name = 'deliveries' and column_name = 'present'"
+        ).fetchone()[0]
+        else ""
+    )
     cursor = con.execute(
         "select delivery_id, department, source_id, file_name, file_sha256, received_at, "
         "outcome, problem_count, report_path, in_force from ingest.deliveries "
-        "where campaign_year = ? order by received_at, file_name",
+        f"where campaign_year = ? {present}order by received_at, file_name",
         [year],
     )
     names = [d[0] for d in cursor.description]

@@ -66,11 +66,14 @@ def _tail(path: str) -> tuple[str, ...]:
 
 
 def changed_sources(previous: dict[str, list], current: dict[str, list]) -> list[str]:
+    """Sources with a file new, modified or removed: a removed file withdraws its delivery
+    (the previous file present takes over, docs/ingestion.md), which needs a run too."""
     changed = {
         entry[2]
         for path, entry in current.items()
         if previous.get(path, [None, None])[:2] != entry[:2]
     }
+    changed |= {entry[2] for path, entry in previous.items() if path not in current}
     return sorted(changed)
 
 

@@ -195,3 +195,121 @@ def test_source_delivered_in_the_wrong_department_folder_is_rejected(
     assert len(summary.rejected) == 1
     reason = con.execute("select reason from ingest.delivery_problems").fetchone()[0]
     assert "water" in reason and "waste" in reason
+
+
+# --- the lifecycle of a delivery: the newest file present is in force ------------------------
+
+
+def _states(con):
+    return con.execute(
+        "select file_name, outcome, in_force, present, withdrawn_at is not null "
+        "from ingest.deliveries order by received_at, file_name"
+    ).fetchall()
+
+
+def test_removing_the_file_in_force_restores_the_previous_and_the_history_stays(
+    con, contracts, sources, workbook
+):
+    first = deliver(
+        workbook,
+        sources,
+        "assainissement_activite_2025.xlsx",
+        [["62119", "2025-01", 4, 1, 0]],
+        1_700_000_000,
+    )
+    mistake = deliver(
+        workbook,
+        sources,
+        "assainissement_activite_2025_v2.xlsx",
+        [["62119", "2025-01", 4000, 1, 0]],
+        1_700_100_000,
+    )
+    ingest(con, contracts, sources)
+    assert figures(con) == 4000
+    original_bytes = first.read_bytes()
+
+    # the v2 file is deleted: the original is in force again, v2 stays in the history
+    mistake.unlink()
+    summary = ingest(con, contracts, sources)
+    assert figures(con) == 4
+    assert summary.in_force == {(2025, "water"): summary.in_force[(2025, "water")]}
+    assert _states(con) == [
+        ("assainissement_activite_2025.xlsx", "accepted", True, True, False),
+        ("assainissement_activite_2025_v2.xlsx", "accepted", False, False, True),
+    ]
+
+    # every file removed: nothing in force (the source is « non reçu »), history kept
+    first.unlink()
+    ingest(con, contracts, sources)
+    assert figures(con) is None
+    assert [s[2:] for s in _states(con)] == [(False, False, True), (False, False, True)]
+
+    # the original put back (same bytes, a new modification time): in force again, its
+    # figures back, without being read again
+    first.write_bytes(original_bytes)
+    summary = ingest(con, contracts, sources)
+    assert summary.unchanged == 1 and not summary.accepted
+    assert figures(con) == 4
+    assert _states(con)[0][2:] == (True, True, False)
+
+
+def test_an_earlier_file_copied_back_as_the_newest_is_in_force(con, contracts, sources, workbook):
+    """The kit's rule: the newest file present is in force, even when its content is that of
+    an earlier delivery (a department re-deposits last month's file over a wrong one)."""
+    first = deliver(
+        workbook,
+        sources,
+        "assainissement_activite_2025.xlsx",
+        [["62119", "2025-01", 4, 1, 0]],
+        1_700_000_000,
+    )
+    deliver(
+        workbook,
+        sources,
+        "assainissement_activite_2025_v2.xlsx",
+        [["62119", "2025-01", 4000, 1, 0]],
+        1_700_100_000,
+    )
+    ingest(con, contracts, sources)
+    assert figures(con) == 4000
+    copy = sources / "2025" / "water" / "assainissement_activite_2025_v3.xlsx"
+    copy.write_bytes(first.read_bytes())
+    os.utime(copy, (1_700_200_000, 1_700_200_000))
+    ingest(con, contracts, sources)
+    assert figures(con) == 4
+
+
+def test_a_removed_rejected_file_leaves_the_campaign_status(con, contracts, sources, workbook):
+    from test_campaign import CAMPAIGN_2025, write_campaign
+
+    from dagster_project.campaign import campaign_status
+
+    good = deliver(
+        workbook,
+        sources,
+        "assainissement_activite_2025.xlsx",
+        [["62119", "2025-01", 4, 1, 0]],
+        1_700_000_000,
+    )
+    bad = deliver(
+        workbook,
+        sources,
+        "assainissement_activite_2025_v2.xlsx",
+        [["99999", "2025-01", -4, 1, 0]],
+        1_700_100_000,
+    )
+    assert good.exists()
+    write_campaign(sources, CAMPAIGN_2025)
+    ingest(con, contracts, sources)
+    row = _activity_row(campaign_status(con, sources, 2025, dt.date(2026, 1, 15)))
+    assert row.rejected
+    bad.unlink()
+    bad.with_name(bad.name + ".rejet.csv").unlink(missing_ok=True)
+    ingest(con, contracts, sources)
+    row = _activity_row(campaign_status(con, sources, 2025, dt.date(2026, 1, 15)))
+    assert not row.rejected and row.accepted_in_force
+    assert row.latest_file == "assainissement_activite_2025.xlsx"
+
+
+def _activity_row(rows):
+    return next(r for r in rows if r.source_id == "assainissement_activite")

@@ -105,9 +105,14 @@ def test_changed_sources_new_modified_unchanged_removed():
         "a/eau_volumes_2025.xlsx": [1, 10, "eau_volumes"],  # unchanged
         "a/eau_qualite_2025.xlsx": [5, 7, "eau_qualite"],  # new
         "a/eau_udi_2025.xlsx": [5, 7, "eau_udi"],  # new
-        # dechets_collecte removed: nothing to ingest
+        # dechets_collecte removed: its delivery is withdrawn, the source runs again
     }
-    assert changed_sources(previous, current) == ["eau_qualite", "eau_reseau", "eau_udi"]
+    assert changed_sources(previous, current) == [
+        "dechets_collecte",
+        "eau_qualite",
+        "eau_reseau",
+        "eau_udi",
+    ]
     assert changed_sources(current, current) == []
     assert changed_sources({}, current) == sorted({e[2] for e in current.values()})
     size_only = {**current, "a/eau_volumes_2025.xlsx": [1, 11, "eau_volumes"]}

@@ -354,11 +354,15 @@ class Ingestor:
         deliveries the same process will ingest next."""
         summary = SourceSummary(source_id)
         writes = []
+        present: dict[str, dt.datetime] = {}  # delivery id -> newest file holding it
         self.read_ahead(files if read_ahead is None else read_ahead)
         for delivery in files:
             if delivery.source_id != source_id:
                 continue
             outcome, delivery_id, write = self.evaluate(delivery)
+            present[delivery_id] = max(
+                present.get(delivery_id, delivery.received_at), delivery.received_at
+            )
             if write is not None and delivery_id in {w.delivery["delivery_id"] for w in writes}:
                 outcome, write = "unchanged", None  # the same bytes delivered twice in the batch
             if write is not None:
@@ -369,8 +373,9 @@ class Ingestor:
                 summary.rejected.append(delivery_id)
             else:
                 summary.unchanged += 1
-        # one transaction for the source: every delivery of the batch, or none
-        store.record_deliveries(self.con, self.contracts[source_id], writes)
+        # one transaction for the source: every delivery of the batch, or none; then which
+        # deliveries are still in sources/ and the in-force rule (docs/ingestion.md)
+        store.record_deliveries(self.con, self.contracts[source_id], writes, present)
         for year, department, delivery_id in self.con.execute(
             "select campaign_year, department, delivery_id from ingest.deliveries "
             "where source_id = ? and in_force order by 1, 2",

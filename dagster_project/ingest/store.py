@@ -42,6 +42,10 @@ create table if not exists ingest.deliveries (
     depends_on varchar,
     in_force boolean not null default false
 );
+-- the delivery's file is (still) in sources/; when it was last seen there, when removed
+alter table ingest.deliveries add column if not exists present boolean default true;
+alter table ingest.deliveries add column if not exists last_seen_at timestamp;
+alter table ingest.deliveries add column if not exists withdrawn_at timestamp;
 create table if not exists ingest.delivery_problems (
     delivery_id varchar not null,
     severity varchar not null,
@@ -170,41 +174,23 @@ def _arrow(columns: list[tuple[str, str]], data: dict[str, list]) -> pa.Table:
 
 
 def record_deliveries(
-    con: duckdb.DuckDBPyConnection, contract: Contract, writes: list[DeliveryWrite]
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    writes: list[DeliveryWrite],
+    present: dict[str, dt.datetime] | None = None,
 ) -> None:
     """Write the deliveries of one source in one transaction: a handful of statements
-    whatever their number (rows go through Arrow), then the in-force rule is recomputed."""
-    if not writes:
+    whatever their number (rows go through Arrow), then which deliveries are present in
+    ``sources/`` (``present``: delivery id -> newest modification time of the files holding
+    it; None: leave presence as it is) and the in-force rule are recomputed."""
+    if not writes and present is None:
         return
-    ids = [w.delivery["delivery_id"] for w in writes]
-    log_columns = list(writes[0].delivery)
-    log = {c: [w.delivery[c] for w in writes] for c in log_columns}
-    problems = [p for w in writes for p in w.problems]
     con.execute("begin transaction")
     try:
-        for table, column in (
-            ("ingest.delivery_problems", "delivery_id"),
-            ("ingest.deliveries", "delivery_id"),
-            (contract.raw_table, "_delivery_id"),
-        ):
-            con.execute(f"delete from {table} where {column} in (select unnest(?))", [ids])
-        con.register("log_rows", pa.table(log))
-        con.execute(
-            f"insert into ingest.deliveries ({', '.join(log_columns)}) "
-            f"select {', '.join(log_columns)} from log_rows"
-        )
-        con.unregister("log_rows")
-        if problems:
-            data = {name: [p[name] for p in problems] for name, _ in _PROBLEM_COLUMNS}
-            con.register("problem_rows", _arrow(_PROBLEM_COLUMNS, data))
-            con.execute(
-                "insert into ingest.delivery_problems "
-                f"({', '.join(n for n, _ in _PROBLEM_COLUMNS)}) select * from problem_rows"
-            )
-            con.unregister("problem_rows")
-        accepted = [w for w in writes if w.rows is not None and w.rows.num_rows]
-        if accepted:
-            _insert_rows(con, contract, accepted)
+        if writes:
+            _write(con, contract, writes)
+        if present is not None:
+            refresh_presence(con, contract.source_id, present)
         refresh_in_force_all(con, contract.source_id)
         con.execute("commit")
     except BaseException:
@@ -212,17 +198,80 @@ def record_deliveries(
         raise
 
 
+def _write(con: duckdb.DuckDBPyConnection, contract: Contract, writes: list[DeliveryWrite]) -> None:
+    ids = [w.delivery["delivery_id"] for w in writes]
+    log_columns = list(writes[0].delivery)
+    log = {c: [w.delivery[c] for w in writes] for c in log_columns}
+    problems = [p for w in writes for p in w.problems]
+    for table, column in (
+        ("ingest.delivery_problems", "delivery_id"),
+        ("ingest.deliveries", "delivery_id"),
+        (contract.raw_table, "_delivery_id"),
+    ):
+        con.execute(f"delete from {table} where {column} in (select unnest(?))", [ids])
+    con.register("log_rows", pa.table(log))
+    con.execute(
+        f"insert into ingest.deliveries ({', '.join(log_columns)}) "
+        f"select {', '.join(log_columns)} from log_rows"
+    )
+    con.unregister("log_rows")
+    if problems:
+        data = {name: [p[name] for p in problems] for name, _ in _PROBLEM_COLUMNS}
+        con.register("problem_rows", _arrow(_PROBLEM_COLUMNS, data))
+        con.execute(
+            "insert into ingest.delivery_problems "
+            f"({', '.join(n for n, _ in _PROBLEM_COLUMNS)}) select * from problem_rows"
+        )
+        con.unregister("problem_rows")
+    accepted = [w for w in writes if w.rows is not None and w.rows.num_rows]
+    if accepted:
+        _insert_rows(con, contract, accepted)
+
+
+def refresh_presence(
+    con: duckdb.DuckDBPyConnection, source_id: str, present: dict[str, dt.datetime]
+) -> None:
+    """Deliveries of the source whose content is in a file of ``sources/`` are present (seen
+    last at that file's modification time); the others are withdrawn (the time they were
+    first found missing is kept). Nothing is deleted: the history stays."""
+    table = pa.table(
+        {
+            "delivery_id": pa.array(list(present), pa.string()),
+            "seen_at": pa.array(list(present.values()), pa.timestamp("us")),
+        }
+    )
+    con.register("present_files", table)
+    try:
+        con.execute(
+            """
+            update ingest.deliveries as d set
+                present = p.delivery_id is not null,
+                last_seen_at = coalesce(p.seen_at, d.last_seen_at),
+                withdrawn_at = case when p.delivery_id is not null then null
+                                    else coalesce(d.withdrawn_at, $2) end
+            from ingest.deliveries as d2
+            left join present_files as p on p.delivery_id = d2.delivery_id
+            where d.delivery_id = d2.delivery_id and d.source_id = $1
+            """,
+            [source_id, now()],
+        )
+    finally:
+        con.unregister("present_files")
+
+
 def refresh_in_force_all(con: duckdb.DuckDBPyConnection, source_id: str) -> None:
-    """The in-force rule for every (year, department) of a source in one statement."""
+    """The in-force rule for every (year, department) of a source in one statement: the
+    accepted delivery whose file is present in ``sources/`` and newest (its file's
+    modification time, then its name) is in force; none when no accepted file is present."""
     con.execute(
         """
         update ingest.deliveries set in_force = (delivery_id in (
             select delivery_id from (
                 select delivery_id, row_number() over (
                     partition by campaign_year, department
-                    order by received_at desc, file_name desc) as rank
+                    order by coalesce(last_seen_at, received_at) desc, file_name desc) as rank
                 from ingest.deliveries
-                where source_id = $1 and outcome = 'accepted')
+                where source_id = $1 and outcome = 'accepted' and coalesce(present, true))
             where rank = 1))
         where source_id = $1
         """,
