@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import math
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -20,11 +23,54 @@ from test_release import (
 from dagster_project import lineage
 from dagster_project import release as rel
 from dagster_project.cli import main
-from dagster_project.lineage import TraceError, computing_model, format_trace, trace
+from dagster_project.contracts import default_contracts
+from dagster_project.lineage import (
+    RowFilterError,
+    TraceError,
+    computing_model,
+    format_trace,
+    parse_row_filters,
+    recompute_value,
+    recompute_values,
+    row_filters,
+    trace,
+)
 from dagster_project.release import freeze
-from dagster_project.settings import PROJECT_ROOT
+from dagster_project.settings import CATALOGUE_CSV, PROJECT_ROOT
 
 AUDIT_DOC = PROJECT_ROOT / "docs" / "audit.md"
+
+# raw.eau_reseau of the 2025 delivery: the drinking-water rows (eau_potable) give the values
+# of water_network_length (30.5 = 20.0 for 62119 + 10.5 for 62126); the sewer rows
+# (assainissement) of the same delivery and communes feed other indicators, not this one.
+NETWORK_ROWS = [  # row number, commune, network, km
+    (2, "62119", "eau_potable", 12.0),
+    (3, "62119", "eau_potable", 8.0),
+    (4, "62126", "eau_potable", 10.5),
+    (5, "62119", "assainissement", 7.0),
+    (6, "62126", "assainissement", 3.0),
+]
+NON_PERMANENT_ROW = 9  # of rh_effectifs rows 3-14: the one agent not in permanent_staff
+
+
+def realistic_rows(con: duckdb.DuckDBPyConnection) -> None:
+    """test_release's tiny warehouse with raw rows the computations' filters can tell apart:
+    both networks in raw.eau_reseau, a status per agent (permanent_staff = 11)."""
+    con.execute("delete from raw.eau_reseau")
+    for row, code, network, km in NETWORK_ROWS:
+        con.execute(
+            "insert into raw.eau_reseau values (?, ?, ?, ?, 'x', 'Réseaux', ?, 2025, 'water')",
+            [code, network, km, D_NET_25, row],
+        )
+    con.execute("alter table raw_restricted.rh_effectifs add column statut varchar")
+    con.execute(
+        "update raw_restricted.rh_effectifs set statut = case when _row_number = ? "
+        "then 'NON_PERMANENT' else 'TITULAIRE' end",
+        [NON_PERMANENT_ROW],
+    )
+    con.execute(
+        "update marts.fct_indicator_values set value = 11 where indicator_id = 'permanent_staff'"
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -35,6 +81,7 @@ def _no_exports(monkeypatch):
 @pytest.fixture
 def con(tmp_path):
     connection = duckdb.connect(str(build_warehouse(tmp_path / "w.duckdb")))
+    realistic_rows(connection)
     freeze(connection, 2025, tmp_path / "releases")
     yield connection
     connection.close()
@@ -116,6 +163,35 @@ def test_declared_value_traces_to_its_exact_declared_row(con, manifest):
     assert "valeur déclarée 1\u202f000" in text
 
 
+def test_derived_agglomeration_value_lists_only_the_rows_its_computation_reads(con, manifest):
+    t = trace(con, "water_network_length", 2025, manifest_path=manifest)
+    [rows] = t.source_rows  # the drinking-water rows 2-4, not the sewer rows 5-6
+    assert (rows.table, rows.ranges, rows.row_count, rows.commune_filtered) == (
+        "raw.eau_reseau",
+        ["2–4"],
+        3,
+        False,
+    )
+    [selection] = t.row_selection
+    assert (selection.source_id, selection.row_filter, selection.filter_declared) == (
+        "eau_reseau",
+        "reseau = eau_potable",
+        True,
+    )
+    assert (selection.row_count, selection.delivered_row_count) == (3, 5)
+    text = format_trace(t)
+    assert "Lignes sources (3) :" in text
+    assert (
+        "3 lignes de eau_reseau (reseau = eau_potable) entrent dans le calcul, "
+        "sur 5 lignes livrées" in text
+    )
+    assert "feuille « Réseaux » : 3 ligne(s) — ligne(s) 2–4 (livraison" in text
+    data = json.loads(lineage.trace_json(t))
+    assert data["source_rows"][0]["ranges"] == ["2–4"] and data["source_rows"][0]["row_count"] == 3
+    assert data["row_selection"][0]["row_filter"] == "reseau = eau_potable"
+    assert t.notes == []
+
+
 def test_derived_commune_value_lists_the_commune_rows_as_ranges(con, manifest):
     t = trace(con, "water_network_length", 2025, "62119", manifest_path=manifest)
     assert t.commune == "Béthune"
@@ -123,29 +199,74 @@ def test_derived_commune_value_lists_the_commune_rows_as_ranges(con, manifest):
     assert t.model["wide_model"] == "model.kpi.int_water__network_by_commune"
     assert t.model["origin"].startswith("manifeste dbt")
     assert [d["delivery_id"] for d in t.deliveries] == [D_NET_25]
-    [rows] = t.source_rows
+    [rows] = t.source_rows  # Béthune's drinking-water rows; not its sewer row 5, not Beuvry's
     assert (rows.table, rows.row_count, rows.ranges, rows.commune_filtered) == (
         "raw.eau_reseau",
-        3,
-        ["2–3", "5"],
+        2,
+        ["2–3"],
         True,
     )
-    agglomeration = trace(con, "water_network_length", 2025, manifest_path=manifest)
-    assert agglomeration.source_rows[0].ranges == ["2–5"]
-    assert agglomeration.source_rows[0].row_count == 4
+    [selection] = t.row_selection
+    assert selection.row_filter == "commune 62119, reseau = eau_potable"
+    assert (selection.row_count, selection.delivered_row_count) == (2, 3)
+    assert (
+        "2 lignes de eau_reseau (commune 62119, reseau = eau_potable) entrent dans le calcul, "
+        "sur 3 lignes livrées pour cette commune" in format_trace(t)
+    )
+    beuvry = trace(con, "water_network_length", 2025, "62126", manifest_path=manifest)
+    assert [(s.ranges, s.row_count) for s in beuvry.source_rows] == [(["4"], 1)]
+
+
+def test_filtered_rows_give_back_the_value(con):
+    """The rows kpi trace lists are the ones that sum to the value (recompute_value)."""
+    for code, expected in ((None, 30.5), ("62119", 20.0), ("62126", 10.5)):
+        assert recompute_value(con, "water_network_length", 2025, code, D_NET_25) == expected
+    # every delivered row, the old listing, would not: 30.5 + 7 + 3
+    everything = replace(
+        row_filters()["water_network_length"],
+        sources={"eau_reseau": lineage.SourceFilter("eau_reseau", (), "sum(lineaire_km)")},
+    )
+    filters = {"water_network_length": everything}
+    assert recompute_value(con, "water_network_length", 2025, None, D_NET_25, filters) == 40.5
 
 
 def test_hr_rows_show_only_sheet_and_row_numbers(con, manifest):
     t = trace(con, "permanent_staff", 2025, manifest_path=manifest)
     [rows] = t.source_rows
     assert rows.table == "raw_restricted.rh_effectifs" and rows.restricted
-    assert rows.ranges == ["3–14"] and rows.row_count == 12
+    assert rows.ranges == ["3–8", "10–14"] and rows.row_count == 11  # not the non-permanent 9
     text = format_trace(t) + lineage.trace_json(t)
+    assert "11 lignes de rh_effectifs (statut autre que NON_PERMANENT) entrent dans le calcul" in (
+        text
+    )
     assert PSEUDONYM[:10] not in text
     assert not re.search(r"\b4(8[3-9]|9[0-4])\b", text)  # no age_months value
     assert "données personnelles" in text
+    assert "TITULAIRE" not in text  # the filter is shown, never a row's own value
     # found through the model's code in the manifest, not the catalogue's department
     assert t.model["name"] == "int_misc__indicator_values"
+
+
+def test_without_a_usable_filter_every_delivered_row_is_listed_and_said(
+    tmp_path, manifest, monkeypatch
+):
+    connection = duckdb.connect(str(build_warehouse(tmp_path / "w.duckdb")))
+    try:
+        # rh_effectifs without its statut column: the filter cannot be applied
+        t = trace(connection, "permanent_staff", 2025, manifest_path=manifest)
+        assert [(s.ranges, s.row_count) for s in t.source_rows] == [(["3–14"], 12)]
+        assert not t.row_selection[0].filter_declared
+        assert any("colonne(s) statut absente(s)" in n for n in t.notes)
+        assert "les lignes du calcul ne sont pas connues" in format_trace(t)
+        # an indicator the file does not describe
+        empty = tmp_path / "rows.yml"
+        empty.write_text("version: 1\nindicators: {}\n", encoding="utf-8")
+        monkeypatch.setattr(lineage, "ROW_FILTERS_YML", empty)
+        t = trace(connection, "water_network_length", 2025, manifest_path=manifest)
+        assert t.source_rows[0].row_count == 4
+        assert any("aucun filtre de lignes déclaré" in n for n in t.notes)
+    finally:
+        connection.close()
 
 
 def test_model_falls_back_to_the_catalogue_without_a_manifest(tmp_path):
@@ -193,13 +314,102 @@ def test_documented_sql_is_the_one_the_code_runs(con):
     assert [(r[0], r[4]) for r in rows] == [(D_HR_25, "rh_effectifs_2025.xlsx")]
 
 
+def test_documented_source_rows_sql_is_the_one_the_code_runs():
+    doc = AUDIT_DOC.read_text(encoding="utf-8")
+    water = row_filters()["water_network_length"].sources["eau_reseau"]
+    query, params = lineage.source_rows_query("raw.eau_reseau", water, "62119")
+    assert query in doc
+    assert params == {"rf0_0": "eau_potable", "code_insee": "62119"}
+
+
+def test_every_derived_indicator_of_the_catalogue_has_its_row_filter():
+    """One filter per derived indicator, over its catalogue sources, naming columns of the
+    sources' contracts and values they allow."""
+    with CATALOGUE_CSV.open(encoding="utf-8") as handle:
+        derived = {
+            e["indicator_id"]: e["source"].split(",")
+            for e in csv.DictReader(handle)
+            if e["computation"] != "declared"
+        }
+    filters = row_filters()
+    assert len(derived) == 61 and set(filters) == set(derived)
+    contracts = default_contracts()
+    for indicator_id, entry in filters.items():
+        assert list(entry.sources) == derived[indicator_id], indicator_id
+        for source_id, source_filter in entry.sources.items():
+            columns = {c.stored_name: c for c in contracts[source_id].columns if c.stored_name}
+            for condition in source_filter.conditions:
+                column = columns.get(condition.column)
+                assert column is not None, (indicator_id, source_id, condition.column)
+                if column.allowed and condition.kind in ("equals", "one_of", "not_one_of"):
+                    assert set(condition.values) <= set(column.allowed), (indicator_id, condition)
+
+
+def test_row_filter_conditions_in_sql_and_in_french():
+    parsed = parse_row_filters(
+        {
+            "version": 1,
+            "indicators": {
+                "x": {
+                    "rows": {
+                        "s": {
+                            "where": {
+                                "flux": ["OMR", "VERRE"],
+                                "statut": {"not": "NON_PERMANENT"},
+                                "udi": {"ignore_case": "UDI-A"},
+                                "date_adhesion": {"year": "campaign"},
+                                "date_engagement": {"years": [2022, "campaign"]},
+                                "code_insee": {"present": True},
+                            },
+                            "measure": "count(*)",
+                        }
+                    }
+                }
+            },
+        }
+    )
+    source_filter = parsed["x"].sources["s"]
+    assert parsed["x"].value == "s"
+    sql, params = source_filter.sql()
+    assert sql.splitlines()[1:] == [
+        '  and r."flux" in ($rf0_0, $rf0_1)',
+        '  and r."statut" not in ($rf1_0)',
+        '  and upper(r."udi") = upper($rf2_0)',
+        '  and extract(year from r."date_adhesion") = r._campaign_year',
+        '  and extract(year from r."date_engagement") between $rf4_0 and r._campaign_year',
+        '  and r."code_insee" is not null',
+    ]
+    assert params == {
+        "rf0_0": "OMR",
+        "rf0_1": "VERRE",
+        "rf1_0": "NON_PERMANENT",
+        "rf2_0": "UDI-A",
+        "rf4_0": 2022,
+    }
+    assert source_filter.describe(2025) == (
+        "flux = OMR ou VERRE et statut autre que NON_PERMANENT et udi = UDI-A sans distinguer "
+        "majuscules et minuscules et date_adhesion en 2025 et date_engagement de 2022 à 2025 "
+        "et code_insee renseigné"
+    )
+    for bad in (
+        {"rows": {"s": {"where": {"c": {"like": "x%"}}, "measure": "count(*)"}}},
+        {"rows": {"s": {"measure": "count(*)"}, "t": {"measure": "count(*)"}}},
+        {"rows": {"s": {"where": {"c; drop": 1}, "measure": "count(*)"}}},
+        {"rows": {"s": {"where": {"c": "x"}}}},
+    ):
+        with pytest.raises(RowFilterError):
+            parse_row_filters({"version": 1, "indicators": {"x": bad}})
+
+
 def test_row_ranges():
     assert lineage.row_ranges([2, 3, 4, 7, 9, 10, 3]) == ["2–4", "7", "9–10"]
     assert lineage.row_ranges([]) == []
 
 
 def test_kpi_trace_command(tmp_path, capsys):
-    build_warehouse(tmp_path / ".build" / "w.duckdb")
+    connection = duckdb.connect(str(build_warehouse(tmp_path / ".build" / "w.duckdb")))
+    realistic_rows(connection)
+    connection.close()
     common = ["--warehouse", str(tmp_path / "w.duckdb")]
     releases = ["--releases", str(tmp_path / "releases")]
     assert main(["freeze", "--year", "2025", "--no-publish", *common, *releases]) == 0
@@ -211,9 +421,88 @@ def test_kpi_trace_command(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Béthune" not in out and "Beuvry (62126)" in out
     assert "Livraisons (1)" in out and "eau_reseau_2025.xlsx" in out
-    assert "feuille « Réseaux », commune 62126 : 1 ligne(s) — ligne(s) 4" in out
+    assert "feuille « Réseaux », commune 62126 : 1 ligne(s) — ligne(s) 4 (livraison" in out
+    assert "1 ligne de eau_reseau (commune 62126, reseau = eau_potable) entre dans le calcul" in out
     assert main(["trace", "water_network_length", "--year", "2025", "--json", *common]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["release"]["release_id"] == "RA-2025-v1"
+    assert [(s["ranges"], s["row_count"]) for s in data["source_rows"]] == [(["2–4"], 3)]
     assert main(["trace", "inconnu", "--year", "2025", *common]) == 1
     assert "kpi trace : aucune valeur de « inconnu »" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- the demo campaign
+
+
+@pytest.fixture(scope="module")
+def demo(demo_warehouse):
+    """The session's built demo campaign (conftest.demo_warehouse), read only."""
+    assert demo_warehouse.returncode in (0, 3), demo_warehouse.stderr[-3000:]
+    build = demo_warehouse.root / ".build" / demo_warehouse.warehouse.name
+    connection = duckdb.connect(str(build), read_only=True)
+    yield connection
+    connection.close()
+
+
+@pytest.mark.slow
+def test_demo_water_network_trace_lists_the_drinking_water_rows_only(demo, tmp_path):
+    absent = tmp_path / "manifest.json"
+    t = trace(demo, "water_network_length", 2025, manifest_path=absent)
+    [selection] = t.row_selection
+    assert (selection.row_count, selection.delivered_row_count) == (100, 200)
+    assert sum(s.row_count for s in t.source_rows) == 100
+    listed = {
+        (s.delivery_id, s.sheet, n)
+        for s in t.source_rows
+        for part in s.ranges
+        for n in range(int(part.split("–")[0]), int(part.split("–")[-1]) + 1)
+    }
+    fed = set(
+        demo.execute(
+            "select _delivery_id, _sheet, _row_number from raw.eau_reseau "
+            "where _delivery_id = ? and reseau = 'eau_potable'",
+            [t.value["delivery_ids"]],
+        ).fetchall()
+    )
+    assert listed == fed and len(fed) == 100
+    assert "100 lignes de eau_reseau (reseau = eau_potable) entrent dans le calcul" in (
+        format_trace(t)
+    )
+    commune = trace(demo, "water_network_length", 2025, "62119", manifest_path=absent)
+    numbers = demo.execute(
+        "select list(_row_number order by _row_number) from raw.eau_reseau "
+        "where _delivery_id = ? and reseau = 'eau_potable' and code_insee = '62119'",
+        [t.value["delivery_ids"]],
+    ).fetchone()[0]
+    assert [s.ranges for s in commune.source_rows] == [lineage.row_ranges(numbers)]
+    assert commune.row_selection[0].row_count == len(numbers) >= 1
+
+
+@pytest.mark.slow
+def test_row_filters_reproduce_every_derived_value(demo):
+    """Every derived value of the demo (each indicator, year, commune and agglomeration) is
+    given back by the rows its filter selects: the filters cannot drift from dbt's SQL."""
+    values = demo.execute(
+        "select indicator_id, year, code_insee, delivery_ids, value "
+        "from marts.fct_indicator_values where computation = 'derived' order by all"
+    ).fetchall()
+    assert {v[0] for v in values} == set(row_filters())  # all 61 derived indicators
+    recomputed = recompute_values(demo, [v[:4] for v in values])
+    wrong = [
+        (v[:3], v[4], r)
+        for v, r in zip(values, recomputed, strict=True)
+        if not math.isclose(r or 0.0, v[4], rel_tol=1e-9, abs_tol=1e-6)
+    ]
+    assert not wrong, wrong[:20]
+    # and the check has teeth: the sewer rows do not give the drinking-water length
+    entry = row_filters()["water_network_length"]
+    sewer = lineage.SourceFilter(
+        "eau_reseau",
+        (lineage.Condition("reseau", "equals", ("assainissement",)),),
+        "sum(lineaire_km)",
+    )
+    filters = {"water_network_length": replace(entry, sources={"eau_reseau": sewer})}
+    indicator, year, code, deliveries, value = next(
+        v for v in values if v[0] == "water_network_length" and v[2] is None
+    )
+    assert recompute_value(demo, indicator, year, code, deliveries, filters) != value
