@@ -33,7 +33,7 @@ import duckdb
 import yaml
 
 from dagster_project.contracts import ANY_DEPARTMENT, Contract, default_contracts
-from dagster_project.ingest.pipeline import discover, sha256_of
+from dagster_project.ingest.pipeline import NOTICE_SUFFIX, discover, sha256_of
 from dagster_project.relations import table_exists
 from dagster_project.settings import CATALOGUE_CSV
 
@@ -454,6 +454,8 @@ class StatusRow:
     days_late: int = 0
     pending_file: str | None = None  # deposited, not processed by ingestion yet
     pending_since: dt.datetime | None = None
+    in_force_delivery_id: str | None = None
+    atypical_count: int = 0  # values of the delivery in force still to confirm
     status_fr: str = ""
 
     @property
@@ -536,6 +538,11 @@ def status_label(row: StatusRow, today: dt.date) -> str:
             label += f", en retard de {_days(row.days_late)}"
     elif row.accepted_in_force:
         label = "reçu, accepté"
+        if row.atypical_count:
+            label += (
+                f", {row.atypical_count} valeur{'s' if row.atypical_count > 1 else ''} à "
+                f"confirmer (voir {row.in_force_file}{NOTICE_SUFFIX})"
+            )
     elif row.pending_file:
         label = ""
     elif row.late:
@@ -626,6 +633,9 @@ def campaign_status(
             continue
         pending[key] = deposit  # discover() sorts as received: the last one wins
 
+    from dagster_project.validation.notices import atypical_counts
+
+    atypical = atypical_counts(con, year)
     rows: list[StatusRow] = []
     keys = [(e.department, e.source_id) for e in campaign.entries]
     keys += sorted((set(by_key) | set(pending)) - set(keys))
@@ -661,6 +671,8 @@ def campaign_status(
             if in_force:
                 row.in_force_file = in_force[0]["file_name"]
                 row.in_force_received_at = in_force[0]["received_at"]
+                row.in_force_delivery_id = in_force[0]["delivery_id"]
+                row.atypical_count = atypical.get(row.in_force_delivery_id, 0)
         deposit = pending.get((department, source_id))
         if deposit is not None and (
             row.received_at is None or deposit.received_at >= row.received_at
@@ -709,6 +721,7 @@ STATUS_COLUMNS = [
     ("latest_sha256", "VARCHAR"),
     ("in_force_received_at", "TIMESTAMP"),
     ("pending_file", "VARCHAR"),
+    ("atypical_count", "INTEGER"),
 ]
 
 
@@ -903,6 +916,7 @@ def format_status(rows: Sequence[StatusRow], unrecognised: Iterable[Path] = ()) 
 class ReminderItem:
     row: StatusRow
     problems: list[dict] = field(default_factory=list)
+    atypical: list[str] = field(default_factory=list)  # values to confirm (French lines)
 
 
 def reminder_subject(year: int) -> str:
@@ -912,7 +926,7 @@ def reminder_subject(year: int) -> str:
 def _needs_reminder(row: StatusRow) -> bool:
     if not row.expected or not row.email or row.pending_file:
         return False
-    return row.late or row.rejected
+    return row.late or row.rejected or row.atypical_count > 0
 
 
 def _first_problems(con: duckdb.DuckDBPyConnection, delivery_id: str) -> list[dict]:
@@ -952,8 +966,9 @@ def reminder_body(
     sender_name: str = DEFAULT_SENDER_NAME,
     sender: str = DEFAULT_SENDER,
 ) -> str:
-    late = [i for i in items if not i.row.rejected]
+    late = [i for i in items if i.row.late and not i.row.rejected]
     rejected = [i for i in items if i.row.rejected]
+    to_confirm = [i for i in items if i.atypical and not i.row.rejected]
     lines = [
         f"Bonjour {contact}," if contact else "Bonjour,",
         "",
@@ -1007,6 +1022,23 @@ def reminder_body(
                     lines.append(f"      {number}. {_problem_line(problem)}")
             if row.report_path:
                 lines.append(f"    Rapport complet : {row.report_path}")
+    if to_confirm:
+        lines += [
+            "",
+            "Chiffres à confirmer (fichier accepté, mais ces valeurs semblent anormales) :",
+        ]
+        for item in to_confirm:
+            row = item.row
+            lines.append(
+                f"  - {row.title_fr} ({row.source_id}), fichier {row.in_force_file} : "
+                f"{row.atypical_count} valeur(s) à confirmer, détail dans "
+                f"{row.in_force_file}{NOTICE_SUFFIX} à côté du fichier."
+            )
+            lines += [f"      {line}" for line in item.atypical[:MAX_PROBLEMS_IN_REMINDER]]
+        lines.append(
+            "    Si ces chiffres sont justes, dites-le-nous en répondant à ce message ; "
+            "sinon déposez un fichier corrigé."
+        )
     lines += [
         "",
         "Merci de déposer le fichier (ou le fichier corrigé) dans le dossier de votre direction "
@@ -1055,6 +1087,8 @@ def write_reminders(
     )
     sender_name = sender_name or (steering.direction_fr if steering else DEFAULT_SENDER_NAME)
 
+    from dagster_project.validation.notices import atypical_lines
+
     by_owner: dict[str, list[ReminderItem]] = {}
     for row in rows:
         if not _needs_reminder(row):
@@ -1064,7 +1098,12 @@ def write_reminders(
             if row.rejected and row.latest_delivery_id
             else []
         )
-        by_owner.setdefault(row.email.lower(), []).append(ReminderItem(row, problems))
+        atypical = (
+            atypical_lines(con, year, row.in_force_delivery_id)
+            if row.atypical_count and row.in_force_delivery_id
+            else []
+        )
+        by_owner.setdefault(row.email.lower(), []).append(ReminderItem(row, problems, atypical))
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ from dagster import AssetSelection, Definitions, define_asset_job, in_process_ex
 
 from dagster_project.assets.dbt import dbt_models
 from dagster_project.assets.ingestion import INGESTION_GROUP, build_ingestion_assets
+from dagster_project.assets.quality import atypical_values
 from dagster_project.publish import build_publication_sensor
 from dagster_project.resources import build_resources
 from dagster_project.schedules import (
@@ -58,7 +59,7 @@ def build_definitions(settings: Settings | None = None, *, in_process: bool = Fa
         files = discover(settings.sources_dir, contracts)
         assets = build_ingestion_assets(contracts, ingestion_order(contracts, files))
     return Definitions(
-        assets=[*assets, dbt_models, campaign_status_asset],
+        assets=[*assets, dbt_models, atypical_values, campaign_status_asset],
         asset_checks=asset_checks,
         jobs=[kpi_run_job, ingestion_job, campaign_status_job],
         sensors=[

@@ -7,6 +7,7 @@ Fast: the small hand-built warehouse of test_release.py (declared_budget 900 €
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 
@@ -252,3 +253,92 @@ def test_the_report_never_shows_a_confirmed_atypical_value_as_a_plain_figure():
     assert "valeur atypique, confirmée" in figure
     assert 'class="hausse"' not in detail  # not a green « +99 900 % »
     assert "confirmée : recomptage des ouvrages" in detail
+
+
+# --- told at delivery time: the notice beside the file, kpi status, the reminders -------------
+
+
+def _delivery_file(con, sources, delivery_id):
+    year, department, name = con.execute(
+        "select campaign_year, department, file_name from ingest.deliveries where delivery_id = ?",
+        [delivery_id],
+    ).fetchone()
+    path = sources / str(year) / department / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"classeur")
+    return path
+
+
+def test_an_accepted_delivery_with_atypical_values_gets_a_notice_beside_it(path, tmp_path):
+    from test_release import D_DECL_25
+
+    from dagster_project.campaign import StatusRow, status_label
+    from dagster_project.validation.notices import (
+        atypical_counts,
+        atypical_lines,
+        record_atypical_values,
+        write_notices,
+    )
+
+    _set(path, "declared_budget", 900_000.0)
+    sources = tmp_path / "sources"
+    con = duckdb.connect(str(path))
+    try:
+        delivery = _delivery_file(con, sources, D_DECL_25)
+        notices = write_notices(con, sources, record_atypical_values(con, sources))
+        notice = delivery.with_name(delivery.name + ".a_confirmer.csv")
+        assert notices == [notice]
+        raw = notice.read_bytes()
+        assert raw.startswith(b"\xef\xbb\xbf")  # French Excel reads UTF-8 with its BOM
+        lines = raw.decode("utf-8-sig").splitlines()
+        assert lines[0].split(";")[:3] == ["Indicateur", "Libellé", "Commune"]
+        assert lines[1].startswith("declared_budget;Budget déclaré;agglomération;2025;")
+        assert fr("×1 000 en un an") in lines[1] and "fichier corrigé" in lines[1]
+        assert atypical_counts(con, 2025) == {D_DECL_25: 1}
+        assert atypical_lines(con, 2025, D_DECL_25)[0].startswith("Budget déclaré (agglomération)")
+        row = StatusRow(2025, "finance", "indicateurs_declares", in_force_file=delivery.name)
+        row.atypical_count = 1
+        assert status_label(row, dt.date(2026, 1, 15)) == (
+            f"reçu, accepté, 1 valeur à confirmer (voir {notice.name})"
+        )
+
+        # qualified: the notice goes, the table keeps the value as qualified
+        set_review(con, YEAR, "declared_budget", None, STATUS_OK, "confirmé", "dps")
+        assert write_notices(con, sources, record_atypical_values(con, sources)) == []
+        assert not notice.exists()
+        assert con.execute("select qualified from quality.atypical_values").fetchall() == [(True,)]
+    finally:
+        con.close()
+
+
+def test_a_link_planted_at_the_notice_name_is_replaced_not_followed(path, tmp_path):
+    from test_release import D_DECL_25
+
+    from dagster_project.validation.notices import record_atypical_values, write_notices
+
+    _set(path, "declared_budget", 900_000.0)
+    sources = tmp_path / "sources"
+    outside = tmp_path / "outside.txt"
+    outside.write_text("à garder", encoding="utf-8")
+    con = duckdb.connect(str(path))
+    try:
+        delivery = _delivery_file(con, sources, D_DECL_25)
+        notice = delivery.with_name(delivery.name + ".a_confirmer.csv")
+        notice.symlink_to(outside)
+        write_notices(con, sources, record_atypical_values(con, sources))
+    finally:
+        con.close()
+    assert outside.read_text(encoding="utf-8") == "à garder"
+    assert not notice.is_symlink() and "declared_budget" in notice.read_text(encoding="utf-8-sig")
+
+
+def test_notices_are_not_deliveries(tmp_path, contracts):
+    from dagster_project.ingest.pipeline import discover
+
+    folder = tmp_path / "sources" / "2025" / "water"
+    folder.mkdir(parents=True)
+    (folder / "eau_reseau_2025.xlsx").write_bytes(b"x")
+    (folder / "eau_reseau_2025.xlsx.a_confirmer.csv").write_bytes(b"x")
+    assert [d.path.name for d in discover(tmp_path / "sources", contracts)] == [
+        "eau_reseau_2025.xlsx"
+    ]

@@ -33,6 +33,7 @@ from dagster_project.ingest.readahead import READ_AHEAD
 from dagster_project.settings import CATALOGUE_CSV, COMMUNES_CSV
 
 REPORT_SUFFIX = ".rejet.csv"
+NOTICE_SUFFIX = ".a_confirmer.csv"  # atypical values of an accepted file (validation.notices)
 DELIVERY_SUFFIXES = (".xlsx", ".csv")
 _YEAR_DIR = re.compile(r"^\d{4}$")
 
@@ -64,7 +65,7 @@ def is_delivery_file(path: Path) -> bool:
     return (
         path.is_file()
         and path.suffix.lower() in DELIVERY_SUFFIXES
-        and not name.endswith(REPORT_SUFFIX)
+        and not name.endswith((REPORT_SUFFIX, NOTICE_SUFFIX))
         and not name.startswith(("~$", "."))
     )
 
