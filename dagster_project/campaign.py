@@ -14,12 +14,14 @@ Every date is judged against a ``today`` argument, never the system clock.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import difflib
 import os
 import re
 import smtplib
 import ssl
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from email import policy
@@ -33,7 +35,7 @@ import duckdb
 import yaml
 
 from dagster_project.contracts import ANY_DEPARTMENT, Contract, default_contracts
-from dagster_project.ingest.pipeline import NOTICE_SUFFIX, discover, sha256_of
+from dagster_project.ingest.pipeline import NOTICE_SUFFIX, REPORT_SUFFIX, discover, sha256_of
 from dagster_project.relations import table_exists
 from dagster_project.settings import CATALOGUE_CSV
 
@@ -984,8 +986,9 @@ def reminder_body(
                 f"{_fr_date(row.due_date)}, en retard de {_days(row.days_late)}."
             )
             lines.append(
-                f"    Fichier à déposer : {Path(sources_dir) / str(year) / row.department}/"
-                f"{row.source_id}_{year}.xlsx"
+                f"    Fichier à déposer dans le dossier de la campagne {year} de votre direction "
+                f"({year}/{row.department}), sous le nom {row.source_id}_{year}.xlsx : le modèle "
+                "vierge est joint à ce message."
             )
     if rejected:
         lines += ["", "Livraisons rejetées (fichier reçu mais refusé au contrôle) :"]
@@ -1021,7 +1024,10 @@ def reminder_body(
                 for number, problem in enumerate(item.problems, start=1):
                     lines.append(f"      {number}. {_problem_line(problem)}")
             if row.report_path:
-                lines.append(f"    Rapport complet : {row.report_path}")
+                lines.append(
+                    f"    Rapport complet joint à ce message : {row.latest_file}{REPORT_SUFFIX} "
+                    "(une ligne par problème, à ouvrir avec Excel)."
+                )
     if to_confirm:
         lines += [
             "",
@@ -1031,8 +1037,8 @@ def reminder_body(
             row = item.row
             lines.append(
                 f"  - {row.title_fr} ({row.source_id}), fichier {row.in_force_file} : "
-                f"{row.atypical_count} valeur(s) à confirmer, détail dans "
-                f"{row.in_force_file}{NOTICE_SUFFIX} à côté du fichier."
+                f"{row.atypical_count} valeur(s) à confirmer, détail joint : "
+                f"{row.in_force_file}{NOTICE_SUFFIX}."
             )
             lines += [f"      {line}" for line in item.atypical[:MAX_PROBLEMS_IN_REMINDER]]
         lines.append(
@@ -1068,10 +1074,13 @@ def write_reminders(
     campaign: Campaign | None = None,
     rows: Sequence[StatusRow] | None = None,
 ) -> list[Path]:
-    """One ``.eml`` per owner with something late or rejected; returns their paths.
+    """One ``.eml`` per owner with something late, rejected or to confirm; returns their
+    paths, ``out_dir/<today>/relance_<year>_<address>.eml``.
 
-    Earlier reminders of the same year in ``out_dir`` are removed first, so the folder only
-    holds what is due today. The sender is, in order: ``sender``, env ``KPI_REMINDER_FROM``,
+    Each message carries what the department needs to act (the rejection report, the notice
+    of values to confirm, the blank template). Reminders of earlier days are kept, and each
+    one written is recorded in ``out_dir/journal_des_relances.csv`` (``record_reminder``);
+    nothing is sent here (``send_reminders``). The sender is, in order: ``sender``, env ``KPI_REMINDER_FROM``,
     the campaign's ``steering.email``, ``pilotage@bethunebruay.fr``.
     """
     if campaign is None:
@@ -1105,11 +1114,32 @@ def write_reminders(
         )
         by_owner.setdefault(row.email.lower(), []).append(ReminderItem(row, problems, atypical))
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in out_dir.glob(f"{REMINDER_PREFIX}_{year}_*.eml"):
+    # every day's reminders are kept in a folder of their own (what was written, for whom);
+    # a second `kpi remind` the same day replaces that day's files only
+    day_dir = Path(out_dir) / today.isoformat()
+    day_dir.mkdir(parents=True, exist_ok=True)
+    for stale in day_dir.glob(f"{REMINDER_PREFIX}_{year}_*.eml"):
         stale.unlink()
     sent_at = dt.datetime.combine(today, dt.time(8, 0)).astimezone()
+    with tempfile.TemporaryDirectory(prefix="kpi-modeles-") as folder:
+        templates = _blank_templates(Path(folder), year, campaign, by_owner)
+        return _write_messages(
+            by_owner,
+            templates,
+            day_dir,
+            Path(out_dir),
+            sources_dir,
+            year,
+            today,
+            sent_at,
+            sender,
+            sender_name,
+        )
+
+
+def _write_messages(
+    by_owner, templates, day_dir, out_dir, sources_dir, year, today, sent_at, sender, sender_name
+) -> list[Path]:
     written = []
     for email, items in sorted(by_owner.items()):
         contact = items[0].row.owner
@@ -1126,10 +1156,126 @@ def write_reminders(
             charset="utf-8",
             cte="quoted-printable",
         )
-        path = out_dir / f"{REMINDER_PREFIX}_{year}_{_file_slug(email)}.eml"
+        attached = []
+        for attachment in _attachments(sources_dir, year, items, templates):
+            message.add_attachment(
+                attachment.read_bytes(),
+                maintype="application",
+                subtype=_SUBTYPES.get(attachment.suffix.lower(), "octet-stream"),
+                filename=attachment.name,
+            )
+            attached.append(attachment.name)
+        path = day_dir / f"{REMINDER_PREFIX}_{year}_{_file_slug(email)}.eml"
         path.write_bytes(message.as_bytes())
         written.append(path)
+        record_reminder(
+            out_dir,
+            written_on=today,
+            contact=contact,
+            email=email,
+            subject=reminder_subject(year),
+            path=path,
+            sources=[i.row.source_id for i in items],
+            attachments=attached,
+        )
     return written
+
+
+_SUBTYPES = {
+    ".csv": "csv",
+    ".xlsx": "vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+JOURNAL = "journal_des_relances.csv"
+JOURNAL_HEADER = [
+    "Écrite le",
+    "Destinataire",
+    "Adresse",
+    "Objet",
+    "Fichier",
+    "Sources concernées",
+    "Pièces jointes",
+    "Envoyée le",
+]
+
+
+def _blank_templates(folder: Path, year: int, campaign, by_owner) -> dict:
+    """(department, source_id) -> the blank template to attach, for late or rejected items
+    (written by ``templates.write_templates`` into ``folder``, a temporary one)."""
+    wanted = {
+        (i.row.department, i.row.source_id)
+        for items in by_owner.values()
+        for i in items
+        if i.row.late or i.row.rejected
+    }
+    if not wanted:
+        return {}
+    from dagster_project.templates import write_templates
+
+    steering = campaign.steering.email if campaign.steering else None
+    deadlines = {
+        (e.department, e.source_id): (e.due_date, steering or e.owner.email)
+        for e in campaign.entries
+    }
+    paths = write_templates(
+        year, folder, departments=sorted({d for d, _ in wanted}), deadlines=deadlines
+    )
+    return {
+        (p.parent.name, p.name.removesuffix(f"_{year}.xlsx")): p
+        for p in paths
+        if (p.parent.name, p.name.removesuffix(f"_{year}.xlsx")) in wanted
+    }
+
+
+def _attachments(sources_dir: Path, year: int, items, templates: dict) -> list[Path]:
+    """What a department needs to act: the rejection report, the notice of the values to
+    confirm, the blank template; only files that exist, never through a link."""
+    found = []
+    for item in items:
+        row = item.row
+        folder = Path(sources_dir) / str(year) / row.department
+        if row.rejected and row.latest_file:
+            found.append(folder / f"{row.latest_file}{REPORT_SUFFIX}")
+        if item.atypical and row.in_force_file:
+            found.append(folder / f"{row.in_force_file}{NOTICE_SUFFIX}")
+        template = templates.get((row.department, row.source_id))
+        if template is not None:
+            found.append(template)
+    return [p for p in found if p.is_file() and not p.is_symlink()]
+
+
+def record_reminder(
+    out_dir: Path,
+    *,
+    written_on: dt.date,
+    contact: str,
+    email: str,
+    subject: str,
+    path: Path,
+    sources: Sequence[str],
+    attachments: Sequence[str],
+    sent_at: dt.datetime | None = None,
+) -> Path:
+    """Append one line to the reminders' journal (``journal_des_relances.csv``, French
+    Excel): what was written or sent, to whom, when. Never rewritten: the history stays."""
+    journal = Path(out_dir) / JOURNAL
+    new = not journal.exists()
+    with journal.open("a", encoding="utf-8-sig" if new else "utf-8", newline="") as handle:
+        writer = csv.writer(handle, delimiter=";")
+        if new:
+            writer.writerow(JOURNAL_HEADER)
+        writer.writerow(
+            [
+                _fr_date(written_on),
+                contact,
+                email,
+                subject,
+                f"{path.parent.name}/{path.name}",
+                ", ".join(sources),
+                ", ".join(attachments),
+                sent_at.strftime("%d/%m/%Y %H:%M") if sent_at else "",
+            ]
+        )
+    return journal
 
 
 def read_reminder(path: Path) -> EmailMessage:

@@ -525,8 +525,9 @@ def test_export_xlsx(sources, deliveries, tmp_path):
 
 def test_reminders_one_per_owner_with_something_late_or_rejected(sources, deliveries, tmp_path):
     out = tmp_path / "relances"
-    out.mkdir()
-    (out / "relance_2025_ancien_at_bethunebruay.fr.eml").write_text("périmé", encoding="utf-8")
+    earlier = out / "2026-02-10"
+    earlier.mkdir(parents=True)
+    (earlier / "relance_2025_ancien_at_bethunebruay.fr.eml").write_text("gardé", encoding="utf-8")
     (out / "relance_2024_autre.eml").write_text("autre année", encoding="utf-8")
     paths = write_reminders(deliveries, sources, 2025, TODAY, out)
     assert sorted(p.name for p in paths) == [
@@ -534,8 +535,17 @@ def test_reminders_one_per_owner_with_something_late_or_rejected(sources, delive
         "relance_2025_helene.dufour_at_bethunebruay.fr.eml",
         "relance_2025_sophie.delattre_at_bethunebruay.fr.eml",
     ]
-    assert sorted(p.name for p in out.iterdir()) == sorted(
-        [p.name for p in paths] + ["relance_2024_autre.eml"]
+    # each day's reminders in a folder of their own; earlier ones are kept
+    assert {p.parent for p in paths} == {out / TODAY.isoformat()}
+    assert (earlier / "relance_2025_ancien_at_bethunebruay.fr.eml").exists()
+    assert (out / "relance_2024_autre.eml").exists()
+    journal = (out / "journal_des_relances.csv").read_bytes()
+    assert journal.startswith(b"\xef\xbb\xbf")  # French Excel
+    lines = journal.decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("Écrite le;Destinataire;Adresse;Objet;Fichier")
+    assert len(lines) == 4 and all(";;" not in line.split(";", 2)[2][:3] for line in lines[1:])
+    assert any(
+        "sophie.delattre@bethunebruay.fr" in line and "eau_volumes" in line for line in lines
     )
     messages = {p.name.split("_")[2]: read_reminder(p) for p in paths}
     sophie = messages["sophie.delattre"]
@@ -543,8 +553,8 @@ def test_reminders_one_per_owner_with_something_late_or_rejected(sources, delive
     assert sophie["From"].addresses[0].addr_spec == "pilotage@bethunebruay.fr"
     assert sophie["From"].addresses[0].display_name == "Direction du Pilotage Stratégique"
     assert sophie["To"].addresses[0].addr_spec == "sophie.delattre@bethunebruay.fr"
-    assert sophie.get_content_charset() == "utf-8"
-    body = sophie.get_content()
+    assert sophie.get_body(("plain",)).get_content_charset() == "utf-8"
+    body = sophie.get_body(("plain",)).get_content()
     assert "Bonjour Sophie Delattre," in body
     assert "eau_volumes_2025.xlsx reçu le 10/02/2026 a été rejeté (12 problèmes)" in body
     assert "échéance du 15/02/2026 dépassée de 5 jours" in body
@@ -555,15 +565,18 @@ def test_reminders_one_per_owner_with_something_late_or_rejected(sources, delive
     )
     assert "motif numéro 10" in body and "motif numéro 11" not in body
     assert "colonne ignorée" not in body  # warnings are not reasons
-    assert "Rapport complet : /partage/sources/2025/water/eau_volumes_2025.xlsx.rejet.csv" in body
+    assert "Rapport complet joint à ce message : eau_volumes_2025.xlsx.rejet.csv" in body
+    assert "/partage" not in body and str(sources) not in body  # no server path
     assert "eau_udi" not in body  # accepted, nothing to say
+    attached = {part.get_filename() for part in sophie.iter_attachments()}
+    assert "eau_volumes_2025.xlsx" in attached  # the blank template of the rejected source
 
-    david = messages["david.vandenbussche"].get_content()
+    david = messages["david.vandenbussche"].get_body(("plain",)).get_content()
     assert "Livraisons en retard" in david
     assert "(dechets_collecte)" in david and "attendue le 15/02/2026, en retard de 5 jours" in david
     assert "Livraisons rejetées" not in david
 
-    helene = messages["helene.dufour"].get_content()
+    helene = messages["helene.dufour"].get_body(("plain",)).get_content()
     assert "logements_sociaux_2025_v2.xlsx reçu le 18/02/2026 a été rejeté (2 problèmes)" in helene
     assert (
         "La livraison précédente (logements_sociaux_2025.xlsx, reçue le 10/02/2026) reste en vigueur"
@@ -654,3 +667,27 @@ def test_send_reminders_through_smtp(sources, deliveries, tmp_path):
 
 def test_send_reminders_does_nothing_without_files():
     assert send_reminders([], "smtp.invalid", 25) == []
+
+
+def test_kpi_remind_writes_and_sends_only_with_send(sources, tmp_path, capsys, monkeypatch):
+    from dagster_project.cli import main
+
+    monkeypatch.delenv("KPI_SMTP_HOST", raising=False)
+    warehouse = tmp_path / "warehouse.duckdb"
+    common = ["--year", "2025", "--sources", str(sources), "--warehouse", str(warehouse)]
+    common += ["--today", TODAY.isoformat()]
+    assert main(["remind", *common, "--send"]) == 1
+    err = capsys.readouterr().err
+    assert "--send demande un serveur de messagerie (KPI_SMTP_HOST" in err
+    assert not (tmp_path / "relances").exists()
+
+    assert main(["remind", *common]) == 0  # nothing delivered: every owner is late
+    out = capsys.readouterr().out
+    assert "Rien n'a été envoyé" in out and "--send" in out
+    written = sorted((tmp_path / "relances" / "2025" / TODAY.isoformat()).glob("*.eml"))
+    assert written
+    journal = (tmp_path / "relances" / "2025" / "journal_des_relances.csv").read_text(
+        encoding="utf-8-sig"
+    )
+    assert len(journal.splitlines()) == 1 + len(written)
+    assert all(line.endswith(";") for line in journal.splitlines()[1:])  # not sent

@@ -377,10 +377,15 @@ def test_readers_a_freeze_and_a_second_run_during_kpi_run(demo, tmp_path):
     try:
         time.sleep(2)
         started = time.monotonic()
+        # the corrected source and what depends on it: a run of a few dozen steps
         run = subprocess.Popen(
-            [*KPI, "run"], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            [*KPI, "run", "--select", "eau_reseau"],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
-        time.sleep(8)  # the run is writing: a colleague freezes, another starts a run
+        time.sleep(6)  # the run is writing: a colleague freezes, another starts a run
         freeze = subprocess.Popen(
             [*KPI, "freeze", "--year", "2025", "--reason", "test : gel pendant une exécution"],
             env=env,

@@ -96,9 +96,14 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_remind(args: argparse.Namespace) -> int:
+    import datetime as dt
+    import os
+
     from dagster_project.campaign import (
         CampaignError,
         parse_today,
+        read_reminder,
+        record_reminder,
         send_reminders_from_env,
         write_reminders,
     )
@@ -106,6 +111,13 @@ def cmd_remind(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     today = parse_today(args.today or settings.today)
     out = Path(args.out or settings.warehouse.parent / "relances" / str(args.year)).resolve()
+    if args.send and not os.environ.get("KPI_SMTP_HOST"):
+        print(
+            "kpi remind : --send demande un serveur de messagerie (KPI_SMTP_HOST, et au besoin "
+            "KPI_SMTP_PORT, KPI_SMTP_USER, KPI_SMTP_PASSWORD) ; rien n'a été écrit ni envoyé.",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
     con = connect(settings)
     try:
         paths = write_reminders(con, settings.sources_dir, args.year, today, out)
@@ -114,14 +126,34 @@ def cmd_remind(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     finally:
         con.close()
-    print(f"{len(paths)} relance(s) écrite(s) dans {out}")
+    print(f"{len(paths)} relance(s) écrite(s) dans {out}, dossier du {today:%d/%m/%Y}")
     for path in paths:
         print(f"  {path.name}")
-    sent = send_reminders_from_env(paths)
-    if sent is None:
-        print("Aucun serveur SMTP configuré (KPI_SMTP_HOST) : rien n'a été envoyé.")
-    else:
-        print(f"Envoyées à : {', '.join(sent)}")
+    if not paths:
+        return EXIT_OK
+    if not args.send:
+        print(
+            "Rien n'a été envoyé : relisez les courriels (.eml), puis relancez avec --send "
+            "pour les envoyer. Journal : journal_des_relances.csv"
+        )
+        return EXIT_OK
+    sent = send_reminders_from_env(paths) or []
+    sent_at = dt.datetime.now()
+    for path in paths:
+        message = read_reminder(path)
+        address = message["To"].addresses[0]
+        record_reminder(
+            out,
+            written_on=today,
+            contact=address.display_name,
+            email=address.addr_spec,
+            subject=str(message["Subject"]),
+            path=path,
+            sources=[],
+            attachments=[part.get_filename() for part in message.iter_attachments()],
+            sent_at=sent_at,
+        )
+    print(f"Envoyées à : {', '.join(sent)} (journal : journal_des_relances.csv)")
     return EXIT_OK
 
 
@@ -144,11 +176,18 @@ def register(sub) -> None:
     status.set_defaults(func=cmd_status)
 
     remind = sub.add_parser(
-        "remind", help="écrire les courriels de relance (.eml) des retards et rejets"
+        "remind",
+        help="écrire les courriels de relance (.eml) des retards, rejets et valeurs à confirmer",
     )
     remind.add_argument("--year", type=int, required=True)
     remind.add_argument("--sources", help="dossier des livraisons (défaut ./sources)")
     common_options(remind)
     remind.add_argument("--today", help="date du jour (AAAA-MM-JJ)")
     remind.add_argument("--out", help="dossier des relances (défaut ./relances/<année>)")
+    remind.add_argument(
+        "--send",
+        action="store_true",
+        help="envoyer les courriels écrits (serveur KPI_SMTP_HOST) ; sans cette option, rien "
+        "n'est envoyé",
+    )
     remind.set_defaults(func=cmd_remind)
