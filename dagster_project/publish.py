@@ -14,13 +14,19 @@ The pipeline never writes the file analysts open. It writes the *build* database
    published file, not even in freed blocks. Table and column comments (the French
    descriptions dbt persists) are copied too, plus ``publication.info`` and
    ``publication.tables`` (what was published, when, from which run, and each relation's
-   fingerprint: columns, comments, row count and the sum of its rows' hashes). When a
-   publication made by the same DuckDB version exists, the new one starts from a byte copy of
-   it and rewrites only the relations whose fingerprint changed (a run that re-processed one
-   delivery republishes what that delivery feeds, not the 4 M rows of an untouched register);
-   the previous publication never held restricted data, so neither does the copy;
-3. checkpoint, detach, ``fsync``, make the file read-only (0444), ``os.replace`` it onto
-   ``warehouse.duckdb``, ``fsync`` the folder.
+   fingerprint: columns, comments, row count and the sum of its rows' hashes, computed on the
+   table as written). When a publication made by the same DuckDB version exists, the new one
+   starts from a byte copy of it and rewrites only the relations whose fingerprint changed (a
+   run that re-processed one delivery republishes what that delivery feeds, not the 4 M rows
+   of an untouched register); the previous publication never held restricted data, so neither
+   does the copy. A relation is kept only when the build's fingerprint equals the recorded one
+   *and* the fingerprint recomputed from the copied table equals it too: a table changed in
+   the published file after its publication (0444 does not stop root) is rewritten from the
+   build, not trusted on its record (``Publication.repaired``);
+3. checkpoint, detach, ``fsync``, make the file read-only (0444), remove a write-ahead log
+   left beside ``warehouse.duckdb`` (only a writer that was killed there leaves one: DuckDB
+   would replay it onto the new file), ``os.replace`` the file onto ``warehouse.duckdb``,
+   ``fsync`` the folder.
 
 A reader that opened ``warehouse.duckdb`` before the swap keeps reading the old file (its
 open descriptor holds the old inode); a connection opened after the swap reads the new one.
@@ -31,6 +37,12 @@ The Parquet exports of the marts are published the same way: written in
 ``exports/.versions/<id>/marts/<table>.parquet``, then the symbolic link ``exports/marts``
 is replaced atomically to point at the new version; the previous version is kept until the
 next publication for readers still reading it.
+
+``verify_publication()`` (run by ``kpi verify``) checks the published copy and the exports
+against what was published: ``publication.info``, each relation of ``publication.tables``
+with its row count and its fingerprint recomputed from the file, no unlisted relation, the
+file read-only, and each ``exports/marts/<table>.parquet`` of the current publication with
+the rows of its table (same order-independent sum of row hashes).
 """
 
 from __future__ import annotations
@@ -43,6 +55,7 @@ import json
 import os
 import secrets
 import shutil
+import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -75,6 +88,8 @@ class Publication:
     tables: dict[str, int] = field(default_factory=dict)  # schema.table -> rows
     skipped: list[str] = field(default_factory=list)  # relations left out (restricted)
     reused: list[str] = field(default_factory=list)  # kept unchanged from the previous one
+    # kept by the build's fingerprint, but changed in the published file since: rewritten
+    repaired: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -190,13 +205,26 @@ def _fsync(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def _exclusive_lock(path: Path, wait_seconds: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
+def _exclusive_lock(
+    path: Path, wait_seconds: float = LOCK_WAIT_SECONDS, *, shared: bool = False
+) -> Iterator[None]:
+    """One publication at a time (exclusive); ``shared``: no publication meanwhile (a
+    verification), taken only when the lock file exists and can be opened."""
+    if shared:
+        handle = None
+        with contextlib.suppress(OSError):
+            handle = path.open("r")
+        if handle is None:
+            yield
+            return
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = path.open("a")
+    with handle:
         deadline = time.monotonic() + wait_seconds
         while True:
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(handle, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
                 break
             except BlockingIOError as exc:
                 if time.monotonic() > deadline:
@@ -267,25 +295,37 @@ def _remove_leftovers(folder: Path, name: str) -> None:
             path.unlink()
 
 
-def _fingerprint(
-    con, alias: str, schema: str, name: str, comment: str | None, source_sql: str
-) -> tuple[str, int, list[tuple[str, str, str | None]]]:
-    """What a relation would publish, as one digest: its comment, its columns (name, type,
-    comment) and the order-independent sum of its rows' hashes; with its row count and its
-    columns. Equal digests mean the copy already holds exactly these rows under these names."""
+def _rows_hash(con, source_sql: str) -> tuple[int, str]:
+    """Row count and order-independent sum of the rows' hashes (one aggregate)."""
     count, rows_hash = con.execute(
         f"select count(*), coalesce(sum(hash({FINGERPRINT_ROW})::hugeint), 0)::varchar "
         f"from ({source_sql}) {FINGERPRINT_ROW}"
     ).fetchone()
-    columns = con.execute(
-        "select column_name, data_type, comment from duckdb_columns() where database_name = ? "
-        "and schema_name = ? and table_name = ? order by column_index",
-        [alias, schema, name],
-    ).fetchall()
-    digest = hashlib.sha256(
+    return count, rows_hash
+
+
+def _columns_of(con, alias: str) -> dict[tuple[str, str], list[tuple[str, str, str | None]]]:
+    """(name, type, comment) of the columns of every table and view of a database, in order
+    (one catalog query: ``duckdb_columns()`` costs tens of milliseconds per call)."""
+    columns: dict[tuple[str, str], list[tuple[str, str, str | None]]] = {}
+    for schema, name, column, data_type, comment in con.execute(
+        "select schema_name, table_name, column_name, data_type, comment from duckdb_columns() "
+        "where database_name = ? order by schema_name, table_name, column_index",
+        [alias],
+    ).fetchall():
+        columns.setdefault((schema, name), []).append((column, data_type, comment))
+    return columns
+
+
+def _digest(comment: str | None, columns: list, count: int, rows_hash: str) -> str:
+    """A relation's fingerprint, as one digest: its comment, its columns (name, type,
+    comment), its row count and the order-independent sum of its rows' hashes
+    (``_rows_hash``). Equal digests mean the copy holds exactly these rows under these names.
+    The same function fingerprints a relation of the build, a table of a published file
+    (``_write_copy``) and a table checked by ``verify_publication``."""
+    return hashlib.sha256(
         json.dumps([duckdb.__version__, comment or None, columns, count, rows_hash]).encode()
     ).hexdigest()
-    return digest, count, columns
 
 
 def _reusable(published: Path) -> dict[str, str]:
@@ -335,31 +375,40 @@ def _write_copy(
     run_id: str | None,
     note: str | None,
     previous: Path | None = None,
-) -> tuple[dict[str, int], list[str], list[str]]:
-    """Write the publication into ``target``. With ``previous`` (the current publication),
+) -> tuple[dict[str, int], list[str], list[str], list[str]]:
+    """Write the publication into ``target``; return the tables written (with their rows),
+    the relations left out, kept and repaired. With ``previous`` (the current publication),
     start from a byte copy of it and rewrite only the relations whose fingerprint changed:
-    a run that rebuilt a few models republishes those, not the whole warehouse. The result
-    holds the same relations, rows and comments as a copy made from scratch (test), and no
-    restricted data either: the previous publication never held any."""
+    a run that rebuilt a few models republishes those, not the whole warehouse. A relation
+    is kept only when its table in the copy still has the recorded fingerprint (one
+    aggregate per kept table): one changed in the published file since is *repaired*,
+    rewritten from the build. The result holds the same relations, rows and comments as a
+    copy made from scratch (test), and no restricted data either: the previous publication
+    never held any. The fingerprint recorded is that of the table as written (a view whose
+    rows vary between two reads, e.g. a float sum, gets the one of the rows it published)."""
     reusable = _reusable(previous) if previous is not None else {}
     if reusable:
         shutil.copyfile(previous, target)
     con.execute(f"attach {_literal(target)} as {TARGET_ALIAS}")
-    existing: set[str] = set()
+    existing: dict[str, str] = {}  # schema.name -> table or view, in the copy
+    copy_comments: dict[tuple[str, str], str | None] = {}
+    copy_columns: dict[tuple[str, str], list] = {}
     if reusable:
-        existing = {
-            f"{s}.{t}"
-            for s, t, _kind, _comment in _relations(con, TARGET_ALIAS)
-            if s != PUBLICATION_SCHEMA
-        }
+        in_copy = [r for r in _relations(con, TARGET_ALIAS) if r[0] != PUBLICATION_SCHEMA]
+        existing = {f"{s}.{t}": kind for s, t, kind, _comment in in_copy}
+        copy_comments = {(s, t): comment for s, t, _kind, comment in in_copy}
+        copy_columns = _columns_of(con, TARGET_ALIAS)
         con.execute(f"drop schema {TARGET_ALIAS}.{PUBLICATION_SCHEMA} cascade")
+    build_columns = _columns_of(con, alias)
     personal = _personal_relations(con, alias)
     personal_sources = _personal_sources()
     tables: dict[str, int] = {}
     kinds: dict[str, str] = {}
     fingerprints: dict[str, str] = {}
+    written: dict[str, tuple[tuple[str, str], str]] = {}  # rewritten: key, rows' hash
     skipped: list[str] = []
     reused: list[str] = []
+    repaired: list[str] = []
     created_schemas: set[str] = set()
     for schema, name, kind, comment in _relations(con, alias):
         qualified = f"{schema}.{name}"
@@ -375,22 +424,44 @@ def _write_copy(
             created_schemas.add(schema)
         select = _select_list(con, alias, schema, name, personal_sources)
         source_sql = f"select {select} from {_ident(alias)}.{_ident(schema)}.{_ident(name)}"
+        key = (schema, name)
+        columns = build_columns.get(key, [])
+        destination = f"{TARGET_ALIAS}.{_ident(schema)}.{_ident(name)}"
+        recorded = reusable.get(qualified) if existing.get(qualified) == "table" else None
+        if recorded is not None:
+            try:  # a view the build cannot evaluate any more is left out, not fatal
+                rows, rows_hash = _rows_hash(con, source_sql)
+            except duckdb.Error:
+                if kind != "view":
+                    raise
+                skipped.append(qualified)
+                continue
+            if _digest(comment, columns, rows, rows_hash) == recorded:
+                # trusted on its content, not on its record: the copied table, one aggregate
+                try:
+                    actual = _digest(
+                        copy_comments.get(key),
+                        copy_columns.get(key, []),
+                        *_rows_hash(con, f"select * from {destination}"),
+                    )
+                except duckdb.Error:  # unreadable in the copy: rewritten
+                    actual = None
+                if actual == recorded:
+                    tables[qualified], kinds[qualified] = rows, kind
+                    fingerprints[qualified] = recorded
+                    reused.append(qualified)
+                    continue
+                repaired.append(qualified)
+        if qualified in existing:
+            dropped = existing.pop(qualified)
+            con.execute(f"drop {'view' if dropped == 'view' else 'table'} {destination}")
         try:  # a view the build cannot evaluate any more is left out, not fatal
-            fingerprint, rows, columns = _fingerprint(con, alias, schema, name, comment, source_sql)
+            con.execute(f"create table {destination} as {source_sql}")
         except duckdb.Error:
             if kind != "view":
                 raise
             skipped.append(qualified)
             continue
-        if fingerprint == reusable.get(qualified) and qualified in existing:
-            tables[qualified], kinds[qualified] = rows, kind
-            fingerprints[qualified] = fingerprint
-            reused.append(qualified)
-            continue
-        destination = f"{TARGET_ALIAS}.{_ident(schema)}.{_ident(name)}"
-        if qualified in existing:
-            con.execute(f"drop table {destination}")
-        con.execute(f"create table {destination} as {source_sql}")
         if comment:
             con.execute(f"comment on table {destination} is {_literal(comment)}")
         for column, _type, column_comment in columns:
@@ -399,11 +470,25 @@ def _write_copy(
                     f"comment on column {destination}.{_ident(column)} "
                     f"is {_literal(column_comment)}"
                 )
+        # fingerprinted as written (the rows a view gave this time), completed below
+        rows, rows_hash = _rows_hash(con, f"select * from {destination}")
         tables[qualified], kinds[qualified] = rows, kind
-        fingerprints[qualified] = fingerprint
-    for qualified in sorted(existing - set(tables)):  # gone from the build, or now left out
+        written[qualified] = (key, rows_hash)
+    if written:
+        comments_now = {(s, t): c for s, t, _kind, c in _relations(con, TARGET_ALIAS)}
+        columns_now = _columns_of(con, TARGET_ALIAS)
+        for qualified, (key, rows_hash) in written.items():
+            fingerprints[qualified] = _digest(
+                comments_now.get(key), columns_now.get(key, []), tables[qualified], rows_hash
+            )
+    for qualified, kind in sorted(existing.items()):  # gone from the build, or now left out
+        if qualified in tables:
+            continue
         schema, name = qualified.split(".", 1)
-        con.execute(f"drop table {TARGET_ALIAS}.{_ident(schema)}.{_ident(name)}")
+        con.execute(
+            f"drop {'view' if kind == 'view' else 'table'} "
+            f"{TARGET_ALIAS}.{_ident(schema)}.{_ident(name)}"
+        )
     for (schema,) in con.execute(
         "select schema_name from duckdb_schemas() where database_name = ? and not internal",
         [TARGET_ALIAS],
@@ -446,11 +531,12 @@ def _write_copy(
         + _literal(
             "Tables de la copie publiée, avec leur nombre de lignes ; built_as = view pour "
             "une vue de la base de construction matérialisée en table ; fingerprint = empreinte "
-            "du contenu (colonnes, commentaires, lignes), qui permet à la publication suivante "
-            "de garder telle quelle une table inchangée."
+            "du contenu (colonnes, commentaires, lignes) de la table écrite, qui permet à la "
+            "publication suivante de garder telle quelle une table inchangée et à kpi verify "
+            "de vérifier la copie publiée."
         )
     )
-    return tables, skipped, reused
+    return tables, skipped, reused, repaired
 
 
 def _write_exports(con, version_dir: Path, tables: dict[str, int], publication_id: str) -> None:
@@ -534,7 +620,7 @@ def publish(
         with access(build, "read", "la publication de la copie des analystes", wait=wait_seconds):
             con, alias = _connect_build(build, wait_seconds)
             try:
-                tables, skipped, reused = _write_copy(
+                tables, skipped, reused, repaired = _write_copy(
                     con, alias, tmp, publication_id, run_id, note, previous=published
                 )
                 _write_exports(con, version_dir, tables, publication_id)
@@ -553,6 +639,10 @@ def publish(
             raise PublishError(f"journal DuckDB inattendu après publication : {leftover_wal}")
         _fsync(tmp)
         tmp.chmod(0o444)
+        # a log beside the published file comes from a writer killed there (the pipeline never
+        # writes it): DuckDB would replay it onto the new file at its next opening
+        with contextlib.suppress(FileNotFoundError):
+            published.with_name(published.name + ".wal").unlink()
         os.replace(tmp, published)
         _fsync(published.parent)
         _swap_exports(exports, publication_id)
@@ -563,6 +653,7 @@ def publish(
         tables=tables,
         skipped=skipped,
         reused=reused,
+        repaired=repaired,
         seconds=time.monotonic() - started,
     )
 
@@ -583,6 +674,335 @@ def publication_info(path: Path) -> dict | None:
         con.close()
     keys = ("publication_id", "published_at", "run_id", "duckdb_version", "note")
     return dict(zip(keys, row, strict=True)) if row else None
+
+
+# --- verification of the published copy (``kpi verify``) --------------------------------------
+
+COPY = "copie publiée"
+EXPORTS = "exports Parquet"
+CHECK_ALIAS = "kpi_published"
+
+
+@dataclass
+class PublicationCheck:
+    """What ``verify_publication`` found, in French: ``problems`` make ``kpi verify`` exit 3."""
+
+    file_name: str
+    present: bool = False
+    publication_id: str | None = None
+    tables: int = 0  # relations of publication.tables checked in the published file
+    exports: int = 0  # Parquet files checked
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def intact(self) -> bool:
+        return not self.problems
+
+
+@dataclass
+class _Listed:
+    """A table of ``publication.tables`` and what the published file holds for it."""
+
+    row_count: int  # recorded
+    fingerprint: str | None  # recorded, None when it cannot be compared
+    comment: str | None = None
+    columns: list | None = None  # None: absent or unreadable in the file
+    count: int | None = None
+    rows_hash: str | None = None
+
+    def matches(self, count: int, rows_hash: str) -> bool:
+        """These rows, under this table's comment and columns, are what was published."""
+        if count != self.row_count:
+            return False
+        if self.fingerprint is None:  # nothing better to compare with
+            return True
+        return _digest(self.comment, self.columns, count, rows_hash) == self.fingerprint
+
+    @property
+    def intact(self) -> bool:
+        return self.columns is not None and self.matches(self.count, self.rows_hash)
+
+
+def verify_publication(
+    settings: Settings, wait_seconds: float = LOCK_WAIT_SECONDS
+) -> PublicationCheck:
+    """Check the published copy and its Parquet exports against what was published.
+
+    In ``warehouse.duckdb``: ``publication.info`` (one row) and ``publication.tables``
+    present; every relation listed there exists as a table with its recorded row count and
+    its fingerprint recomputed from the file (same digest as the publication's: columns,
+    comments, rows); no relation outside that list (the ``publication`` schema aside); the
+    file read-only (0444) and without a write-ahead log beside it. In ``exports/``: the link
+    ``marts`` designates the version of the current ``publication_id``, its
+    ``_publication.json`` lists the published marts with their row counts, and each
+    ``<table>.parquet`` has the columns, the row count and the rows of its table (the same
+    order-independent sum of row hashes, the Parquet columns read as the table's types); no
+    other Parquet file. No publication runs meanwhile (shared publication lock).
+    Returns a ``PublicationCheck``; nothing is a problem when there is no published copy yet.
+    """
+    published = settings.warehouse
+    check = PublicationCheck(file_name=published.name)
+    if not published.exists():
+        return check
+    check.present = True
+    lock = settings.build_warehouse.with_name(settings.build_warehouse.name + ".publish.lock")
+    with _exclusive_lock(lock, wait_seconds, shared=True):
+        _check_file(published, check)
+        con = duckdb.connect()
+        try:
+            try:
+                con.execute(f"attach {_literal(published)} as {CHECK_ALIAS} (read_only)")
+            except duckdb.Error as exc:
+                check.problems.append(
+                    f"{COPY} — {published.name} : illisible ({type(exc).__name__})"
+                )
+                return check
+            contents = _check_tables(con, published.name, check)
+            if contents is not None:
+                _check_exports(con, settings.exports_dir, contents, check)
+        finally:
+            con.close()
+    return check
+
+
+def _check_file(published: Path, check: PublicationCheck) -> None:
+    mode = stat.S_IMODE(published.stat().st_mode)
+    if mode != 0o444:
+        check.problems.append(
+            f"{COPY} — {published.name} : droits {mode:04o} au lieu de 0444 (lecture seule) : "
+            "le fichier a pu être modifié depuis sa publication"
+        )
+    wal = published.with_name(published.name + ".wal")
+    if wal.exists():
+        check.problems.append(
+            f"{COPY} — {published.name} : journal d'écriture {wal.name} présent : le fichier "
+            "a été ouvert en écriture depuis sa publication"
+        )
+
+
+def _check_tables(con, file_name: str, check: PublicationCheck) -> dict | None:
+    """The published relations checked against ``publication.tables``; returns, for each
+    listed table present, its row count, rows' hash and columns (for the exports)."""
+    problems = check.problems
+    present = {
+        (s, t): kind
+        for s, t, kind, _comment in _relations(con, CHECK_ALIAS)
+        if s != PUBLICATION_SCHEMA
+    }
+    listed_columns = {
+        name
+        for (name,) in con.execute(
+            "select column_name from duckdb_columns() where database_name = ? "
+            "and schema_name = ? and table_name = 'tables'",
+            [CHECK_ALIAS, PUBLICATION_SCHEMA],
+        ).fetchall()
+    }
+    version = None
+    try:
+        info = con.execute(
+            f"select publication_id, duckdb_version from {CHECK_ALIAS}.{PUBLICATION_SCHEMA}.info"
+        ).fetchall()
+    except duckdb.Error:
+        info = []
+    if len(info) != 1:
+        problems.append(
+            f"{COPY} — {file_name} : publication.info "
+            + ("absente" if not info else f"a {len(info)} lignes au lieu d'une")
+            + " : on ne sait pas quelle publication ce fichier contient"
+        )
+    else:
+        check.publication_id, version = info[0]
+    if not {"schema_name", "table_name", "row_count"} <= listed_columns:
+        problems.append(
+            f"{COPY} — {file_name} : publication.tables absente : la liste des tables "
+            "publiées manque, leur contenu ne peut pas être vérifié"
+        )
+        return None
+    has_fingerprints = "fingerprint" in listed_columns
+    listed = con.execute(
+        "select schema_name, table_name, row_count, "
+        + ("fingerprint" if has_fingerprints else "null")
+        + f" from {CHECK_ALIAS}.{PUBLICATION_SCHEMA}.tables order by 1, 2"
+    ).fetchall()
+    comparable = has_fingerprints and version == duckdb.__version__
+    if not has_fingerprints:
+        check.warnings.append(
+            f"{COPY} : publication antérieure aux empreintes, seuls les nombres de lignes "
+            "sont vérifiés (republier : kpi publish)"
+        )
+    elif not comparable:
+        check.warnings.append(
+            f"{COPY} : publiée avec DuckDB {version}, vérifiée avec DuckDB "
+            f"{duckdb.__version__} : les empreintes ne sont pas comparables, seuls les "
+            "nombres de lignes et les exports Parquet sont vérifiés (republier : kpi publish)"
+        )
+    comments = {
+        (s, t): c
+        for s, t, c in con.execute(
+            "select schema_name, table_name, comment from duckdb_tables() where database_name = ?",
+            [CHECK_ALIAS],
+        ).fetchall()
+    }
+    all_columns = _columns_of(con, CHECK_ALIAS)
+    contents: dict[tuple[str, str], _Listed] = {}
+    for schema, name, row_count, fingerprint in listed:
+        label = f"{COPY} — table {schema}.{name}"
+        item = contents[(schema, name)] = _Listed(row_count, fingerprint if comparable else None)
+        kind = present.pop((schema, name), None)
+        if kind is None:
+            problems.append(f"{label} : absente (publiée avec {row_count} ligne(s))")
+            continue
+        if kind != "table":
+            problems.append(f"{label} : remplacée par une vue")
+            continue
+        check.tables += 1
+        try:
+            item.count, item.rows_hash = _rows_hash(
+                con, f"select * from {CHECK_ALIAS}.{_ident(schema)}.{_ident(name)}"
+            )
+        except duckdb.Error as exc:
+            problems.append(f"{label} : illisible ({type(exc).__name__})")
+            continue
+        item.comment = comments.get((schema, name))
+        item.columns = all_columns.get((schema, name), [])
+        if item.count != row_count:
+            problems.append(f"{label} : {item.count} ligne(s) au lieu de {row_count} publiée(s)")
+        elif not item.intact:
+            problems.append(
+                f"{label} : contenu différent de celui publié (empreinte : valeurs, "
+                "colonnes ou commentaires modifiés)"
+            )
+    for (schema, name), kind in sorted(present.items()):
+        problems.append(
+            f"{COPY} — {'vue' if kind == 'view' else 'table'} {schema}.{name} : "
+            "absente de la liste des tables publiées (publication.tables), ajoutée depuis"
+        )
+    return contents
+
+
+def _check_exports(con, exports: Path, contents: dict, check: PublicationCheck) -> None:
+    problems = check.problems
+    for schema in EXPORTED_SCHEMAS:
+        published = {name: v for (s, name), v in contents.items() if s == schema}
+        link = exports / schema
+        where = f"{exports.name}/{schema}"
+        if not link.is_symlink():
+            if link.exists():
+                problems.append(
+                    f"{EXPORTS} — {where} : dossier ordinaire au lieu du lien vers la "
+                    "publication en place"
+                )
+            elif published:
+                problems.append(f"{EXPORTS} — {where} : absent")
+            continue
+        version = Path(os.readlink(link)).parent.name
+        if check.publication_id and version != check.publication_id:
+            problems.append(
+                f"{EXPORTS} — {where} : désigne la publication {version} au lieu de celle en "
+                f"place ({check.publication_id})"
+            )
+            continue
+        if not link.is_dir():
+            problems.append(f"{EXPORTS} — {where} : la version {version} est absente")
+            continue
+        _check_listing(link, where, published, check)
+        for name, item in sorted(published.items()):
+            _check_parquet(con, link / f"{name}.parquet", where, f"{schema}.{name}", item, check)
+        for path in sorted(link.glob("*.parquet")):
+            if path.stem not in published:
+                problems.append(
+                    f"{EXPORTS} — {where}/{path.name} : aucune table publiée de ce nom, "
+                    "fichier ajouté depuis"
+                )
+
+
+def _check_listing(folder: Path, where: str, published: dict, check: PublicationCheck) -> None:
+    listing_path = folder / "_publication.json"
+    label = f"{EXPORTS} — {where}/{listing_path.name}"
+    try:
+        listing = json.loads(listing_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        check.problems.append(f"{label} : absent")
+        return
+    except (OSError, ValueError):
+        check.problems.append(f"{label} : illisible")
+        return
+    if not isinstance(listing, dict):
+        check.problems.append(f"{label} : illisible")
+        return
+    if check.publication_id and listing.get("publication_id") != check.publication_id:
+        check.problems.append(
+            f"{label} : publication {listing.get('publication_id')} au lieu de "
+            f"{check.publication_id}"
+        )
+    expected = {name: item.row_count for name, item in published.items()}
+    if listing.get("tables") != expected:
+        check.problems.append(
+            f"{label} : la liste des tables et de leurs lignes diffère de la copie publiée"
+        )
+
+
+def _check_parquet(
+    con, path: Path, where: str, table: str, item: _Listed, check: PublicationCheck
+) -> None:
+    """One Parquet export against its table: compared with the table when the table is
+    intact, with the published fingerprint when the table itself changed (so an export
+    that still holds the published rows is not reported for a change of its table)."""
+    label = f"{EXPORTS} — {where}/{path.name}"
+    if not path.is_file():
+        check.problems.append(f"{label} : absent (table publiée {table})")
+        return
+    check.exports += 1
+    source = f"read_parquet({_literal(path)})"
+    try:
+        names = [d[0] for d in con.execute(f"select * from {source} limit 0").description]
+        if item.columns is None:  # the table is gone: only its published row count is known
+            count, rows_hash = _rows_hash(con, f"select * from {source}")
+        elif names != [c[0] for c in item.columns]:
+            check.problems.append(
+                f"{label} : colonnes différentes de celles de la table publiée {table}"
+            )
+            return
+        else:  # read as the table's types: the same value hashes the same on both sides
+            select = ", ".join(f"{_ident(c)}::{t} as {_ident(c)}" for c, t, _ in item.columns)
+            count, rows_hash = _rows_hash(con, f"select {select} from {source}")
+    except duckdb.Error as exc:
+        check.problems.append(f"{label} : illisible ({type(exc).__name__})")
+        return
+    if count != item.row_count:
+        check.problems.append(
+            f"{label} : {count} ligne(s) au lieu de {item.row_count} publiée(s) "
+            f"dans la table {table}"
+        )
+    elif item.columns is None:
+        return
+    elif item.intact and rows_hash != item.rows_hash:
+        check.problems.append(f"{label} : contenu différent de celui de la table publiée {table}")
+    elif not item.intact and not item.matches(count, rows_hash):
+        check.problems.append(
+            f"{label} : contenu différent de celui publié (empreinte de la table {table})"
+        )
+
+
+def format_publication_check(check: PublicationCheck) -> str:
+    """The French report ``kpi verify`` prints after the releases'."""
+    if not check.present:
+        return (
+            f"Copie publiée : aucune pour l'instant ({check.file_name} absent), rien à "
+            "vérifier (information, pas un écart)."
+        )
+    lines = [f"avertissement : {w}" for w in check.warnings]
+    lines += [f"ÉCART : {p}" for p in check.problems]
+    what = (
+        f"copie publiée {check.publication_id or '(identifiant inconnu)'} ({check.file_name}, "
+        f"{check.tables} table(s) vérifiée(s)) et exports Parquet ({check.exports} fichier(s))"
+    )
+    if check.intact:
+        lines.append(f"{what[0].upper()}{what[1:]} : intègres, conformes à ce qui a été publié.")
+    else:
+        lines.append(f"{len(check.problems)} écart(s) dans la {what}.")
+    return "\n".join(lines)
 
 
 # --- after a run launched by Dagster (UI, sensor, schedule) ------------------------------------
@@ -645,6 +1065,11 @@ def build_publication_sensor(settings: Settings | None = None):
             )
         publication = publish(current, run_id=run.run_id)
         context.log.info(f"publication {publication.publication_id} en place")
+        if publication.repaired:
+            context.log.warning(
+                "copie publiée modifiée depuis la publication précédente, tables réécrites "
+                "depuis la base de construction : " + ", ".join(publication.repaired)
+            )
         return SkipReason(
             f"exécution {run.run_id[:8]} publiée : {publication.publication_id} "
             f"({len(publication.tables)} tables, {publication.seconds:.1f} s)"

@@ -29,6 +29,7 @@ from dagster_project.publish import (
     is_published_copy,
     publication_info,
     publish,
+    verify_publication,
 )
 from dagster_project.settings import PROJECT_ROOT, Settings
 
@@ -329,6 +330,171 @@ def test_kpi_publish_refuses_after_blocking_failures_unless_forced(built, capsys
     assert not built.warehouse.exists()
     assert main([*args, "--force"]) == 0
     assert "forcée" in publication_info(built.warehouse)["note"]
+
+
+# --- the published copy changed by hand: kpi verify reports it, kpi publish repairs it ---------
+
+
+def _as_root(path: Path, *statements: str) -> None:
+    """What root can do to the read-only published copy: make it writable, change it, put
+    the read-only mode back."""
+    path.chmod(0o644)
+    con = duckdb.connect(str(path))
+    try:
+        for statement in statements:
+            con.execute(statement)
+    finally:
+        con.close()
+    path.chmod(0o444)
+
+
+def _verify(settings: Settings, capsys) -> tuple[int, str]:
+    capsys.readouterr()
+    code = main(
+        ["verify", "--warehouse", str(settings.warehouse), "--releases", str(settings.releases_dir)]
+    )
+    return code, capsys.readouterr().out
+
+
+TAMPERED = "update marts.fct_indicator_values set value = 99 where indicator_id = 'indicator_1'"
+
+
+def test_kpi_verify_reports_a_published_table_changed_by_hand(built, capsys):
+    publish(built)
+    _as_root(
+        built.warehouse,
+        TAMPERED,
+        "delete from staging.stg_eau_reseau",
+        "create view marts.extra as select 1 as x",
+    )
+    check = verify_publication(built)
+    assert not check.intact
+    assert check.problems == [
+        "copie publiée — table marts.fct_indicator_values : contenu différent de celui publié "
+        "(empreinte : valeurs, colonnes ou commentaires modifiés)",
+        "copie publiée — table staging.stg_eau_reseau : 0 ligne(s) au lieu de 1 publiée(s)",
+        "copie publiée — vue marts.extra : absente de la liste des tables publiées "
+        "(publication.tables), ajoutée depuis",
+    ]  # the Parquet export still holds the published rows: not reported
+    code, out = _verify(built, capsys)
+    assert code == 3
+    assert "ÉCART : copie publiée — table marts.fct_indicator_values : contenu différent" in out
+    assert "3 écart(s) dans la copie publiée" in out
+    assert str(built.warehouse.parent) not in out  # file names only, no internal path
+
+
+def test_a_publication_rewrites_a_published_table_changed_by_hand(built, capsys):
+    publish(built)
+    _as_root(built.warehouse, TAMPERED, "create view marts.extra as select 1 as x")
+    second = publish(built)  # the build did not change: everything else is kept
+    assert second.repaired == ["marts.fct_indicator_values"]
+    assert "marts.fct_indicator_values" not in second.reused
+    assert sorted(second.reused) == sorted(set(second.tables) - {"marts.fct_indicator_values"})
+    value = "select value from marts.fct_indicator_values where indicator_id = 'indicator_1'"
+    assert _count(built.warehouse, value) == _count(built.build_warehouse, value) == [(1.0,)]
+    assert "marts.extra" not in {
+        f"{s}.{t}"
+        for s, t in _count(built.warehouse, "select schema_name, view_name from duckdb_views()")
+    }
+    assert verify_publication(built).intact
+    code, out = _verify(built, capsys)
+    assert code == 0 and "intègres" in out and "ÉCART" not in out
+
+
+def test_a_log_left_by_a_writer_killed_on_the_published_copy_is_reported_then_removed(
+    built, capsys
+):
+    """DuckDB replays a ``.wal`` beside a file onto whatever file has that name: a log left
+    on the published copy would change every later publication."""
+    publish(built)
+    built.warehouse.chmod(0o644)
+    killed = (
+        "import duckdb, os, sys; con = duckdb.connect(sys.argv[1]); "
+        f"con.execute({TAMPERED!r}); os._exit(9)"
+    )
+    subprocess.run([sys.executable, "-c", killed, str(built.warehouse)], check=False)
+    built.warehouse.chmod(0o444)
+    wal = built.warehouse.with_name(built.warehouse.name + ".wal")
+    assert wal.exists()
+    problems = verify_publication(built).problems
+    assert any("journal d'écriture warehouse.duckdb.wal présent" in p for p in problems)
+    assert any("table marts.fct_indicator_values : contenu différent" in p for p in problems)
+    publish(built)
+    assert not wal.exists()
+    value = "select value from marts.fct_indicator_values where indicator_id = 'indicator_1'"
+    assert _count(built.warehouse, value) == [(1.0,)]
+    assert _verify(built, capsys)[0] == 0
+
+
+def test_kpi_verify_reports_a_changed_parquet_export(built, capsys):
+    publish(built)
+    marts = built.exports_dir / "marts"
+    changed = marts / "fct_indicator_values.parquet"
+    tmp = changed.with_name("changed.tmp")
+    duckdb.sql(
+        f"copy (select * replace (value + 1 as value) from '{changed}') to '{tmp}' (format parquet)"
+    )
+    os.replace(tmp, changed)
+    (marts / "p2_indicators.parquet").unlink()
+    (marts / "autre.parquet").write_bytes((marts / "_publication.json").read_bytes())
+    problems = verify_publication(built).problems
+    assert problems == [
+        "exports Parquet — exports/marts/fct_indicator_values.parquet : contenu différent de "
+        "celui de la table publiée marts.fct_indicator_values",
+        "exports Parquet — exports/marts/p2_indicators.parquet : absent (table publiée "
+        "marts.p2_indicators)",
+        "exports Parquet — exports/marts/autre.parquet : aucune table publiée de ce nom, "
+        "fichier ajouté depuis",
+    ]
+    code, out = _verify(built, capsys)
+    assert code == 3 and "ÉCART : exports Parquet — exports/marts/fct_indicator_values" in out
+    # the next publication writes the exports again
+    publish(built)
+    assert _verify(built, capsys)[0] == 0
+
+
+def test_an_untouched_publication_verifies_clean(built, capsys):
+    code, out = _verify(built, capsys)  # nothing published yet: information, not an error
+    assert code == 0 and "Copie publiée : aucune pour l'instant" in out
+    first = publish(built)
+    check = verify_publication(built)
+    assert check.intact and check.warnings == []
+    assert check.publication_id == first.publication_id
+    assert (check.tables, check.exports) == (len(first.tables), 2)
+    write_build(built.build_warehouse, values=5)  # an incremental publication verifies too
+    second = publish(built)
+    assert second.reused and second.repaired == []
+    code, out = _verify(built, capsys)
+    assert code == 0
+    assert f"Copie publiée {second.publication_id} (warehouse.duckdb" in out and "intègres" in out
+    # the read-only mode is part of what was published
+    built.warehouse.chmod(0o644)
+    assert verify_publication(built).problems == [
+        "copie publiée — warehouse.duckdb : droits 0644 au lieu de 0444 (lecture seule) : "
+        "le fichier a pu être modifié depuis sa publication"
+    ]
+    # the link must designate the publication in place
+    first_version = built.exports_dir / ".versions" / first.publication_id / "marts"
+    built.warehouse.chmod(0o444)
+    (built.exports_dir / "marts").unlink()
+    (built.exports_dir / "marts").symlink_to(first_version.relative_to(built.exports_dir))
+    assert verify_publication(built).problems == [
+        f"exports Parquet — exports/marts : désigne la publication {first.publication_id} au "
+        f"lieu de celle en place ({second.publication_id})"
+    ]
+
+
+def test_a_view_whose_rows_vary_between_reads_is_recorded_as_written(built, capsys):
+    """A float sum in a view can differ in its last bits from one read to the next (the demo's
+    intermediate.int_housing__indicator_values does): the fingerprint recorded is that of the
+    rows written, so an untouched publication never reports it."""
+    con = duckdb.connect(str(built.build_warehouse))
+    con.execute("create view staging.v_varies as select random() as r from range(100)")
+    con.close()
+    for _ in range(2):
+        publication = publish(built)
+        assert "staging.v_varies" not in publication.reused + publication.repaired
+        assert verify_publication(built).intact
 
 
 # --- a real campaign, shared by the slow tests -------------------------------------------------
