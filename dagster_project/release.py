@@ -952,7 +952,7 @@ def format_verification(result: Verification) -> str:
     for problem in result.problems:
         lines.append(f"ÉCART : {problem}")
     if not result.checked and not result.problems:
-        lines.append("Aucune publication à vérifier.")
+        lines.append("Aucune publication figée (kpi freeze) à vérifier.")
     elif result.intact:
         lines.append(
             f"{len(result.checked)} publication(s) vérifiée(s), intègre(s) : "

@@ -212,6 +212,12 @@ def _publish(settings: Settings, run_id: str | None, note: str | None = None) ->
         f"{publication.seconds:.1f} s]"
     )
     print(f"  Exports Parquet : {publication.exports / 'marts'} ({marts} tables)")
+    repaired = getattr(publication, "repaired", [])
+    if repaired:  # the copy had been changed by hand: rewritten from the build
+        print(
+            "  Tables de la copie publiée modifiées à la main depuis la publication précédente, "
+            f"réécrites à partir de la base de construction : {', '.join(repaired)}"
+        )
     return EXIT_OK
 
 
