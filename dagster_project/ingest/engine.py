@@ -263,13 +263,23 @@ def _check_bounds(column: Column, value: float) -> None:
             raise CellError(f"doit être un multiple de {display(column.step).replace('.', ',')}")
 
 
+class _OutsideCampaign(CellError):
+    """A date or month of another year than the campaign's (``year``: the year it is in)."""
+
+    def __init__(self, reason: str, year: int):
+        super().__init__(reason)
+        self.year = year
+
+
 def _check_date_range(column: Column, value: dt.date, ctx: IngestContext) -> None:
     rule = column.effective_date_range
     if rule in (None, "any"):
         return
     if rule == "campaign_year":
         if value.year != ctx.campaign_year:
-            raise CellError(f"date hors de l'année de la campagne {ctx.campaign_year}")
+            raise _OutsideCampaign(
+                f"date hors de l'année de la campagne {ctx.campaign_year}", value.year
+            )
         return
     if isinstance(rule, dict):
         min_year = rule.get("min_year")
@@ -421,6 +431,15 @@ def validate_sheets(
             None,
         )
     _table_rules(contract, table, state.label, ctx, sink.add)
+    other_year = _other_year(specs, ctx)
+    if other_year is not None:
+        dated = ", ".join(s.header_text for s in specs if s.years)
+        sink.first(
+            f"Ce fichier semble être celui de {other_year} : toutes ses dates ({dated}) sont "
+            f"en {other_year}, la campagne est {ctx.campaign_year}. Déposez le fichier de "
+            f"{ctx.campaign_year} (les problèmes de dates qui suivent viennent de là).",
+            dated,
+        )
     accepted = not sink.count
     if accepted:
         table = _apply_privacy(contract, table, ctx)
@@ -433,6 +452,17 @@ def validate_sheets(
         omitted_problems=sink.omitted,
         table=table if accepted else None,
     )
+
+
+def _other_year(specs: list[_ColumnSpec], ctx: IngestContext) -> int | None:
+    """The year every date and month of the delivery is in, when the columns bound to the
+    campaign year hold values of one other year only (last year's workbook delivered as this
+    year's); None otherwise. Every distinct value of the data rows is judged whatever the path
+    (cells, a .csv's or a worksheet's Arrow columns), so the answer is the same on each."""
+    years: set[int] = set().union(*(spec.years for spec in specs))
+    if len(years) == 1 and ctx.campaign_year not in years:
+        return years.pop()
+    return None
 
 
 def _arrow_header(
@@ -502,6 +532,12 @@ class _ProblemSink:
         if len(self.problems) < MAX_PROBLEMS:
             self.problems.append(self.make(reason, row, column, value))
 
+    def first(self, reason: str, column: str | None) -> None:
+        """A problem about the whole delivery, put before the others."""
+        self.count += 1
+        self.problems.insert(0, Problem(reason, self.sheet, None, column))
+        del self.problems[MAX_PROBLEMS:]
+
     def extend(self, problems: list[Problem]) -> None:
         self.count += len(problems)
         room = MAX_PROBLEMS - len(self.problems)
@@ -532,6 +568,9 @@ class _ColumnSpec:
     memo: dict = field(default_factory=dict)
     alternate_memo: dict = field(default_factory=dict)
     has_failed: bool = False  # whether the memo holds a _Failed verdict
+    # a date or month column bound to the campaign year: the years its values are in (each
+    # distinct value is judged, on every path: ``_other_year``)
+    years: set[int] = field(default_factory=set)
 
     def verdicts(self, raws: list[object], ctx: IngestContext) -> list[object] | pa.Array:
         """The parsed value or ``_Failed`` of each raw value (each distinct value parsed once);
@@ -641,8 +680,13 @@ class _ColumnSpec:
             return _EMPTY
         column = self.column
         try:
-            return _parse_cell(column, raw, ctx, header_text)
+            value = _parse_cell(column, raw, ctx, header_text)
+            if column.effective_date_range == "campaign_year":
+                self.years.add(value.year)
+            return value
         except CellError as exc:
+            if exc.__class__ is _OutsideCampaign:
+                self.years.add(exc.year)
             if exc.complete:
                 return _Failed(exc.reason)
             return _Failed(f"{exc.reason} ({TYPE_LABELS_FR[column.type]})")

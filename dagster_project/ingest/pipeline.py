@@ -30,6 +30,7 @@ from dagster_project.ingest.engine import (
 from dagster_project.ingest.normalize import CommuneMatcher
 from dagster_project.ingest.privacy import load_key, pseudonymiser
 from dagster_project.ingest.readahead import READ_AHEAD
+from dagster_project.ingest.report import REPORT_HEADER, group_problems
 from dagster_project.settings import CATALOGUE_CSV, COMMUNES_CSV
 
 REPORT_SUFFIX = ".rejet.csv"
@@ -172,25 +173,19 @@ def load_catalogue(path: Path = CATALOGUE_CSV) -> dict[str, CatalogueEntry]:
 
 
 def write_report(path: Path, delivery: DeliveryFile, result: ValidationResult) -> Path:
-    """French rejection report next to the file, readable in Excel (UTF-8 with BOM, `;`)."""
+    """French rejection report next to the file, readable in Excel (UTF-8 with BOM, `;`):
+    one line per kind of problem, with its rows and how many (``report.group_problems``);
+    the file named from the sources folder (``2025/water/x.xlsx``), never a server path."""
     report = path.with_name(path.name + REPORT_SUFFIX)
+    name = str(path.relative_to(path.parents[2])) if len(path.parents) > 2 else path.name
     with report.open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle, delimiter=";")
-        writer.writerow(["Fichier", "Feuille", "Ligne", "Colonne", "Valeur", "Motif du rejet"])
-        for problem in result.problems:
-            writer.writerow(
-                [
-                    str(path.relative_to(path.parents[2])) if len(path.parents) > 2 else path.name,
-                    problem.sheet or "",
-                    problem.row or "",
-                    problem.column or "",
-                    problem.value,
-                    problem.reason,
-                ]
-            )
+        writer.writerow(REPORT_HEADER)
+        for group in group_problems(result.problems):
+            writer.writerow(group.report_row(name))
         if result.omitted_problems:
             writer.writerow(
-                ["", "", "", "", "", f"… et {result.omitted_problems} autres problèmes"]
+                ["", "", "", "", "", f"… et {result.omitted_problems} autres problèmes", ""]
             )
     return report
 
