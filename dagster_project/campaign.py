@@ -917,7 +917,7 @@ def format_status(rows: Sequence[StatusRow], unrecognised: Iterable[Path] = ()) 
 @dataclass
 class ReminderItem:
     row: StatusRow
-    problems: list[dict] = field(default_factory=list)
+    problems: list = field(default_factory=list)  # ingest.report.ProblemGroup
     atypical: list[str] = field(default_factory=list)  # values to confirm (French lines)
 
 
@@ -931,32 +931,20 @@ def _needs_reminder(row: StatusRow) -> bool:
     return row.late or row.rejected or row.atypical_count > 0
 
 
-def _first_problems(con: duckdb.DuckDBPyConnection, delivery_id: str) -> list[dict]:
+def _problem_groups(con: duckdb.DuckDBPyConnection, delivery_id: str) -> list:
+    """The rejection's problems grouped as in its report (``ingest.report.group_problems``:
+    the same reason on many rows is one line with its row ranges), in the order found."""
+    from dagster_project.ingest.report import group_problems
+
     if not table_exists(con, "ingest.delivery_problems"):
         return []
     cursor = con.execute(
         "select sheet, row_number, column_name, value, reason from ingest.delivery_problems "
-        "where delivery_id = ? and severity = 'error' order by rowid limit ?",
-        [delivery_id, MAX_PROBLEMS_IN_REMINDER],
+        "where delivery_id = ? and severity = 'error' order by rowid",
+        [delivery_id],
     )
     names = [d[0] for d in cursor.description]
-    return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
-
-
-def _problem_line(problem: dict) -> str:
-    where = []
-    if problem.get("sheet"):
-        where.append(f"feuille « {problem['sheet']} »")
-    if problem.get("row_number") is not None:
-        where.append(f"ligne {problem['row_number']}")
-    if problem.get("column_name"):
-        where.append(f"colonne « {problem['column_name']} »")
-    value = problem.get("value")
-    if value not in (None, ""):
-        where.append(f"valeur « {value} »")
-    prefix = ", ".join(where)
-    prefix = prefix[:1].upper() + prefix[1:]
-    return f"{prefix} : {problem['reason']}" if prefix else str(problem["reason"])
+    return group_problems(dict(zip(names, r, strict=True)) for r in cursor.fetchall())
 
 
 def reminder_body(
@@ -1014,19 +1002,19 @@ def reminder_body(
                     f"    Aucune livraison n'est en vigueur ; échéance le {_fr_date(row.due_date)}."
                 )
             if item.problems:
-                shown = len(item.problems)
-                total = max(row.problem_count or 0, shown)
+                shown = item.problems[:MAX_PROBLEMS_IN_REMINDER]
+                total = len(item.problems)
                 lines.append(
                     "    Motifs du rejet"
-                    + (f" ({shown} premiers sur {total})" if total > shown else "")
+                    + (f" ({len(shown)} premiers sur {total})" if total > len(shown) else "")
                     + " :"
                 )
-                for number, problem in enumerate(item.problems, start=1):
-                    lines.append(f"      {number}. {_problem_line(problem)}")
+                for number, group in enumerate(shown, start=1):
+                    lines.append(f"      {number}. {group.line_fr()}")
             if row.report_path:
                 lines.append(
                     f"    Rapport complet joint à ce message : {row.latest_file}{REPORT_SUFFIX} "
-                    "(une ligne par problème, à ouvrir avec Excel)."
+                    "(les mêmes motifs, avec toutes les lignes concernées, à ouvrir avec Excel)."
                 )
     if to_confirm:
         lines += [
@@ -1103,7 +1091,7 @@ def write_reminders(
         if not _needs_reminder(row):
             continue
         problems = (
-            _first_problems(con, row.latest_delivery_id)
+            _problem_groups(con, row.latest_delivery_id)
             if row.rejected and row.latest_delivery_id
             else []
         )

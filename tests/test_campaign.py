@@ -670,9 +670,14 @@ def test_send_reminders_does_nothing_without_files():
 
 
 def test_kpi_remind_writes_and_sends_only_with_send(sources, tmp_path, capsys, monkeypatch):
+    from conftest import SETTINGS_VARS
+
     from dagster_project.cli import main
 
     monkeypatch.delenv("KPI_SMTP_HOST", raising=False)
+    for name in SETTINGS_VARS:  # the command exports its settings: restored after the test
+        monkeypatch.setenv(name, "x")
+        monkeypatch.delenv(name)
     warehouse = tmp_path / "warehouse.duckdb"
     common = ["--year", "2025", "--sources", str(sources), "--warehouse", str(warehouse)]
     common += ["--today", TODAY.isoformat()]
@@ -691,3 +696,35 @@ def test_kpi_remind_writes_and_sends_only_with_send(sources, tmp_path, capsys, m
     )
     assert len(journal.splitlines()) == 1 + len(written)
     assert all(line.endswith(";") for line in journal.splitlines()[1:])  # not sent
+
+
+def test_a_reminder_groups_the_same_reason_on_many_rows(sources, con, tmp_path):
+    """Last year's file: the same reason on 1 800 rows is one line with its row range."""
+    delivery = add_delivery(
+        con,
+        "water",
+        "eau_volumes",
+        "eau_volumes_2025.xlsx",
+        dt.datetime(2026, 2, 10, 14, 0),
+        outcome="rejected",
+        problems=0,
+    )
+    con.execute(
+        "update ingest.deliveries set problem_count = 1800 where delivery_id = ?", [delivery]
+    )
+    con.executemany(
+        "insert into ingest.delivery_problems values (?, 'error', 'Volumes', ?, 'mois', ?, "
+        "'date hors de l''année de la campagne 2025')",
+        [[delivery, n + 2, f"2024-{n % 12 + 1:02d}"] for n in range(1800)],
+    )
+    [path] = [
+        p
+        for p in write_reminders(con, sources, 2025, TODAY, tmp_path / "relances")
+        if "sophie" in p.name
+    ]
+    body = read_reminder(path).get_body(("plain",)).get_content()
+    assert body.count("date hors de l'année de la campagne 2025") == 1
+    assert (
+        "1. Feuille « Volumes », lignes 2 à 1\u00a0801 (1\u00a0800 lignes), colonne « mois »"
+        in body
+    )
