@@ -28,6 +28,7 @@ import csv
 import datetime as dt
 import math
 import os
+import re
 import tempfile
 import zipfile
 from collections import defaultdict
@@ -97,6 +98,13 @@ UNITS_FR = {
 KINDS_FR = {"value": "valeur constatée", "forecast": "prévision", "target": "objectif"}
 TYPE_LABELS_TEMPLATE = {**TYPE_LABELS_FR, "commune": "code INSEE (5 chiffres)"}
 COLUMN_FORMATS = {"date": "DD/MM/YYYY", "month": "MMMM YYYY", "commune": "@"}
+# The examples of the contracts' descriptions (« ex. janvier 2025, 2025-01 ou 01/2025 ») and
+# of TYPE_LABELS_FR (« janvier 2025 ») are written for this campaign year: a template for
+# year N shows them moved to N (an example of the following year stays in N + 1).
+CONTRACT_EXAMPLES_YEAR = 2025
+# The catalogue's last published figures (column published_2025) come from the 2025 report,
+# whatever the campaign year: a fact, not an example.
+PUBLISHED_REPORT_YEAR = 2025
 
 _BOLD = Font(bold=True)
 _TITLE = Font(bold=True, size=14)
@@ -153,7 +161,7 @@ def load_declared_indicators(path: Path = CATALOGUE_CSV) -> dict[str, list[Indic
                     unit=row.get("unit") or "",
                     kind=row.get("kind") or "",
                     definition=row.get("definition") or "",
-                    published=row.get("published_2025") or "",
+                    published=row.get(f"published_{PUBLISHED_REPORT_YEAR}") or "",
                     period=row.get("published_period") or "",
                     allow_negative=row["indicator_id"] in negative,
                 )
@@ -194,6 +202,60 @@ def _fmt_date(value: Any) -> str:
     if isinstance(value, dt.date):
         return value.strftime("%d/%m/%Y")
     return str(value)
+
+
+_EXAMPLE = re.compile(r"\b(?:ex\.|par exemple)\s*[^);\n]*?(?=\)|;|\n|\.(?:\s|$)|$)")
+_DATE_OR_YEAR = re.compile(
+    r"(?<!\d)(?:(?P<d>\d{1,2})/(?P<m>\d{1,2})/(?P<y>\d{4})"
+    r"|(?P<y2>\d{4})-(?P<m2>\d{2})-(?P<d2>\d{2})|(?P<year>(?:19|20)\d{2}))(?!\d)"
+)
+
+
+def _shift_years(text: str, years: int) -> str:
+    """Every year of ``text`` (alone, in a month or in a date) ``years`` later; a date keeps
+    its format, 29 February becomes 28 February in a common year."""
+    if not years:
+        return text
+
+    def moved(year: int, month: int, day: int) -> dt.date | None:
+        try:
+            start = dt.date(year, month, day)
+        except ValueError:
+            return None
+        try:
+            return start.replace(year=year + years)
+        except ValueError:
+            return start.replace(year=year + years, day=28)
+
+    def replace(m: re.Match) -> str:
+        if m["year"]:
+            return str(int(m["year"]) + years)
+        if m["y"]:
+            day = moved(int(m["y"]), int(m["m"]), int(m["d"]))
+            if day is None:
+                return m[0]
+            return f"{day.day:0{len(m['d'])}d}/{day.month:0{len(m['m'])}d}/{day.year}"
+        day = moved(int(m["y2"]), int(m["m2"]), int(m["d2"]))
+        return day.isoformat() if day else m[0]
+
+    return _DATE_OR_YEAR.sub(replace, text)
+
+
+def examples_for_year(text: str, year: int) -> str:
+    """A contract text with its examples (« ex. … ») in the campaign ``year``.
+
+    Only the years inside an example move, by ``year - CONTRACT_EXAMPLES_YEAR``: a rule
+    (« à partir de 2015 ») stays as written.
+    """
+    years = year - CONTRACT_EXAMPLES_YEAR
+    if not years or not text:
+        return text
+    return _EXAMPLE.sub(lambda m: _shift_years(m[0], years), text)
+
+
+def type_label_fr(kind: str, year: int) -> str:
+    """French label of a column type, its example (« janvier 2025 ») in ``year``."""
+    return _shift_years(TYPE_LABELS_TEMPLATE[kind], year - CONTRACT_EXAMPLES_YEAR)
 
 
 def required_fr(column: Column) -> str:
@@ -478,14 +540,14 @@ def _write_notice(
         ws.column_dimensions[letter].width = width
     ws.sheet_view.showGridLines = False
 
-    ws.append([f"Campagne {year} — {contract.title_fr}"])
+    ws.append([f"Campagne {year} — {examples_for_year(contract.title_fr, year)}"])
     ws["A1"].font = _TITLE
     ws.append([f"Modèle de fichier « {file_name} » ({contract.source_id})"])
     ws.append([])
     info = [
         ("Direction", f"{direction} (dossier de livraison « {department} »)"),
         ("Année de campagne", f"{year} (données de l'année {year})"),
-        ("Ce fichier", contract.description_fr),
+        ("Ce fichier", examples_for_year(contract.description_fr, year)),
         (
             "Nom du fichier à renvoyer",
             f"{file_name} : remplissez la feuille « {DATA_SHEET} » à partir de la ligne 2.",
@@ -532,8 +594,8 @@ def _write_notice(
         ws.append(
             [
                 header_of(column),
-                column.description_fr,
-                TYPE_LABELS_TEMPLATE[column.type],
+                examples_for_year(column.description_fr, year),
+                type_label_fr(column.type, year),
                 unit_fr(column.unit),
                 required_fr(column),
                 constraints_fr(column, contract, year),
@@ -623,13 +685,13 @@ def _validation(
         dv.errorTitle = _clip(column.name, 32)
         dv.error = _clip(error, 225)
     constraint = constraints_fr(column, contract, year)
-    prompt = f"{TYPE_LABELS_TEMPLATE[kind]}"
+    prompt = type_label_fr(kind, year)
     if column.unit:
         prompt += f" ({unit_fr(column.unit)})"
     prompt += f", {'obligatoire' if required_fr(column) == 'oui' else 'facultatif'}"
     if constraint:
         prompt += f" ; {constraint}"
-    prompt += f". {column.description_fr}"
+    prompt += f". {examples_for_year(column.description_fr, year)}"
     dv.promptTitle = _clip(header_of(column), 32)
     dv.prompt = _clip(prompt, 255)
     return dv
@@ -779,7 +841,7 @@ def _write_indicators_sheet(ws: Worksheet, indicators: list[Indicator]) -> None:
         "Unité",
         "Nature",
         "Valeur négative possible",
-        "Valeur publiée (rapport 2025)",
+        f"Valeur publiée (rapport {PUBLISHED_REPORT_YEAR})",
         "Période publiée",
         "Définition",
     ]
@@ -816,7 +878,7 @@ def _indicator_comment(ind: Indicator) -> str:
         lines.append(f"Nature : {KINDS_FR.get(ind.kind, ind.kind)}")
     if ind.published:
         period = f" ({ind.period})" if ind.period else ""
-        lines.append(f"Publié au rapport 2025 : {ind.published}{period}")
+        lines.append(f"Publié au rapport {PUBLISHED_REPORT_YEAR} : {ind.published}{period}")
     return "\n".join(lines)
 
 
@@ -919,7 +981,7 @@ def build_workbook(
     wb.active = 0
     wb.properties.creator = STEERING_DIRECTION
     wb.properties.lastModifiedBy = STEERING_DIRECTION
-    wb.properties.title = f"{contract.title_fr} — campagne {year}"
+    wb.properties.title = f"{examples_for_year(contract.title_fr, year)} — campagne {year}"
     wb.properties.subject = f"{contract.source_id} — {direction}"
     return wb
 

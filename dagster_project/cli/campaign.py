@@ -1,4 +1,4 @@
-"""`kpi templates`, `kpi status`, `kpi remind`: the yearly collection campaign."""
+"""`kpi templates`, `kpi status`, `kpi remind`, `kpi next-campaign`: the yearly campaign."""
 
 from __future__ import annotations
 
@@ -157,6 +157,12 @@ def cmd_remind(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_next_campaign(args: argparse.Namespace) -> int:
+    from dagster_project.campaign_rollover import next_campaign_command
+
+    return next_campaign_command(settings_from(args).sources_dir, args.year, force=args.force)
+
+
 def register(sub) -> None:
     templates = sub.add_parser(
         "templates", help="écrire les modèles vierges de la campagne, par direction"
@@ -191,3 +197,19 @@ def register(sub) -> None:
         "n'est envoyé",
     )
     remind.set_defaults(func=cmd_remind)
+
+    next_campaign = sub.add_parser(
+        "next-campaign",
+        help="préparer le fichier de campagne de l'année suivante (dates décalées d'un an)",
+    )
+    next_campaign.add_argument(
+        "--year",
+        type=int,
+        required=True,
+        help="année de la campagne à reprendre ; écrit sources/<année + 1>/campagne.yml",
+    )
+    next_campaign.add_argument("--sources", help="dossier des livraisons (défaut ./sources)")
+    next_campaign.add_argument(
+        "--force", action="store_true", help="remplacer le fichier de l'année suivante s'il existe"
+    )
+    next_campaign.set_defaults(func=cmd_next_campaign)
