@@ -375,8 +375,9 @@ def _kit_rules(contract: Contract, year: int, file_name: str) -> list[tuple[str,
             "Accepté ou refusé en entier",
             "Le fichier est accepté ou refusé en entier : une seule cellule en erreur et rien "
             "n'est intégré. Vous recevez alors un rapport de rejet qui indique, pour chaque "
-            "problème, la feuille, la ligne, la colonne, la valeur et le motif ; la livraison "
-            "acceptée précédemment reste en vigueur.",
+            "motif, la feuille, les lignes, la colonne et les valeurs concernées ; la livraison "
+            "acceptée précédemment reste en vigueur. Un fichier accepté dont certains chiffres "
+            "semblent anormaux reçoit un avis « à confirmer » : vérifiez-les.",
         ),
         (
             "Ligne d'en-tête",
