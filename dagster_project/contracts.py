@@ -64,6 +64,17 @@ TYPE_LABELS_FR = {
     "yes_no": "oui / non",
 }
 ANY_DEPARTMENT = "any"
+# the units a contract column may declare (``unit``), each with how it may be written after a
+# number in a cell: a number followed by its column's own unit is read (``12 500 t`` in a
+# column in tonnes); any other unit is refused, never converted (``12 500 kg`` there), and a
+# column without ``unit`` takes no unit at all (docs/contracts.md)
+CELL_UNITS: dict[str, tuple[str, ...]] = {
+    "eur": ("€", "eur", "euro", "euros"),
+    "t": ("t", "tonne", "tonnes"),
+    "m3": ("m3", "m³"),
+    "km": ("km",),
+    "jours": ("j", "jour", "jours"),
+}
 
 
 class ContractError(ValueError):
@@ -121,6 +132,11 @@ class Column:
         if self.age_reference:
             return "BIGINT"
         return DUCKDB_TYPES[self.type]
+
+    @cached_property
+    def cell_units(self) -> tuple[str, ...]:
+        """How the column's unit may follow a number in a cell (lower case); () without unit."""
+        return CELL_UNITS.get(self.unit, ()) if self.unit else ()
 
     @cached_property
     def effective_date_range(self) -> Any:
@@ -221,6 +237,12 @@ def _column(raw: dict[str, Any], where: str) -> Column:
         raise ContractError(f"{where}: clés inconnues {sorted(unknown)}")
     if raw.get("type") not in COLUMN_TYPES:
         raise ContractError(f"{where}: type inconnu {raw.get('type')!r}")
+    if raw.get("unit") is not None and raw["unit"] not in CELL_UNITS:
+        raise ContractError(
+            f"{where}: unité inconnue {raw['unit']!r} (connues : {', '.join(CELL_UNITS)})"
+        )
+    if raw.get("unit") is not None and raw.get("type") not in ("integer", "number"):
+        raise ContractError(f"{where}: une unité ne s'applique qu'à une colonne numérique")
     values = dict(raw)
     if values.get("allowed") is not None:
         values["allowed"] = tuple(str(v) for v in values["allowed"])

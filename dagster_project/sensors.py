@@ -18,17 +18,22 @@ from dagster import (
 
 from dagster_project.assets.ingestion import raw_asset_key
 from dagster_project.contracts import default_contracts
-from dagster_project.ingest.pipeline import discover
+from dagster_project.ingest.pipeline import discover, printable
 
 SENSOR_INTERVAL_SECONDS = 30
 
 
 def snapshot(sources_dir: Path) -> dict[str, list]:
-    """path -> [mtime_ns, size, source_id] of every delivery file."""
-    return {
-        str(d.path): [d.path.stat().st_mtime_ns, d.path.stat().st_size, d.source_id]
-        for d in discover(sources_dir, default_contracts())
-    }
+    """path -> [mtime_ns, size, source_id] of every delivery file (a link's own, never what
+    it points to: a link is a delivery refused with a report, ``pipeline.refusal_of``)."""
+    found = {}
+    for d in discover(sources_dir, default_contracts()):
+        try:
+            stat = d.path.lstat()
+        except FileNotFoundError:  # removed since discover listed it
+            continue
+        found[str(d.path)] = [stat.st_mtime_ns, stat.st_size, d.source_id]
+    return found
 
 
 def recorded_entries(build: Path, sources_dir: Path, current: dict[str, list]) -> dict[str, list]:
@@ -62,7 +67,7 @@ def recorded_entries(build: Path, sources_dir: Path, current: dict[str, list]) -
 
 
 def _tail(path: str) -> tuple[str, ...]:
-    return Path(path).parts[-3:]
+    return Path(printable(path)).parts[-3:]  # (a name that is not text is recorded printable)
 
 
 def changed_sources(previous: dict[str, list], current: dict[str, list]) -> list[str]:

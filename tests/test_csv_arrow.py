@@ -63,6 +63,30 @@ ACTIVITY_FILES = {
     "duplicate grain": [ACTIVITY, "Béthune;2025-01;3;2;1", "Béthune;2025-01;1;0;0"],
     "excel error": [ACTIVITY, "Béthune;#N/A;3;2;1"],
     "header only": [ACTIVITY],
+    # a line with more or fewer fields than the header: refused, never shifted nor padded
+    "a field too many": [ACTIVITY, "Béthune;2025-01;3;2;1", "Auchel;2025-02;1;0;0;7"],
+    "a field too many on every line": [ACTIVITY, "Béthune;2025-01;3;2;1;", "Auchel;2025-02;1;0;0;"],
+    "a field missing on every line": [ACTIVITY, "Béthune;2025-01;3;2", "Auchel;2025-02;1;0"],
+    "a header wider than its lines": [ACTIVITY + ";", "Béthune;2025-01;3;2;1"],
+    "titles of one field above the header": [
+        "Activité 2025",
+        "",
+        ACTIVITY,
+        "Béthune;2025-01;3;2;1",
+    ],
+    # invisible characters: removed (what a person reads), the same on both paths
+    "an invisible character in a commune": [ACTIVITY, "Béthune\u200b;2025-01;3;2;1"],
+    "an invisible first cell": [ACTIVITY, "\u200b;;;;", "Béthune;2025-01;3;2;1"],
+    "a total behind a byte order mark": [ACTIVITY, "Béthune;2025-01;3;2;1", "\ufeffTotal;;3;2;1"],
+    "invisible characters in a duplicate": [
+        ACTIVITY,
+        "Béthune;2025-01;3;2;1",
+        "Béth\u00adune;2025-\u200d01;3;2;1",
+    ],
+    "a control character in a number": [ACTIVITY, "Béthune;2025-01;3\x1f;2;1"],
+    # units, NaN
+    "a unit in a count": [ACTIVITY, "Béthune;2025-01;3 kg;2;1"],
+    "NaN": [ACTIVITY, "Béthune;2025-01;NaN;2;1"],
 }
 
 QUALITY_FILES = {
@@ -102,6 +126,32 @@ QUALITY_FILES = {
         *_quality_rows(3),
         "PRL-Z;02/01/2025;UDI-LYS;chimique;E. coli;0;n/100mL;1;oui",
     ],
+    # a free text column judged in Arrow: an invisible character sends the chunk to the cells
+    "an invisible character in an id": [
+        QUALITY,
+        *_quality_rows(4),
+        "PRL-00001\u200b;02/01/2025;UDI-LYS;microbiologique;P1;0;n/100mL;1;oui",
+    ],
+    "a byte order mark in a unit": [
+        QUALITY,
+        *_quality_rows(4),
+        "PRL-W;02/01/2025;UDI-LYS;microbiologique;P1;0;\ufeffmg/L;1;oui",
+    ],
+    "a soft hyphen in a parameter": [
+        QUALITY,
+        *_quality_rows(5),
+        "PRL-V;02/01/2025;UDI-LYS;microbiologique;Nitra\u00adtes;0;mg/L;1;oui",
+    ],
+    "a unit in a result": [
+        QUALITY,
+        *_quality_rows(3),
+        "PRL-U;02/01/2025;UDI-LYS;microbiologique;P1;12 mg;mg/L;1;oui",
+    ],
+    "a line of another width": [
+        QUALITY,
+        *_quality_rows(5),
+        "PRL-T;02/01/2025;UDI-LYS;microbiologique;P1;0;mg/L;1;oui;en trop",
+    ],
 }
 
 
@@ -128,7 +178,10 @@ def test_activity_csv_same_answer_both_ways(
     contracts, outcome, make_context, tmp_path, monkeypatch, name, encoding
 ):
     path = tmp_path / "assainissement_activite_2025.csv"
-    path.write_bytes(("\r\n".join(ACTIVITY_FILES[name]) + "\r\n").encode(encoding))
+    try:
+        path.write_bytes(("\r\n".join(ACTIVITY_FILES[name]) + "\r\n").encode(encoding))
+    except UnicodeEncodeError:
+        pytest.skip("Windows-1252 has no such character")
     contract = contracts["assainissement_activite"]
     with_arrow, cell_by_cell, calls = _both_ways(
         monkeypatch, lambda: validate_delivery(contract, path, make_context())
@@ -136,6 +189,19 @@ def test_activity_csv_same_answer_both_ways(
     assert outcome(with_arrow) == outcome(cell_by_cell)
     if name in ("clean", "titles and blank lines", "negative value", "only separators"):
         assert calls == [True]  # these were read by Arrow, not left to csv.reader
+    if name.startswith(("a field", "a header wider")):
+        assert not with_arrow.accepted
+        assert {p.reason.split(" : ")[0] for p in with_arrow.problems} <= {
+            "ligne de 6 champs alors que l'en-tête en a 5",
+            "ligne de 4 champs alors que l'en-tête en a 5",
+            "ligne de 5 champs alors que l'en-tête en a 6",
+        }
+    if name == "titles of one field above the header":
+        assert with_arrow.accepted  # only the lines below the header are counted
+    if name in ("an invisible character in a commune", "an invisible first cell"):
+        assert with_arrow.accepted and with_arrow.records[0]["code_insee"] == "62119"
+    if name == "invisible characters in a duplicate":
+        assert ["doublon" in p.reason for p in with_arrow.problems] == [True]
     if name in ("quoted field", "ragged line"):
         assert calls in ([], [False])
 
@@ -161,6 +227,13 @@ def test_quality_csv_same_answer_both_ways(
     if name == "spaces around texts":
         assert with_arrow.records[0]["id_prelevement"] == "PRL-00000"
         assert with_arrow.records[0]["parametre"] == "P0"
+    if name == "an invisible character in an id":  # the same key as PRL-00001 once read
+        assert ["doublon" in p.reason for p in with_arrow.problems] == [True]
+    if name in ("a byte order mark in a unit", "a soft hyphen in a parameter"):
+        assert with_arrow.accepted
+        assert {r["unite"] for r in with_arrow.records} <= {"mg/L"}
+    if name == "a soft hyphen in a parameter":
+        assert "Nitrates" in {r["parametre"] for r in with_arrow.records}
 
 
 def test_python_spaces_are_what_str_strip_removes():

@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 
+from dagster_project.contracts import CELL_UNITS
 from dagster_project.ingest.engine import validate_delivery
 from dagster_project.ingest.normalize import CellError, CommuneMatcher, parse_month, parse_number
 
@@ -67,11 +68,25 @@ def test_first_sheet_holding_the_header_is_the_data_sheet(contracts, make_contex
         {
             "Notice": [["Mode d'emploi"], ["udi : code de l'UDI"]],
             **volumes(["UDI-LYS", "2025-01", 10, 0, 0, 8]),
-            "Brouillon": [VOLUME_HEADER, ["n'importe quoi"]],
+            "Brouillon": [["n'importe quoi"], ["udi", "mois"]],
         }
     )
     result = run(contracts, make_context, path)
     assert result.accepted and result.sheet == "Volumes"
+
+
+def test_a_second_sheet_holding_the_header_is_refused(contracts, make_context, workbook):
+    """The kit: a register fits on one sheet; a second sheet whose header holds every
+    required column is refused (its rows would be ignored), even a draft of one line."""
+    path = workbook(
+        {
+            **volumes(["UDI-LYS", "2025-01", 10, 0, 0, 8]),
+            "Brouillon": [VOLUME_HEADER, ["n'importe quoi"]],
+        }
+    )
+    problem = only_problem(run(contracts, make_context, path))
+    assert (problem.sheet, problem.row) == ("Brouillon", 1)
+    assert "porte elle aussi l'en-tête et 1 ligne(s) remplie(s)" in problem.reason
 
 
 def test_missing_required_column_names_the_column(contracts, make_context, workbook):
@@ -122,18 +137,46 @@ def test_header_with_unit_in_brackets_is_a_different_column(contracts, make_cont
         ("12 m3", 12.0),
         ("12 m³", 12.0),
         ("2 776 000 €", 2776000.0),
+        ("2 776 000 EUR", 2776000.0),
         ("3,5 t", 3.5),
-        ("99,5 %", 99.5),
+        ("3,5 tonnes", 3.5),
+        ("1,5 j", 1.5),
+        ("12\u200b500", 12500.0),  # an invisible character is not part of the number
     ],
 )
 def test_french_number_text(text, expected):
-    assert parse_number(text) == expected
+    """A trailing unit is read only when it is the column's own (``Column.cell_units``)."""
+    unit = {"3": "m3", "³": "m3", "€": "eur", "R": "eur", "t": "t", "s": "t", "j": "jours"}.get(
+        text[-1]
+    )
+    units = CELL_UNITS[unit] if unit else ()
+    assert parse_number(text, units) == expected
 
 
-@pytest.mark.parametrize("text", ["12,34,5", "douze", "4.548,5", "45 48", "1e3x"])
+@pytest.mark.parametrize("text", ["12,34,5", "douze", "4.548,5", "45 48", "1e3x", "NaN"])
 def test_bad_number_text(text):
     with pytest.raises(CellError):
         parse_number(text)
+
+
+@pytest.mark.parametrize(
+    "text, unit, reason",
+    [
+        ("12 500 kg", "t", "unité « kg » différente de celle de la colonne (t)"),
+        ("35 %", "eur", "unité « % » différente de celle de la colonne (€)"),
+        ("125 000 €", "m3", "unité « € » différente de celle de la colonne (m3)"),
+        ("1,2 M€", "eur", "unité « M€ »"),
+        ("99,5 %", None, "unité « % » dans la cellule : cette colonne n'a pas d'unité"),
+        ("12 t", None, "cette colonne n'a pas d'unité"),
+        ("1,234.5", "t", "séparateur de milliers « , » non accepté"),
+        ("1.234,5", "t", "séparateur de milliers « . » non accepté"),
+        ("NaN", "t", "valeur NaN"),
+    ],
+)
+def test_unit_not_the_columns_is_refused_never_converted(text, unit, reason):
+    with pytest.raises(CellError) as refused:
+        parse_number(text, CELL_UNITS[unit] if unit else ())
+    assert reason in refused.value.reason
 
 
 def test_french_numbers_in_a_workbook(contracts, make_context, workbook):
@@ -417,3 +460,173 @@ def test_empty_file_is_rejected(contracts, make_context, tmp_path):
     path.write_bytes(b"")
     problem = only_problem(run(contracts, make_context, path))
     assert "vide" in problem.reason
+
+
+# --- what a person does not see, what is not the column's ---------------------------------
+
+
+def test_invisible_characters_are_unicode_controls_and_formats():
+    """normalize.INVISIBLE_CHARACTERS: Unicode's control (but tab and line breaks) and format
+    characters (zero-width space, joiners, byte order mark, soft hyphen, direction marks)."""
+    import re
+    import unicodedata
+
+    from dagster_project.ingest.normalize import INVISIBLE_CHARACTERS
+
+    every = "".join(map(chr, range(0x110000)))
+    expected = [c for c in every if unicodedata.category(c) in ("Cc", "Cf") and c not in "\t\n\r"]
+    assert re.findall(f"[{INVISIBLE_CHARACTERS}]", every) == expected
+
+
+@pytest.mark.parametrize(
+    "unit, error",
+    [("kg", "unité inconnue 'kg'"), ("t", None)],
+)
+def test_a_contract_unit_is_one_the_cells_can_carry(unit, error):
+    from dagster_project.contracts import ContractError, parse_contract
+
+    data = {
+        "source_id": "x",
+        "department": "waste",
+        "grain": [],
+        "columns": [{"name": "poids", "type": "number", "unit": unit}],
+    }
+    if error is None:
+        assert parse_contract(data).columns[0].cell_units == CELL_UNITS[unit]
+        return
+    with pytest.raises(ContractError, match=error):
+        parse_contract(data)
+
+
+def test_the_units_of_the_contracts_columns(contracts):
+    """The kit's units are declared in the contracts (``unit``), so that a cell may carry its
+    column's own unit and no other: every column named after its unit declares it."""
+    for contract in contracts.values():
+        for column in contract.columns:
+            suffix = column.name.rsplit("_", 1)[-1]
+            if column.type in ("integer", "number") and suffix in CELL_UNITS:
+                assert column.unit == suffix, (contract.source_id, column.name)
+    assert contracts["rh_formation"].column("nb_jours").cell_units == ("j", "jour", "jours")
+    assert contracts["eau_qualite"].column("resultat").cell_units == ()  # its unit: `unite`
+
+
+def test_csv_declaring_its_separator(contracts, make_context, tmp_path):
+    """Excel's « sep=, » first line says which separator the file uses."""
+    text = "sep=,\n" + ",".join(ACTIVITY_HEADER) + "\nBéthune,2025-01,3,2,1\nAuchel,2025-02,1,0,0\n"
+    path = tmp_path / "assainissement_activite_2025.csv"
+    path.write_bytes(text.encode("utf-8"))
+    result = run(contracts, make_context, path, source="assainissement_activite")
+    assert result.accepted, result.problems
+    assert [r["_row_number"] for r in result.records] == [3, 4]
+
+
+@pytest.mark.parametrize(
+    "suffix, reason",
+    [
+        (".xlsm", "classeur Excel avec macros"),
+        (".xls", "Excel 97-2003"),
+        (".ods", "LibreOffice"),
+        (".txt", "CSV (séparateur : point-virgule)"),
+    ],
+)
+def test_other_formats_are_refused_with_how_to_save_them(
+    contracts, make_context, tmp_path, suffix, reason
+):
+    path = tmp_path / f"eau_volumes_2025{suffix}"
+    path.write_bytes(b"PK\x03\x04 whatever")
+    problem = only_problem(run(contracts, make_context, path))
+    assert problem.reason.startswith(f"format {suffix} non accepté") and reason in problem.reason
+
+
+def test_other_formats_are_deliveries(tmp_path, contracts):
+    """An .xlsm (or .xls, .ods...) named after a source is discovered, to be refused with a
+    report, never skipped; reports and notices are not deliveries."""
+    from dagster_project.ingest.pipeline import discover
+
+    folder = tmp_path / "2025" / "water"
+    folder.mkdir(parents=True)
+    for name in (
+        "eau_volumes_2025.xlsm",
+        "eau_reseau_2025.ods",
+        "eau_udi_2025.xls",
+        "eau_udi_2025.xls.rejet.csv",
+        "notes.docx",
+    ):
+        (folder / name).write_bytes(b"x")
+    found = sorted(d.path.name for d in discover(tmp_path, contracts))
+    assert found == ["eau_reseau_2025.ods", "eau_udi_2025.xls", "eau_volumes_2025.xlsm"]
+
+
+def test_number_formats_that_show_the_value_as_it_is_are_accepted(
+    contracts, make_context, tmp_path
+):
+    """A cell shows what is read: a percentage format on a share (quotite, at most 1), a
+    format showing the column's own unit, hiding zeros, are fine; the corpus holds the others
+    (a percentage in euros, « kg » in tonnes, ÷ 1 000, ;;;)."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["code_insee", "mois", "flux", "tonnage_t"])
+    sheet.append(["62119", "2025-01", "OMR", 812.4])
+    sheet.append(["62119", "2025-01", "VERRE", 12.5])
+    sheet.append(["62119", "2025-01", "EMB_PAP", 0])
+    sheet["D2"].number_format = '#,##0.0 "t"'
+    sheet["D3"].number_format = "# ##0,00 [$t-40C]"
+    sheet["D4"].number_format = "0;-0;;@"  # a zero shown as a blank
+    path = tmp_path / "dechets_collecte_2025.xlsx"
+    book.save(path)
+    result = run(contracts, make_context, path, source="dechets_collecte", department="waste")
+    assert result.accepted, result.problems
+    assert [r["tonnage_t"] for r in result.records] == [812.4, 12.5, 0]
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["matricule", "date_observation", "date_naissance", "sexe", "statut"]
+                 + ["categorie", "direction", "quotite", "date_entree"])  # fmt: skip
+    sheet.append(["M1", dt.datetime(2025, 10, 1), dt.datetime(1980, 1, 1), "F", "TITULAIRE"]
+                 + ["A", "Eau", 0.8, dt.datetime(2010, 1, 1)])  # fmt: skip
+    sheet["H2"].number_format = "0%"  # shows 80 %: the share 0.8 it holds
+    path = tmp_path / "rh_effectifs_2025.xlsx"
+    book.save(path)
+    from dagster_project.ingest.privacy import pseudonymiser
+
+    result = run(
+        contracts,
+        make_context,
+        path,
+        source="rh_effectifs",
+        department="hr",
+        pseudonymise=pseudonymiser(b"k" * 32),
+    )
+    assert result.accepted, result.problems
+    assert result.records[0]["quotite"] == 0.8
+
+
+@pytest.mark.parametrize(
+    "code, percent, unit, scaled, hides",
+    [
+        ("0%", True, "", False, (False, False, False)),
+        ('#,##0 "kg"', False, "kg", False, (False, False, False)),
+        ('#,##0\\ "t"', False, "t", False, (False, False, False)),
+        ("#,##0.00 [$€-40C]", False, "€", False, (False, False, False)),
+        ("# ##0 €", False, "€", False, (False, False, False)),
+        ("#,##0,", False, "", True, (False, False, False)),
+        (";;;", False, "", False, (True, True, True)),
+        ('"n.c."', False, "", False, (True, True, True)),
+        ("0;-0;;@", False, "", False, (False, False, True)),
+    ],
+)
+def test_number_formats_read_from_the_workbook(code, percent, unit, scaled, hides):
+    from dagster_project.ingest.readers import NumberFormat, _number_format
+
+    assert _number_format(code) == NumberFormat(code, percent, unit, scaled, hides)
+
+
+@pytest.mark.parametrize(
+    "code", ["General", "#,##0", "#,##0.00_);(#,##0.00)", "[Red]0.00", "dd/mm/yyyy", "@", "0.0E+00"]
+)
+def test_number_formats_showing_the_number_as_it_is(code):
+    from dagster_project.ingest.readers import _number_format
+
+    assert _number_format(code) is None

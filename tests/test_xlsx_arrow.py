@@ -38,6 +38,7 @@ ACTIVITY = [
     "demandes_eaux_pluviales",
 ]
 UDI = {("eau_udi", "udi"): {"UDI-BETHUNOIS", "UDI-LYS", "12"}}
+NAN_MARK = 987654.25  # written by openpyxl, then made a NaN in the XML (``_nan``)
 
 
 def _quality(n: int, start: int = 0) -> list[list[object]]:
@@ -147,6 +148,17 @@ QUALITY_BOOKS = {
     "a header repeated above the header": [QUALITY, QUALITY, *_quality(5)],
     "a shorter header above the header": [QUALITY[:-1], QUALITY, *_quality(5)],
     "the header too low": [*([["titre"]] * 11), QUALITY, *_quality(5)],
+    # invisible characters are removed (what a person reads), the same on both paths
+    "an invisible character in an id": _with(
+        [QUALITY, *_quality(6)], 4, c0="PRL-00002\u200b", c4="P2"
+    ),
+    "an invisible first cell": _with([QUALITY, *_quality(6)], 3, c0="\u200b"),
+    "a byte order mark in a type": _with([QUALITY, *_quality(6)], 3, c3="\ufeffmicrobiologique"),
+    "a soft hyphen in a parameter": _with([QUALITY, *_quality(6)], 3, c4="Nitra\u00adtes"),
+    # a unit in a column without one, NaN: refused
+    "a unit in a result": _with([QUALITY, *_quality(6)], 3, c5="12 kg"),
+    "a result of NaN": _with([QUALITY, *_quality(6)], 3, c5=NAN_MARK),
+    "an id of NaN": _with([QUALITY, *_quality(6)], 3, c0=NAN_MARK),
 }
 
 ACTIVITY_BOOKS = {
@@ -160,6 +172,8 @@ ACTIVITY_BOOKS = {
     "an unknown commune": _with([ACTIVITY, *_activity(9)], 4, c0="Atlantis"),
     "a commune code": _with([ACTIVITY, *_activity(9)], 4, c0="62119"),
     "a boolean count": _with([ACTIVITY, *_activity(9)], 4, c3=True),
+    "a word joiner in a commune": _with([ACTIVITY, *_activity(9)], 4, c0="Béthune\u2060"),
+    "a count of NaN": _with([ACTIVITY, *_activity(9)], 4, c3=NAN_MARK),
     "control total": [
         ACTIVITY,
         *_activity(6),
@@ -188,6 +202,21 @@ def _write(path, rows, *, notice: bool = True, at: str = "A1", hidden_row: int |
     if hidden_row is not None:
         sheet.row_dimensions[hidden_row].hidden = True
     book.save(path)
+    _nan(path)
+
+
+def _nan(path) -> None:
+    """The cells holding ``NAN_MARK`` made numeric NaN cells (which no library writes)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        parts = [(info.filename, archive.read(info)) for info in archive.infolist()]
+    mark = f"<v>{NAN_MARK}</v>".encode()
+    if not any(mark in data for _, data in parts):
+        return
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in parts:
+            archive.writestr(name, data.replace(mark, b"<v>NaN</v>"))
 
 
 def _both_ways(monkeypatch, validate):
@@ -263,6 +292,19 @@ def test_workbook_same_answer_both_ways(
     if name == "clean, several chunks":
         assert with_arrow.accepted and len(with_arrow.records) == 23
         assert [r["_row_number"] for r in with_arrow.records] == list(range(2, 25))
+    if "NaN" in name:  # never an empty cell (then 0): refused
+        assert [p.reason.startswith("valeur NaN") for p in with_arrow.problems] == [True]
+    if name == "an invisible character in an id":  # PRL-00002 twice once read
+        assert ["doublon" in p.reason for p in with_arrow.problems] == [True]
+    if name in ("a byte order mark in a type", "a soft hyphen in a parameter"):
+        assert with_arrow.accepted
+        assert {r["type_analyse"] for r in with_arrow.records} <= {
+            "microbiologique",
+            "physico-chimique",
+        }
+        assert "Nitra\u00adtes" not in {r["parametre"] for r in with_arrow.records}
+    if name == "a word joiner in a commune":
+        assert with_arrow.accepted
 
 
 @pytest.mark.parametrize(
@@ -385,3 +427,64 @@ def test_rules_between_cells_same_answer_both_ways(
     assert outcome(with_arrow) == outcome(cell_by_cell)
     assert arrow_decided == (authorised is None)
     assert with_arrow.accepted == (authorised is None)
+
+
+HIDDEN_LAYOUTS = {
+    "hidden column": "colonne masquée (ou de largeur nulle) contenant des données",
+    "row of height 0.1": "ligne masquée contenant des données (hauteur de ligne nulle)",
+    "rows hidden by a filter": "(cachée par le filtre automatique A1:I8)",
+    "hidden copy first": "la feuille « Copie » (masquée) porte elle aussi l'en-tête",
+    "very hidden copy first": "la feuille « Copie » (masquée) porte elle aussi l'en-tête",
+    "visible copy": "la feuille « Copie » porte elle aussi l'en-tête et 7 ligne(s)",
+    "rest in Feuil2": "la feuille « Feuil2 » contient 2 ligne(s) qui ont la forme des lignes",
+    "data sheet hidden": "la feuille « Données », qui porte l'en-tête et les données, est masquée",
+}
+
+
+@pytest.mark.parametrize("layout", list(HIDDEN_LAYOUTS))
+def test_hidden_and_split_layouts_same_answer_both_ways(
+    contracts, outcome, make_context, tmp_path, monkeypatch, layout
+):
+    """What a person does not see is refused, and a register fits on one sheet: the same
+    answer on both paths, whichever sheet fastexcel read."""
+    rows = [QUALITY, *_quality(7)]
+    path = tmp_path / "eau_qualite_2025.xlsx"
+    book = openpyxl.Workbook()
+    book.active.title = "Notice"
+    book.active["A1"] = "Notice : une ligne par résultat."
+    data = book.create_sheet("Données")
+    for row in rows[:6] if layout == "rest in Feuil2" else rows:
+        data.append(row)
+    if layout == "hidden column":
+        data.column_dimensions["G"].hidden = True
+    if layout == "row of height 0.1":
+        data.row_dimensions[4].height = 0.1
+    if layout == "rows hidden by a filter":
+        data.auto_filter.ref = "A1:I8"
+        data.auto_filter.add_filter_column(0, ["PRL-00000"])
+        for row in range(3, 9):
+            data.row_dimensions[row].hidden = True
+    if "copy" in layout:
+        copy = book.create_sheet("Copie", 0 if "first" in layout else None)
+        for row in rows:
+            copy.append(row)
+        copy.sheet_state = {
+            "hidden copy first": "hidden",
+            "very hidden copy first": "veryHidden",
+        }.get(layout, "visible")
+    if layout == "rest in Feuil2":
+        rest = book.create_sheet("Feuil2")
+        for row in rows[6:]:
+            rest.append(row)
+    if layout == "data sheet hidden":
+        data.sheet_state = "hidden"
+    book.save(path)
+    contract = contracts["eau_qualite"]
+    with_arrow, cell_by_cell, _ = _both_ways(
+        monkeypatch, lambda: validate_delivery(contract, path, make_context(references=UDI))
+    )
+    assert outcome(with_arrow) == outcome(cell_by_cell)
+    assert not with_arrow.accepted
+    assert any(HIDDEN_LAYOUTS[layout] in p.reason for p in with_arrow.problems), [
+        p.reason for p in with_arrow.problems
+    ]

@@ -26,10 +26,15 @@ import pyarrow.compute as pc
 from dagster_project.contracts import DUCKDB_TYPES, TYPE_LABELS_FR, Column, Contract
 from dagster_project.ingest.normalize import (
     EXCEL_ERRORS,
+    INFINITE_REASON,
+    INVISIBLE_CHARACTERS,
+    NAN_REASON,
     CellError,
     CommuneMatcher,
+    clean_text,
     display,
     excel_error,
+    has_invisible,
     is_empty,
     normalize_header,
     parse_date,
@@ -38,6 +43,7 @@ from dagster_project.ingest.normalize import (
     parse_yes_no,
 )
 from dagster_project.ingest.readers import (
+    NumberFormat,
     ReadError,
     Sheet,
     cell_ref,
@@ -51,6 +57,10 @@ MAX_HEADER_DIAGNOSTIC_ROWS = 60  # how far down a misplaced header is looked for
 MAX_PROBLEMS = 2000  # beyond, the report says how many more there are
 TOTAL_TOLERANCE = 0.01
 MASKED = "(masqué)"
+# the largest integer an integer column holds: every integer up to it is exact in a float
+# (what a cell holds) and fits the warehouse's BIGINT; beyond, the cell is rejected
+MAX_INTEGER = 2**53 - 1
+_TOO_LARGE = "nombre trop grand : 9\u202f007\u202f199\u202f254\u202f740\u202f991 au plus"
 
 
 @dataclass
@@ -193,7 +203,24 @@ def _header_hints(contract: Contract, sheet: Sheet, header: _Header) -> str:
     return (" ; " + " ; ".join(hints)) if hints else ""
 
 
+def _complete_headers(contract: Contract, sheets: list[Sheet]) -> list[tuple[Sheet, _Header]]:
+    """Every sheet whose first rows hold a row with every required column, with that row."""
+    found = []
+    for sheet in sheets:
+        for row_index, cells in enumerate(sheet.rows[:MAX_HEADER_SEARCH_ROWS]):
+            header = _match_header(contract, list(cells), row_index)
+            if not header.missing_required:
+                found.append((sheet, header))
+                break
+    return found
+
+
 def _find_data_sheet(contract: Contract, sheets: list[Sheet]) -> tuple[Sheet, _Header] | Problem:
+    """The first visible sheet holding the header (the kit's data sheet); a hidden one only
+    when no visible sheet holds it (it is then refused: ``validate_sheets``)."""
+    complete = _complete_headers(contract, sheets)
+    if complete:
+        return next((found for found in complete if not found[0].hidden), complete[0])
     best: tuple[int, Sheet, _Header] | None = None
     for sheet in sheets:
         for row_index, cells in enumerate(sheet.rows[:MAX_HEADER_SEARCH_ROWS]):
@@ -257,10 +284,9 @@ def _check_bounds(column: Column, value: float) -> None:
         raise CellError(f"valeur supérieure au maximum autorisé ({display(column.max)})")
     if column.max_exclusive is not None and value >= column.max_exclusive:
         raise CellError(f"doit être strictement inférieur à {display(column.max_exclusive)}")
-    if column.step:
-        ratio = value / column.step
-        if abs(ratio - round(ratio)) > 1e-9:
-            raise CellError(f"doit être un multiple de {display(column.step).replace('.', ',')}")
+    # (math.remainder: exact, and no overflow for a huge value)
+    if column.step and abs(math.remainder(value, column.step) / column.step) > 1e-9:
+        raise CellError(f"doit être un multiple de {display(column.step).replace('.', ',')}")
 
 
 class _OutsideCampaign(CellError):
@@ -292,10 +318,12 @@ def _check_date_range(column: Column, value: dt.date, ctx: IngestContext) -> Non
 def _parse_cell(column: Column, raw: object, ctx: IngestContext, header: str) -> Any:
     kind = column.type
     if kind in ("integer", "number"):
-        value = parse_number(raw)
+        value = parse_number(raw, column.cell_units)
         if kind == "integer":
             if not float(value).is_integer():
                 raise CellError("nombre entier attendu")
+            if abs(value) > MAX_INTEGER:  # 1e300, 99999999999999999999: not an integer column's
+                raise CellError(_TOO_LARGE)
             value = int(value)
         _check_bounds(column, value)
     elif kind == "date":
@@ -353,10 +381,30 @@ def validate_sheets(
     if isinstance(found, Problem):
         return ValidationResult(sheet=found.sheet, problems=[found], warnings=[])
     sheet, header = found
+    if sheet.hidden:  # no visible sheet holds the header: what would be read is not seen
+        return ValidationResult(
+            sheet=sheet.name, problems=[_hidden_data_sheet(sheet, header)], warnings=[]
+        )
     private = {c.name for c in contract.columns if c.privacy}
     private |= {text for name, (_, text) in header.positions.items() if name in private}
     sink = _ProblemSink(sheet.name, private)
     warnings: list[Problem] = []
+    sink.extend(_other_headers(contract, sheets, sheet))
+    if header.row_index in sheet.hidden_rows:
+        sink.add(
+            "ligne d'en-tête masquée : ce qui est lu doit être visible ; affichez-la "
+            "(sélectionnez les lignes voisines › clic droit › Afficher) et vérifiez-la",
+            header.row_index + 1,
+            None,
+        )
+    for label in _hidden_columns_with_data(sheet, header):
+        sink.add(
+            "colonne masquée (ou de largeur nulle) contenant des données : ce qui est lu doit "
+            "être visible ; affichez-la (sélectionnez les colonnes voisines › clic droit › "
+            "Afficher) et vérifiez-la, ou supprimez-la",
+            header.row_index + 1,
+            label,
+        )
     for name, text in header.duplicates:
         sink.add(
             f"colonne « {name} » présente deux fois dans l'en-tête", header.row_index + 1, text
@@ -378,6 +426,14 @@ def validate_sheets(
         for order, column in enumerate(contract.columns)
         if column.name in header.positions
     ]
+    for row_index in _register_rows_above(sheet, header, specs, ctx):
+        sink.add(
+            "ligne au-dessus de l'en-tête qui a la forme d'une ligne de données (valeurs valides "
+            "dans chaque colonne obligatoire) : seules les lignes sous l'en-tête sont lues, elle "
+            "serait ignorée ; placez-la sous l'en-tête, ou supprimez-la",
+            row_index + 1,
+            None,
+        )
     for merge in _merged_headers_over_data(sheet, header):
         owner = next(spec for spec in specs if spec.index == merge[1])
         filled = ", ".join(
@@ -430,6 +486,8 @@ def validate_sheets(
             header.row_index + 2,
             None,
         )
+    else:  # rows of the register in another sheet, without its header: never ignored
+        sink.extend(_rows_in_other_sheets(contract, sheets, sheet, specs, ctx))
     _table_rules(contract, table, state.label, ctx, sink.add)
     other_year = _other_year(specs, ctx)
     if other_year is not None:
@@ -615,6 +673,8 @@ class _ColumnSpec:
         texts = list(map(str.strip, raws))
         if "" in texts or any(text[:1] == "#" and text.lower() in EXCEL_ERRORS for text in texts):
             return None
+        if _has_invisible(texts):  # removed by the cell rules (clean_text)
+            return None
         return texts
 
     def _plain_numbers(self, raws: list[object]) -> pa.Array | None:
@@ -627,7 +687,10 @@ class _ColumnSpec:
         types = set(map(type, raws))
         if types <= {float, int}:
             exact = column.type == "integer" and types == {int}
-            array = pa.array(raws, pa.int64() if exact else pa.float64())
+            try:
+                array = pa.array(raws, pa.int64() if exact else pa.float64())
+            except (OverflowError, pa.ArrowException):  # beyond 64 bits: the cell rules say so
+                return None
         elif types == {str}:  # a .csv: plain decimal text only (4548,5 or 4548.5)
             text = pa.array(raws, pa.string())
             if not pc.all(pc.match_substring_regex(text, _PLAIN_NUMBER)).as_py():
@@ -652,6 +715,8 @@ class _ColumnSpec:
             return None
         if column.max_exclusive is not None and high >= column.max_exclusive:
             return None
+        if column.type == "integer" and max(-low, high) > MAX_INTEGER:
+            return None  # too large for an integer column: the cell rules say which cell
         if column.type == "integer" and array.type == pa.float64():
             if not pc.all(pc.equal(array, pc.floor(array))).as_py():
                 return None
@@ -673,6 +738,10 @@ class _ColumnSpec:
         return hit
 
     def _judge(self, raw: object, ctx: IngestContext, header_text: str) -> object:
+        if raw.__class__ is str:  # what a person reads: no invisible characters, no spaces
+            raw = clean_text(raw)
+        elif raw.__class__ is float and not math.isfinite(raw):  # not empty: a failed computation
+            return _Failed(NAN_REASON if math.isnan(raw) else INFINITE_REASON)
         error = excel_error(raw)
         if error:
             return _Failed(f"valeur d'erreur Excel {error}")
@@ -718,6 +787,82 @@ def _chunks(sheet: Sheet, start: int, consume: bool):
             yield first, chunk
 
 
+def _has_invisible(texts: list[str]) -> bool:
+    """Whether any of ``texts`` holds an invisible character (one search over all of them)."""
+    joined = "".join(texts)  # (invisible characters are not printable: str.isprintable)
+    return not joined.isprintable() and has_invisible(joined)
+
+
+def _french(value: float) -> str:
+    return f"{value:.10g}".replace(".", ",")
+
+
+def _shown_otherwise(column: Column, number_format: NumberFormat, value: float) -> str | None:
+    """Why a number is refused when its cell's format shows it otherwise than it is: what
+    a person reads must be what is read (None: its format shows it as it is)."""
+    # (a zero shown as a blank, « 0;-0;;@ », is a common way of writing 0: not refused)
+    if value and number_format.hides[0 if value > 0 else 1]:
+        return (
+            f"cellule au format « {number_format.code} », qui n'affiche pas le nombre qu'elle "
+            f"contient ({_french(value)}) : mettez-la au format Nombre et vérifiez la valeur"
+        )
+    if number_format.scaled:
+        return (
+            f"cellule au format « {number_format.code} », qui affiche le nombre divisé par 1 000 "
+            f"(ou plus) : elle n'affiche pas la valeur qu'elle contient ({_french(value)}) ; "
+            "mettez-la au format Nombre et vérifiez la valeur"
+        )
+    share = (column.max is not None and column.max <= 1) or (
+        column.max_exclusive is not None and column.max_exclusive <= 1
+    )
+    if number_format.percent and not share:
+        return (
+            f"cellule au format Pourcentage : elle affiche {_french(value * 100)} % mais contient "
+            f"{_french(value)}, et cette colonne n'est pas une part (entre 0 et 1) ; mettez-la au "
+            "format Nombre et écrivez la valeur attendue"
+        )
+    unit = number_format.unit
+    if unit and unit.casefold() not in column.cell_units:
+        own = (
+            f"celle de la colonne est {column.cell_units[0]}"
+            if column.cell_units
+            else "cette colonne n'a pas d'unité"
+        )
+        return (
+            f"cellule au format « {number_format.code} », qui affiche l'unité « {unit} » : "
+            f"{own} ; mettez-la au format Nombre et écrivez la valeur dans l'unité de la colonne"
+        )
+    return None
+
+
+def _fields_reason(found: int, expected: int, delimiter: str | None) -> str:
+    """Why a line of a .csv with another number of fields than its header is refused."""
+    sep = "virgule" if delimiter == "," else "point-virgule"
+    if found > expected:
+        advice = (
+            " (une virgule décimale : 0,5) : les valeurs suivantes seraient décalées ; mettez "
+            'cette valeur entre guillemets ("0,5"), ou enregistrez le fichier au format « CSV '
+            "(séparateur : point-virgule) »"
+            if delimiter == ","
+            else " : les valeurs suivantes seraient décalées ; mettez cette valeur entre "
+            "guillemets, ou retirez-en le point-virgule"
+        )
+        cause = f"une valeur contient sans doute le séparateur « {delimiter} »{advice}"
+    else:
+        cause = (
+            f"il manque {expected - found} séparateur(s) « {delimiter} » ({sep}) : valeurs "
+            "manquantes ou ligne coupée ; chaque ligne doit avoir autant de champs que l'en-tête, "
+            "même vides"
+        )
+    return f"ligne de {found} champs alors que l'en-tête en a {expected} : {cause}"
+
+
+def _line_of(cells: list[object], delimiter: str | None) -> str:
+    """A line of a .csv as written (shortened), to show in the report."""
+    line = (delimiter or ";").join(map(str, cells))
+    return line if len(line) <= 200 else line[:199] + "…"
+
+
 def _first_filled(cells: list[object]) -> object:
     """The first non-empty cell of a row, ``_EMPTY`` when there is none."""
     for cell in cells:
@@ -739,6 +884,50 @@ PYTHON_SPACES = (
 )
 
 
+# normalize.INVISIBLE_CHARACTERS for Arrow's regular expressions (RE2: \x{200b})
+_INVISIBLE_RE2 = (
+    "[" + "".join(c if c == "-" else f"\\x{{{ord(c):x}}}" for c in INVISIBLE_CHARACTERS) + "]"
+)
+
+
+def _arrow_has_invisible(text: pa.Array) -> bool:
+    """Whether a string array holds an invisible character (``normalize.clean_text`` removes
+    them). Its characters are looked at as one string (a pass over its buffer, not a search
+    per value): printable ASCII (an identifier, a code) has none, otherwise it is searched."""
+    if not len(text):
+        return False
+    whole = _one_string(text)
+    if whole is None:
+        return pc.any(pc.match_substring_regex(text, _INVISIBLE_RE2)).as_py() or False
+    if pc.all(pc.ascii_is_printable(whole)).as_py():
+        return False
+    # (no character spans two values: the values' characters one after the other are exact)
+    return pc.any(pc.match_substring_regex(whole, _INVISIBLE_RE2)).as_py() or False
+
+
+def _one_string(text: pa.Array) -> pa.Array | None:
+    """The characters of a string array as one string (its data buffer between its first and
+    last offsets), or None for another layout."""
+    if text.type not in (pa.string(), pa.large_string()) or text.buffers()[2] is None:
+        return None
+    offsets = pa.Array.from_buffers(
+        pa.int32() if text.type == pa.string() else pa.int64(),
+        len(text) + 1,
+        [None, text.buffers()[1]],
+        offset=text.offset,
+    )
+    begin, end = offsets[0].as_py(), offsets[-1].as_py()
+    return pa.Array.from_buffers(
+        pa.large_string(),
+        1,
+        [
+            None,
+            pa.array([0, end - begin], pa.int64()).buffers()[1],
+            text.buffers()[2].slice(begin, end - begin),
+        ],
+    )
+
+
 def _strip(text: pa.Array) -> pa.Array:
     """``str.strip()`` of every value, in Arrow."""
     return pc.utf8_trim(text, characters=PYTHON_SPACES)
@@ -752,7 +941,7 @@ def _row_kind(first: object) -> int:
     """What a row is, from its first filled cell (``_EMPTY``: none)."""
     if first is _EMPTY:
         return _EMPTY_ROW
-    if first.__class__ is str and first.strip().lower().startswith("total"):
+    if first.__class__ is str and clean_text(first).lower().startswith("total"):
         return _TOTAL_ROW
     return _DATA_ROW
 
@@ -784,6 +973,13 @@ class _SheetState:
             self.errors_by_column[c][r] = text
         self.covered = _merge_cover(sheet, header)
         self.uncached = sheet.uncached_formulas
+        # numeric cells whose number format shows something else (readers.NumberFormat)
+        self.formats_by_column: dict[int, dict[int, NumberFormat]] = defaultdict(dict)
+        for (r, c), number_format in sheet.formatted.items():
+            self.formats_by_column[c][r] = number_format
+        # a .csv: how many fields its header line has, which every line below must have too
+        # (a decimal comma in a comma-separated file would shift the columns of its row)
+        self.fields = len(sheet.rows[header.row_index]) if sheet.delimiter else None
         # the columns the rules between a row's cells read (``_row_rules``)
         self.row_rule_names: set[str] = set()
         for column in contract.row_rule_columns:
@@ -812,8 +1008,26 @@ class _SheetState:
         if not texts:
             return True
         stripped = list(map(str.strip, texts))
+        if _has_invisible(stripped):  # maybe a blank or « total » cell once they are removed
+            return False
         # a text containing a line break may start a line with « total »: only a false alarm
         return "" not in stripped and "\ntotal" not in "\n" + "\n".join(stripped).lower()
+
+    def _hidden_row(self, row_index: int) -> str:
+        """Why a hidden row holding data is refused, with how it was hidden."""
+        sheet = self.sheet
+        reason = "ligne masquée contenant des données"
+        show = "affichez-la (sélectionnez les lignes voisines › clic droit › Afficher)"
+        if row_index in sheet.zero_height_rows:
+            return f"{reason} (hauteur de ligne nulle) : {show} et vérifiez-la, ou supprimez-la"
+        area = sheet.filter_range
+        if area is not None and area[0] < row_index <= area[2]:
+            return (
+                f"{reason} (cachée par le filtre automatique {_merged_ref(area)}) : effacez le "
+                "filtre (Données › Effacer) pour afficher toutes les lignes, vérifiez-les, puis "
+                "déposez à nouveau le fichier"
+            )
+        return f"{reason} : affichez-la et vérifiez-la, ou supprimez-la"
 
     def validate_chunk(self, start: int, chunk: list[list[object]]) -> pa.RecordBatch | None:
         """Validate ``chunk``, consecutive rows of which the first is row ``start`` (0-based)."""
@@ -827,7 +1041,13 @@ class _SheetState:
         rows: list[int] | range  # 0-based row index of each data row
         data: list[list[object]]
         totals: list[tuple[int, int, list[object]]] = []  # (data rows above, row index, cells)
-        if not hidden and not self.error_rows and self._all_data(chunk):
+        fields = self.fields
+        if (
+            not hidden
+            and not self.error_rows
+            and (fields is None or set(map(len, chunk)) == {fields})
+            and self._all_data(chunk)
+        ):
             rows, data = range(start, start + len(chunk)), chunk  # the usual chunk
         else:
             rows, data = [], []
@@ -836,14 +1056,17 @@ class _SheetState:
                 kind = _row_kind(_first_filled(cells))
                 if kind == _EMPTY_ROW and row_index not in self.error_rows:
                     continue
-                if hidden and row_index in hidden:
+                if fields is not None and len(cells) != fields:
                     problem(
                         (row_index, -1, 0),
-                        "ligne masquée contenant des données : affichez-la et vérifiez-la, ou "
-                        "supprimez-la",
+                        _fields_reason(len(cells), fields, self.sheet.delimiter),
                         row_index + 1,
                         None,
+                        _line_of(cells, self.sheet.delimiter),
                     )
+                    continue
+                if hidden and row_index in hidden:
+                    problem((row_index, -1, 0), self._hidden_row(row_index), row_index + 1, None)
                     continue
                 if kind == _TOTAL_ROW:
                     totals.append((len(rows), row_index, cells))
@@ -910,8 +1133,16 @@ class _SheetState:
         n = chunk.num_rows
         if not n:
             return None
-        if self.sheet.hidden_rows or self.error_rows or self.covered or self.uncached:
+        if (
+            self.sheet.hidden_rows
+            or self.error_rows
+            or self.covered
+            or self.uncached
+            or self.sheet.formatted
+        ):
             return _FALL_BACK  # cells only the cell-by-cell rules explain
+        if self.fields is not None and chunk.num_columns != self.fields:
+            return _FALL_BACK  # lines of a .csv with another number of fields than its header
         first = chunk.column(0)
         if first.null_count:
             return _FALL_BACK  # an empty first cell
@@ -920,8 +1151,9 @@ class _SheetState:
             if (
                 pc.any(pc.equal(pc.utf8_length(first), 0)).as_py()
                 or pc.any(pc.starts_with(pc.utf8_lower(first), "total")).as_py()
+                or _arrow_has_invisible(first)
             ):
-                return _FALL_BACK  # a blank first cell, a control total
+                return _FALL_BACK  # a blank first cell, a control total, maybe one of them
         elif pa.types.is_floating(first.type):
             if pc.any(pc.is_nan(first)).as_py():
                 return _FALL_BACK
@@ -988,6 +1220,7 @@ class _SheetState:
                 if not (
                     pc.any(pc.equal(pc.utf8_length(stripped), 0)).as_py()
                     or pc.any(pc.is_in(pc.utf8_lower(stripped), _EXCEL_ERRORS)).as_py()
+                    or _arrow_has_invisible(stripped)  # removed by the cell rules: judged below
                 ):
                     return stripped
         encoded = cells.dictionary_encode()
@@ -1022,8 +1255,9 @@ class _SheetState:
         text = spec.header_text
         values = spec.verdicts(raws, ctx)
         xml_errors = self.errors_by_column.get(index)
+        formats = self.formats_by_column.get(index)
         if isinstance(values, pa.Array):  # plain numbers within bounds: nothing can fail
-            if not xml_errors:
+            if not xml_errors and not formats:
                 return values
             values = values.to_pylist()
         # a blank cell is never compared with its alternate (code and name of a commune)
@@ -1054,6 +1288,19 @@ class _SheetState:
                     values[k] = _Failed(f"valeur d'erreur Excel {error}")
                     raws[k] = error
             failed = sorted({*failed, *(position[r] for r in xml_errors if r in position)})
+        if formats:  # numbers shown otherwise than they are (a percentage, a unit, × 1 000)
+            position = {row_index: k for k, row_index in enumerate(rows)}
+            shown = []
+            for row_index, number_format in formats.items():
+                k = position.get(row_index)
+                raw = raws[k] if k is not None else None
+                if raw.__class__ not in (int, float) or values[k].__class__ is _Failed:
+                    continue
+                reason = _shown_otherwise(column, number_format, raw)
+                if reason is not None:
+                    values[k] = _Failed(reason)
+                    shown.append(k)
+            failed = sorted({*failed, *shown})
         key = (0, spec.order)
         for k in failed:
             row_index = rows[k]
@@ -1139,7 +1386,7 @@ class _SheetState:
                 if is_empty(raw):
                     continue
                 try:
-                    stated = parse_number(raw)
+                    stated = parse_number(raw, spec.column.cell_units)
                 except CellError as exc:
                     problem(
                         (row_index, 0, spec.order),
@@ -1235,6 +1482,149 @@ def _merged_headers_over_data(sheet: Sheet, header: _Header) -> list[tuple]:
 
 def _filled_rows(sheet: Sheet) -> int:
     return sum(1 for cells in sheet.rows if sum(not is_empty(c) for c in cells) >= 2)
+
+
+def _hidden_data_sheet(sheet: Sheet, header: _Header) -> Problem:
+    """The only sheets holding the header are hidden: refused (what is read must be seen)."""
+    if sheet.very_hidden:
+        how = (
+            "est « très masquée » (invisible dans Excel, même avec Afficher) : ce qui est lu "
+            "doit être visible ; copiez ces lignes dans une feuille visible, supprimez la feuille "
+            "masquée, puis déposez à nouveau le fichier"
+        )
+    else:
+        how = (
+            "est masquée : ce qui est lu doit être visible ; affichez-la (clic droit sur un "
+            "onglet › Afficher), vérifiez-la, puis déposez à nouveau le fichier"
+        )
+    return Problem(
+        f"la feuille « {sheet.name} », qui porte l'en-tête et les données, {how}",
+        sheet.name,
+        header.row_index + 1,
+    )
+
+
+def _filled_below(sheet: Sheet, row_index: int) -> int:
+    """How many rows below ``row_index`` hold something."""
+    return sum(1 for cells in sheet.rows[row_index + 1 :] if any(not is_empty(c) for c in cells))
+
+
+def _other_headers(contract: Contract, sheets: list[Sheet], data_sheet: Sheet) -> list[Problem]:
+    """The kit's « a register fits on one sheet »: any other sheet whose first rows hold the
+    header too (a copy, the register's second half, an older version, hidden or not) is
+    refused; its rows would otherwise be ignored without a word."""
+    problems = []
+    for other, header in _complete_headers(contract, sheets):
+        if other is data_sheet:
+            continue
+        n = _filled_below(other, header.row_index)
+        what = f"« {other.name} »" + (" (masquée)" if other.hidden else "")
+        held = f" et {n} ligne(s) remplie(s)" if n else ", sans ligne de données"
+        advice = (
+            f"regroupez ses lignes sous l'en-tête de la feuille « {data_sheet.name} », puis "
+            "supprimez-la"
+            if n
+            else "supprimez-la"
+        )
+        problems.append(
+            Problem(
+                f"la feuille {what} porte elle aussi l'en-tête{held}, mais seule la feuille "
+                f"« {data_sheet.name} » est lue : un registre tient sur une seule feuille, ses "
+                f"lignes seraient ignorées ; {advice}",
+                other.name,
+                header.row_index + 1,
+            )
+        )
+    return problems
+
+
+MAX_OTHER_SHEET_ROWS = 5000  # rows of another sheet looked at for rows of the register
+
+
+def _rows_in_other_sheets(
+    contract: Contract,
+    sheets: list[Sheet],
+    data_sheet: Sheet,
+    specs: list[_ColumnSpec],
+    ctx: IngestContext,
+) -> list[Problem]:
+    """Other sheets holding rows of the register without its header (the second half of a
+    register pasted in « Feuil2 »): rows whose every required column, at the data sheet's
+    positions, holds a valid value. Refused: they would be ignored (notes and instructions
+    are not such rows; last year's rows are not either: their dates are out of the campaign)."""
+    required = _required_specs(specs)
+    with_header = {id(s) for s, _ in _complete_headers(contract, sheets)}
+    problems = []
+    for other in sheets:
+        if other is data_sheet or id(other) in with_header or not required:
+            continue
+        found = [
+            row_index
+            for row_index, cells in enumerate(other.rows[:MAX_OTHER_SHEET_ROWS])
+            if _row_of_register(cells, required, ctx)
+        ]
+        if not found:
+            continue
+        what = f"« {other.name} »" + (" (masquée)" if other.hidden else "")
+        problems.append(
+            Problem(
+                f"la feuille {what} contient {len(found)} ligne(s) qui ont la forme des lignes "
+                f"de données (mêmes colonnes que l'en-tête de la feuille « {data_sheet.name} », "
+                "valeurs valides) mais pas l'en-tête : un registre tient sur une seule feuille, "
+                f"ces lignes seraient ignorées ; collez-les sous l'en-tête de la feuille "
+                f"« {data_sheet.name} », ou supprimez-les",
+                other.name,
+                found[0] + 1,
+            )
+        )
+    return problems
+
+
+def _required_specs(specs: list[_ColumnSpec]) -> list[_ColumnSpec]:
+    return [s for s in specs if s.column.required and s.column.default is None]
+
+
+def _register_rows_above(
+    sheet: Sheet, header: _Header, specs: list[_ColumnSpec], ctx: IngestContext
+) -> list[int]:
+    """Rows above the header (up to 10 titles or blank rows) that are rows of the register."""
+    required = _required_specs(specs)
+    return [
+        row_index
+        for row_index, cells in enumerate(sheet.rows[: header.row_index])
+        if required and _row_of_register(cells, required, ctx)
+    ]
+
+
+def _row_of_register(cells: list[object], required: list[_ColumnSpec], ctx) -> bool:
+    for spec in required:
+        raw = cells[spec.index] if spec.index < len(cells) else None
+        if raw.__class__ is str:
+            raw = clean_text(raw)
+        if is_empty(raw) or excel_error(raw) or (raw.__class__ is float and math.isnan(raw)):
+            return False
+        try:
+            _parse_cell(spec.column, raw, ctx, spec.header_text)
+        except CellError:
+            return False
+    return True
+
+
+def _hidden_columns_with_data(sheet: Sheet, header: _Header) -> list[str]:
+    """The hidden columns of the data sheet holding something below its header, each named
+    by its header (or its letter)."""
+    if not sheet.hidden_columns:
+        return []
+    width = max(map(len, sheet.rows), default=0)
+    names = {index: text for index, text in header.positions.values()}
+    cells = sheet.rows[header.row_index] if header.row_index < len(sheet.rows) else []
+    found = []
+    for first, last in sheet.hidden_columns:
+        for col in range(first, min(last, width - 1) + 1):
+            if _column_has_data(sheet, header.row_index, col):
+                title = display(cells[col]).strip() if col < len(cells) else ""
+                found.append(names.get(col) or title or f"colonne {column_letters(col)}")
+    return found
 
 
 def _other_sheets_hint(contract: Contract, sheets: list[Sheet], data_sheet: Sheet) -> str:

@@ -46,6 +46,31 @@ class CellError(ValueError):
         self.complete = complete
 
 
+# characters a person does not see in a cell: Unicode's control (Cc, but tab and line breaks)
+# and format characters (Cf: zero-width space, joiners, word joiner, byte order mark, soft
+# hyphen, direction marks...); tests/test_ingest_rules.py checks the list against Unicode.
+# They are removed from every text the rules read (keys, enumerations, communes, dates,
+# numbers, headers), so that a value is what a person reads: « UDI-LYS » followed by a
+# zero-width space is « UDI-LYS » (a duplicate of it, a known reference).
+INVISIBLE_CHARACTERS = (
+    "\x00-\x08\x0b-\x0c\x0e-\x1f\x7f-\x9f\xad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891"
+    "\u08e2\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb"
+    "\U000110bd\U000110cd\U00013430-\U00013438\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    "\U000e0001\U000e0020-\U000e007f"
+)
+_INVISIBLE = re.compile(f"[{INVISIBLE_CHARACTERS}]")
+
+
+def has_invisible(text: str) -> bool:
+    """Whether a text holds a character a person does not see (``INVISIBLE_CHARACTERS``)."""
+    return _INVISIBLE.search(text) is not None
+
+
+def visible_text(text: str) -> str:
+    """The text without the characters a person does not see."""
+    return _INVISIBLE.sub("", text)
+
+
 def strip_accents(text: str) -> str:
     text = text.replace("œ", "oe").replace("Œ", "OE").replace("æ", "ae").replace("Æ", "AE")
     decomposed = unicodedata.normalize("NFKD", text)
@@ -54,7 +79,7 @@ def strip_accents(text: str) -> str:
 
 @lru_cache(maxsize=4096)
 def _normalize_header_text(text: str) -> str:
-    return re.sub(r"[\s_]+", "_", strip_accents(text).strip().lower())
+    return re.sub(r"[\s_]+", "_", strip_accents(visible_text(text)).strip().lower())
 
 
 def normalize_header(value: object) -> str:
@@ -65,11 +90,24 @@ def normalize_header(value: object) -> str:
 
 
 def is_empty(value: object) -> bool:
+    """An empty cell: nothing, or a text of spaces and invisible characters. A numeric NaN is
+    not empty (a computation that failed: ``parse_number`` refuses it, never reads 0)."""
     if value is None:
         return True
-    if isinstance(value, float) and math.isnan(value):
+    if not isinstance(value, str):
+        return False
+    text = value.strip()
+    if text == "":
         return True
-    return isinstance(value, str) and value.strip() == ""
+    return not text.isprintable() and visible_text(text).strip() == ""
+
+
+def clean_text(value: str) -> str:
+    """A text cell as the rules read it: without invisible characters and surrounding spaces."""
+    text = value.strip()
+    if text.isprintable():  # (invisible characters are not)
+        return text
+    return visible_text(text).strip()
 
 
 def excel_error(value: object) -> str | None:
@@ -89,31 +127,85 @@ def display(value: object) -> str:
         return value.strftime("%d/%m/%Y %H:%M")
     if isinstance(value, dt.date):
         return value.strftime("%d/%m/%Y")
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
         return str(int(value))
-    return str(value)
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"
+    return str(value)  # (1e+300, not its 301 digits)
 
 
 # --- numbers -----------------------------------------------------------------------------
 
-_UNIT_SUFFIX = re.compile(r"\s*(€|eur|euros?|m3|m³|km|t|%|kg|jours?|j)\s*$", re.IGNORECASE)
 _THOUSANDS = re.compile(r"[\s\u00a0\u202f\u2009']")
 _FRENCH_NUMBER = re.compile(r"^[+-]?(\d{1,3}( \d{3})+|\d+)(,\d+)?$")
 _DOT_NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
+# a number followed by a unit: « 12 500 kg », « 35 % », « 1,2 M€ », « 8 m3 »
+_NUMBER_THEN_UNIT = re.compile(r"^([+-]?\d[\d\s.,'\u00a0\u202f\u2009]*?)\s*([^\d\s.,'+-].*)$")
+# what reads as a unit after a number (to say « unité » rather than « n'est pas un nombre »)
+_UNIT_WORDS = frozenset({
+    "€", "k€", "m€", "keur", "meur", "eur", "euro", "euros", "ht", "ttc", "$", "£", "t", "tonne",
+    "tonnes", "kg", "g", "mg", "l", "litre", "litres", "hl", "m3", "m³", "m2", "m²", "m", "km",
+    "ml", "ha", "%", "‰", "pct", "pts", "points", "j", "jour", "jours", "h", "heure", "heures",
+    "an", "ans", "mois", "kwh", "mwh", "gwh", "mw", "kw", "hab", "habitants", "logements",
+    "agents", "etp",
+})  # fmt: skip
+_UNIT_SYMBOLS = re.compile(r"[€$£%‰°²³/]")
 
 
-def parse_number(value: object) -> float:
-    """Numeric cell, or French text (``4 548,5``, no-break spaces, trailing unit) or ``4548.5``."""
+def _unit_of(text: str) -> str | None:
+    """``text`` (what follows a number) when it reads as a unit, else None."""
+    words = text.casefold().rstrip(".").split()
+    if not words or len(text) > 20:
+        return None
+    if words[0].rstrip(".") in _UNIT_WORDS or _UNIT_SYMBOLS.search(text):
+        return text
+    return None
+
+
+NAN_REASON = (
+    "valeur NaN (« pas un nombre » : résultat d'un calcul impossible ou cellule produite par "
+    "un programme) : écrivez le nombre, ou laissez la cellule vide si la valeur est inconnue"
+)
+
+
+INFINITE_REASON = (
+    "nombre infini (résultat d'un calcul impossible ou cellule produite par un programme) : "
+    "écrivez le nombre"
+)
+
+
+def parse_number(value: object, units: tuple[str, ...] = ()) -> float:
+    """Numeric cell, or French text (``4 548,5``, no-break spaces) or ``4548.5``; ``units``:
+    how the column's own unit may follow the number in a cell (``Column.cell_units``, lower
+    case): any other unit is refused, never converted (``12 500 kg`` in a column in tonnes)."""
     if isinstance(value, bool):
         raise CellError("valeur logique (VRAI/FAUX) au lieu d'un nombre")
     if isinstance(value, int | float):
         if isinstance(value, float) and not math.isfinite(value):
-            raise CellError("nombre invalide")
+            raise CellError(NAN_REASON if math.isnan(value) else INFINITE_REASON, complete=True)
         return float(value)
     if isinstance(value, dt.date):
         raise CellError("date au lieu d'un nombre")
-    text = str(value).strip()
-    text = _UNIT_SUFFIX.sub("", text).strip()
+    text = clean_text(str(value))
+    if text.casefold() in ("nan", "-nan", "+nan"):
+        raise CellError(NAN_REASON, complete=True)
+    if (split := _NUMBER_THEN_UNIT.match(text)) is not None:
+        written = split[2].strip()
+        unit = written.rstrip(".").casefold() if written != "." else written
+        if unit in units:
+            text = split[1].strip()
+        elif _unit_of(written) is not None:
+            if units:
+                raise CellError(
+                    f"unité « {written} » différente de celle de la colonne ({units[0]}) : "
+                    f"écrivez la valeur en {units[0]}, la cellule n'est jamais convertie",
+                    complete=True,
+                )
+            raise CellError(
+                f"unité « {written} » dans la cellule : cette colonne n'a pas d'unité, écrivez "
+                "le nombre seul",
+                complete=True,
+            )
     spaced = re.sub(r"[\u00a0\u202f\u2009]", " ", text)
     if _FRENCH_NUMBER.match(spaced):
         return float(spaced.replace(" ", "").replace(",", "."))
@@ -123,6 +215,15 @@ def parse_number(value: object) -> float:
     if re.fullmatch(r"[+-]?\d+(,\d+)?", compact) and " " in spaced:
         # thousands groups of irregular width ("45 48,5") are a typing error, not a number
         raise CellError("séparateurs de milliers mal placés")
+    if re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+\.\d+|[+-]?\d{1,3}(\.\d{3})+,\d+", text):
+        # 1,234.5 (English) or 1.234,5: which mark is the decimal one would be a guess
+        mark = "," if text.rfind(".") > text.rfind(",") else "."
+        raise CellError(
+            f"séparateur de milliers « {mark} » non accepté (nombre au format anglais ou "
+            "allemand) : écrivez-le en notation française (4 548,5) ou sans séparateur de "
+            "milliers (4548.5)",
+            complete=True,
+        )
     raise CellError("n'est pas un nombre (attendu par exemple 4 548,5)")
 
 

@@ -8,10 +8,14 @@ rejected file leaves the delivery in force untouched and gets a French rejection
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import hashlib
+import logging
+import os
 import re
+import secrets
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -19,6 +23,7 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.contracts import ANY_DEPARTMENT, Contract
+from dagster_project.csv_safety import neutralise_row
 from dagster_project.ingest import store
 from dagster_project.ingest.engine import (
     CatalogueEntry,
@@ -28,15 +33,23 @@ from dagster_project.ingest.engine import (
     validate_delivery,
 )
 from dagster_project.ingest.normalize import CommuneMatcher
-from dagster_project.ingest.privacy import load_key, pseudonymiser
+from dagster_project.ingest.privacy import PseudonymKeyError, check_key, load_key, pseudonymiser
 from dagster_project.ingest.readahead import READ_AHEAD
+from dagster_project.ingest.readers import OTHER_FORMATS
 from dagster_project.ingest.report import REPORT_HEADER, group_problems
 from dagster_project.settings import CATALOGUE_CSV, COMMUNES_CSV
 
 REPORT_SUFFIX = ".rejet.csv"
 NOTICE_SUFFIX = ".a_confirmer.csv"  # atypical values of an accepted file (validation.notices)
-DELIVERY_SUFFIXES = (".xlsx", ".csv")
+# .xlsx and .csv are read; a file of another format named after a source (.xlsm, .xls,
+# .ods...) is a delivery too, refused with a report saying how to save it (readers.OTHER_FORMATS)
+DELIVERY_SUFFIXES = (".xlsx", ".csv", *OTHER_FORMATS)
 _YEAR_DIR = re.compile(r"^\d{4}$")
+# recorded as ``depends_on`` of a delivery whose judgement failed on an internal error: never
+# the key of a later run, so the file is judged again at every run (a fixed bug, a transient
+# failure heal by themselves) instead of staying rejected for a reason that was not the file's
+UNREADABLE = "(erreur interne)"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -48,7 +61,8 @@ class DeliveryFile:
 
     @property
     def received_at(self) -> dt.datetime:
-        return dt.datetime.fromtimestamp(self.path.stat().st_mtime).replace(microsecond=0)
+        # (the file itself, never what a link points to: a link is refused, see ``refusal_of``)
+        return dt.datetime.fromtimestamp(self.path.lstat().st_mtime).replace(microsecond=0)
 
 
 @dataclass
@@ -62,9 +76,11 @@ class SourceSummary:
 
 
 def is_delivery_file(path: Path) -> bool:
+    """A file deposited as a delivery (by its name). A link with such a name is one too, to
+    be refused with a report (``refusal_of``), even when it leads nowhere."""
     name = path.name
     return (
-        path.is_file()
+        (path.is_file() or path.is_symlink())
         and path.suffix.lower() in DELIVERY_SUFFIXES
         and not name.endswith((REPORT_SUFFIX, NOTICE_SUFFIX))
         and not name.startswith(("~$", "."))
@@ -78,8 +94,75 @@ def source_of(file_name: str, source_ids: list[str]) -> str | None:
     return max(matches, key=len) if matches else None
 
 
+def printable(text: str) -> str:
+    """A name as valid text: the bytes of a file name that are not UTF-8 (which Python keeps
+    as surrogate escapes, and neither DuckDB, Arrow nor a UTF-8 report can hold) shown as
+    « \ufffd »; a valid name is returned as it is."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "replace")
+    return raw.decode("utf-8", "replace")
+
+
+def report_path_of(path: Path) -> Path:
+    """``<file>.rejet.csv`` beside the file (its name made valid text: ``printable``)."""
+    return path.with_name(printable(path.name) + REPORT_SUFFIX)
+
+
+def _linked_folder(path: Path) -> Path | None:
+    """The folder of ``sources/`` holding the file (its department's, its year's) that is a
+    link to another folder, if any."""
+    for folder in (path.parent, path.parent.parent):
+        if folder.is_symlink():
+            return folder
+    return None
+
+
+def refusal_of(path: Path) -> str | None:
+    """Why a file deposited in a delivery folder is refused without being read (French), or
+    None. Nothing comes in from outside ``sources/``: a link (symbolic, or hard: the same file
+    under another name, possibly elsewhere) and a file reached through a linked folder are
+    not deliveries (the collection kit); neither is a name that is not valid text (UTF-8),
+    which no report, log or e-mail could name. ``discover`` lists them like any delivery, so
+    ``Ingestor.evaluate`` records their rejection and ``kpi status`` and the sensor see them."""
+    folder = _linked_folder(path)
+    if folder is not None:
+        return (
+            f"le dossier « {printable(folder.name)} » est un lien vers un autre dossier : les "
+            "fichiers qu'il contient ne sont pas lus. Déposez le fichier dans le dossier de la "
+            "campagne lui-même (sources/<année>/<direction>/)"
+        )
+    if path.is_symlink():
+        return (
+            "ce fichier est un lien (raccourci) vers un autre fichier, pas une livraison : il "
+            "n'est pas lu. Déposez le fichier lui-même (une copie) dans le dossier"
+        )
+    for name, what in ((path.name, "fichier"), (path.parent.name, "dossier")):
+        if printable(name) != name:
+            return (
+                f"nom de {what} illisible : des caractères ne sont pas du texte UTF-8 (montrés "
+                "ici « \ufffd »). Renommez-le avec des lettres, des chiffres, des tirets ou des "
+                "soulignés (par exemple eau_volumes_2025.xlsx), puis déposez le fichier à nouveau"
+            )
+    if path.lstat().st_nlink > 1:
+        return (
+            "ce fichier est un lien physique (le même fichier enregistré sous plusieurs noms ou "
+            "dans plusieurs dossiers), pas une livraison : il n'est pas lu. Déposez une copie "
+            "indépendante du fichier"
+        )
+    return None
+
+
 def discover(sources_dir: Path, contracts: dict[str, Contract]) -> list[DeliveryFile]:
-    """Every delivery file under sources/<year>/<department>/, sorted as received."""
+    """Every delivery file under sources/<year>/<department>/, sorted as received. Links,
+    files of a linked folder and names that are not valid text are listed too (their
+    department made ``printable``): ``refusal_of`` says why they are refused."""
     found: list[DeliveryFile] = []
     source_ids = list(contracts)
     if not sources_dir.is_dir():
@@ -94,8 +177,9 @@ def discover(sources_dir: Path, contracts: dict[str, Contract]) -> list[Delivery
                 source_id = source_of(path.name, source_ids)
                 if source_id is None:
                     continue
-                found.append(DeliveryFile(path, int(year_dir.name), department_dir.name, source_id))
-    found.sort(key=lambda d: (d.path.stat().st_mtime, d.path.name))
+                department = printable(department_dir.name)
+                found.append(DeliveryFile(path, int(year_dir.name), department, source_id))
+    found.sort(key=lambda d: (d.path.lstat().st_mtime, d.path.name))
     return found
 
 
@@ -109,7 +193,7 @@ def ingestion_order(contracts: dict[str, Contract], files: list[DeliveryFile]) -
     size: dict[str, int] = dict.fromkeys(contracts, 0)
     for delivery in files:
         if delivery.path.suffix.lower() == ".xlsx" and delivery.source_id in size:
-            size[delivery.source_id] += delivery.path.stat().st_size
+            size[delivery.source_id] += delivery.path.lstat().st_size
     upstream = {
         source_id: contract.referenced_sources & set(contracts)
         for source_id, contract in contracts.items()
@@ -134,11 +218,32 @@ def unrecognised_files(sources_dir: Path, contracts: dict[str, Contract]) -> lis
 
 
 def sha256_of(path: Path) -> str:
+    """The SHA-256 of a file's content; never through a link (it fails on one)."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _refused_sha256(path: Path, refusal: str) -> str:
+    """What stands for the SHA-256 of a refused file, whose content is never read: a hash of
+    what it is (name, link target, size, modification time, why it is refused), so the same
+    refused file is one delivery, and a refused copy of an accepted file never takes its
+    delivery id."""
+    stat = path.lstat()
+    target = os.readlink(path) if path.is_symlink() else ""
+    digest = hashlib.sha256(b"refused\0")
+    for part in (refusal, path.name, str(target), str(stat.st_size), str(stat.st_mtime_ns)):
+        digest.update(os.fsencode(part) + b"\0")
+    return digest.hexdigest()
+
+
+def delivery_sha256(path: Path) -> str:
+    """The SHA-256 a delivery is known by: its content's, or for a refused file
+    (``refusal_of``) a hash of what it is, without reading it."""
+    refusal = refusal_of(path)
+    return sha256_of(path) if refusal is None else _refused_sha256(path, refusal)
 
 
 def delivery_id_of(delivery: DeliveryFile, sha: str) -> str:
@@ -175,34 +280,69 @@ def load_catalogue(path: Path = CATALOGUE_CSV) -> dict[str, CatalogueEntry]:
 def write_report(path: Path, delivery: DeliveryFile, result: ValidationResult) -> Path:
     """French rejection report next to the file, readable in Excel (UTF-8 with BOM, `;`):
     one line per kind of problem, with its rows and how many (``report.group_problems``);
-    the file named from the sources folder (``2025/water/x.xlsx``), never a server path."""
-    report = path.with_name(path.name + REPORT_SUFFIX)
+    the file named from the sources folder (``2025/water/x.xlsx``), never a server path.
+
+    Nothing is written outside the file's folder nor through a link: the report is written
+    into a new temporary file of that folder (created exclusively, never through a link),
+    then renamed over ``<file>.rejet.csv`` (``report_path_of``): a link planted at that name
+    is replaced, never followed. A text cell that Excel would take for a formula (« =… »,
+    « +… », « -… », « @… ») is written with a « ' » before it (``csv_safety``)."""
+    report = report_path_of(path)
     name = str(path.relative_to(path.parents[2])) if len(path.parents) > 2 else path.name
-    with report.open("w", encoding="utf-8-sig", newline="") as handle:
-        writer = csv.writer(handle, delimiter=";")
-        writer.writerow(REPORT_HEADER)
-        for group in group_problems(result.problems):
-            writer.writerow(group.report_row(name))
-        if result.omitted_problems:
-            writer.writerow(
-                ["", "", "", "", "", f"… et {result.omitted_problems} autres problèmes", ""]
-            )
+    name = printable(name)
+    tmp = report.with_name(f".{report.name}.{secrets.token_hex(6)}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(tmp, flags, 0o666)  # (0o666: the umask decides, as for any file written)
+    handle = os.fdopen(fd, "w", encoding="utf-8-sig", errors="replace", newline="")
+    try:
+        with handle:
+            writer = csv.writer(handle, delimiter=";")
+            writer.writerow(REPORT_HEADER)
+            for group in group_problems(result.problems):
+                writer.writerow(neutralise_row(group.report_row(name)))
+            if result.omitted_problems:
+                writer.writerow(
+                    ["", "", "", "", "", f"… et {result.omitted_problems} autres problèmes", ""]
+                )
+        os.replace(tmp, report)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
     return report
 
 
 def _problem_rows(delivery_id: str, problems: list[Problem]) -> list[dict]:
+    def text(value):
+        return printable(value) if isinstance(value, str) else value
+
     return [
         {
             "delivery_id": delivery_id,
             "severity": p.severity,
-            "sheet": p.sheet,
+            "sheet": text(p.sheet),
             "row_number": p.row,
-            "column_name": p.column,
-            "value": p.value,
-            "reason": p.reason,
+            "column_name": text(p.column),
+            "value": text(p.value),
+            "reason": text(p.reason),
         }
         for p in problems
     ]
+
+
+def unreadable_reason(exc: BaseException, path: Path) -> str:
+    """The French problem of a delivery whose reading or judging failed on an internal error:
+    what the error was, in one line, without the server's paths."""
+    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    for where in (str(path), str(path.parent)):
+        detail = detail.replace(where, path.name if where == str(path) else "")
+    detail = " ".join(f"{type(exc).__name__} : {detail}".split()).rstrip(" :")
+    if len(detail) > 300:
+        detail = detail[:299] + "…"
+    return printable(
+        f"le fichier n'a pas pu être lu jusqu'au bout (erreur interne : {detail}) ; "
+        "transmettez-le à la Direction du Pilotage Stratégique"
+    )
 
 
 class Ingestor:
@@ -227,7 +367,11 @@ class Ingestor:
 
     def _pseudonymiser(self):
         if self._pseudonymise is None:
-            self._pseudonymise = pseudonymiser(load_key())
+            key = load_key()
+            # another key than the warehouse's is refused before any pseudonym is made;
+            # the first key used on a warehouse is recorded (its fingerprint only)
+            check_key(self.con, key)
+            self._pseudonymise = pseudonymiser(key)
         return self._pseudonymise
 
     def _context(self, delivery: DeliveryFile, contract: Contract) -> IngestContext:
@@ -267,15 +411,37 @@ class Ingestor:
     def evaluate(self, delivery: DeliveryFile) -> tuple[str, str, store.DeliveryWrite | None]:
         """Validate one file and write its rejection report; nothing enters the warehouse.
         Returns (outcome, delivery id, what to write), outcome "unchanged" for a file
-        already processed."""
+        already processed.
+
+        No file can stop a run: an unexpected exception while reading or judging the file
+        (a bug the file triggers) makes it a rejected delivery with a French problem saying
+        it could not be read to the end (``_unreadable``), and the other deliveries go on.
+        Only what is not about the file still raises: the pseudonymisation key, the
+        warehouse itself."""
+        try:
+            return self._evaluate(delivery)
+        except (PseudonymKeyError, duckdb.Error):
+            raise
+        except Exception as exc:
+            log.exception("livraison %s illisible (erreur interne)", printable(str(delivery.path)))
+            return self._unreadable(delivery, exc)
+
+    def _evaluate(self, delivery: DeliveryFile) -> tuple[str, str, store.DeliveryWrite | None]:
         contract = self.contracts[delivery.source_id]
-        sha = sha256_of(delivery.path)
+        refusal = refusal_of(delivery.path)
+        if refusal is None:
+            sha = sha256_of(delivery.path)
+            depends_on = self._dependencies_key(delivery, contract)
+        else:  # a link, a linked folder, a name that is not text: never read
+            sha = _refused_sha256(delivery.path, refusal)
+            depends_on = ""
         delivery_id = delivery_id_of(delivery, sha)
-        depends_on = self._dependencies_key(delivery, contract)
         known = store.known_delivery(self.con, delivery_id)
         if known and (known[0] == "accepted" or known[1] == depends_on):
             return "unchanged", delivery_id, None
-        if not contract.accepts_department(delivery.department):
+        if refusal is not None:
+            result = ValidationResult(sheet=None, problems=[Problem(refusal)], warnings=[])
+        elif not contract.accepts_department(delivery.department):
             result = ValidationResult(
                 sheet=None,
                 problems=[
@@ -289,23 +455,56 @@ class Ingestor:
             )
         else:
             result = validate_delivery(contract, delivery.path, self._context(delivery, contract))
+        return self._outcome(delivery, delivery_id, sha, depends_on, result)
+
+    def _outcome(
+        self,
+        delivery: DeliveryFile,
+        delivery_id: str,
+        sha: str,
+        depends_on: str,
+        result: ValidationResult,
+        *,
+        last_resort: bool = False,
+    ) -> tuple[str, str, store.DeliveryWrite]:
+        """The report written (or a stale one removed) and what to record. A report that
+        cannot be written (a folder not writable) is logged, the rejection still recorded;
+        no report is written in a folder that is a link (it would be outside sources/)."""
+        path = delivery.path
         outcome = "accepted" if result.accepted else "rejected"
         report_path = None
-        stale_report = delivery.path.with_name(delivery.path.name + REPORT_SUFFIX)
         if outcome == "rejected":
-            report_path = str(write_report(delivery.path, delivery, result))
-        elif stale_report.exists():
-            stale_report.unlink()
+            # (as a last resort, whatever the failure; otherwise only the file system's: any
+            # other failure of the report goes to ``_unreadable``, which writes a simpler one)
+            tolerated = Exception if last_resort else OSError
+            if _linked_folder(path) is None:
+                try:
+                    report_path = printable(str(write_report(path, delivery, result)))
+                except tolerated as exc:
+                    log.warning("rapport de rejet de %s non écrit : %s", printable(str(path)), exc)
+        else:
+            stale_report = report_path_of(path)
+            if os.path.lexists(stale_report):
+                try:
+                    stale_report.unlink()
+                except OSError as exc:
+                    log.warning("ancien rapport %s non supprimé : %s", stale_report, exc)
+        try:
+            stat = path.lstat()
+            size = stat.st_size
+            received_at = dt.datetime.fromtimestamp(stat.st_mtime).replace(microsecond=0)
+        except OSError:  # removed meanwhile
+            size, received_at = None, store.now()
         row = {
             "delivery_id": delivery_id,
             "campaign_year": delivery.campaign_year,
             "department": delivery.department,
             "source_id": delivery.source_id,
-            "file_path": str(delivery.path),
-            "file_name": delivery.path.name,
+            "file_path": printable(str(path)),
+            "file_name": printable(path.name),
             "file_sha256": sha,
-            "file_size": delivery.path.stat().st_size,
-            "received_at": delivery.received_at,
+            "file_size": size,
+            "received_at": received_at,
             "processed_at": store.now(),
             "outcome": outcome,
             "row_count": result.row_count,
@@ -318,6 +517,24 @@ class Ingestor:
         problems = _problem_rows(delivery_id, result.problems + result.warnings)
         return outcome, delivery_id, store.DeliveryWrite(row, result.table, problems)
 
+    def _unreadable(
+        self, delivery: DeliveryFile, exc: Exception
+    ) -> tuple[str, str, store.DeliveryWrite]:
+        """A delivery whose reading or judging raised ``exc``: rejected, recorded, with a
+        report saying so in French (no traceback: that goes to the log). Recorded with
+        ``depends_on`` = ``UNREADABLE``, it is judged again at the next run."""
+        path = delivery.path
+        try:
+            refusal = refusal_of(path)
+            sha = sha256_of(path) if refusal is None else _refused_sha256(path, refusal)
+        except Exception:  # (the file removed or unreadable meanwhile)
+            sha = hashlib.sha256(b"unreadable\0" + os.fsencode(path.name)).hexdigest()
+        delivery_id = delivery_id_of(delivery, sha)
+        result = ValidationResult(
+            sheet=None, problems=[Problem(unreadable_reason(exc, path))], warnings=[]
+        )
+        return self._outcome(delivery, delivery_id, sha, UNREADABLE, result, last_resort=True)
+
     def read_ahead(self, files: list[DeliveryFile]) -> list[Path]:
         """Have calamine parse, in the background, the workbooks among ``files`` that the
         warehouse has not recorded yet (``ingest.readahead``); returns them. A file whose
@@ -328,14 +545,21 @@ class Ingestor:
                 "select file_path, file_size, received_at from ingest.deliveries"
             ).fetchall()
         )
-        pending = [
-            delivery.path
-            for delivery in files
-            if delivery.path.suffix.lower() == ".xlsx"
-            and self.contracts[delivery.source_id].accepts_department(delivery.department)
-            and (str(delivery.path), delivery.path.stat().st_size, delivery.received_at)
-            not in recorded
-        ]
+        pending = []
+        for delivery in files:
+            path = delivery.path
+            if path.suffix.lower() != ".xlsx" or not self.contracts[
+                delivery.source_id
+            ].accepts_department(delivery.department):
+                continue
+            try:
+                if refusal_of(path) is not None:  # never read, not even ahead
+                    continue
+                key = (str(path), path.lstat().st_size, delivery.received_at)
+            except OSError:  # removed meanwhile
+                continue
+            if key not in recorded:
+                pending.append(path)
         READ_AHEAD.schedule(pending)
         return pending
 
@@ -356,9 +580,12 @@ class Ingestor:
             if delivery.source_id != source_id:
                 continue
             outcome, delivery_id, write = self.evaluate(delivery)
-            present[delivery_id] = max(
-                present.get(delivery_id, delivery.received_at), delivery.received_at
-            )
+            try:
+                seen = delivery.received_at
+            except OSError:  # removed since: not present
+                seen = None
+            if seen is not None:
+                present[delivery_id] = max(present.get(delivery_id, seen), seen)
             if write is not None and delivery_id in {w.delivery["delivery_id"] for w in writes}:
                 outcome, write = "unchanged", None  # the same bytes delivered twice in the batch
             if write is not None:
@@ -386,4 +613,13 @@ class Ingestor:
         return summary
 
 
-__all__ = ["ANY_DEPARTMENT", "DeliveryFile", "Ingestor", "discover", "unrecognised_files"]
+__all__ = [
+    "ANY_DEPARTMENT",
+    "DeliveryFile",
+    "Ingestor",
+    "delivery_sha256",
+    "discover",
+    "printable",
+    "refusal_of",
+    "unrecognised_files",
+]

@@ -5,6 +5,12 @@ The key comes from ``KPI_PSEUDONYM_KEY`` (the key itself) or from the file named
 built-in default: without a key, ingesting a personal source fails with a clear message.
 The same key gives the same pseudonym year after year, so an agent can be followed across
 campaigns without the warehouse ever holding the identifier.
+
+A key, from the environment or the file, has at least ``MIN_KEY_LENGTH`` characters. The
+first use of a key on a warehouse records its fingerprint (an HMAC of a fixed label with the
+key: it identifies the key without revealing it) in ``raw_restricted.pseudonym_key``, never
+published; a later run with another key is refused before any HR file is read
+(``check_key``), instead of silently giving every agent new pseudonyms.
 """
 
 from __future__ import annotations
@@ -20,6 +26,9 @@ from dagster_project.settings import PROJECT_ROOT
 
 DEFAULT_KEY_FILE = PROJECT_ROOT / "secrets" / "pseudonym.key"
 PSEUDONYM_LENGTH = 16
+MIN_KEY_LENGTH = 32
+FINGERPRINT_TABLE = "raw_restricted.pseudonym_key"
+FINGERPRINT_LABEL = b"kpi-warehouse:pseudonym-key-fingerprint:v1"
 
 
 class PseudonymKeyError(RuntimeError):
@@ -33,13 +42,19 @@ def key_file() -> Path:
 def load_key() -> bytes:
     value = os.environ.get("KPI_PSEUDONYM_KEY")
     if value:
+        if len(value.strip()) < MIN_KEY_LENGTH:
+            raise PseudonymKeyError(
+                "clé de pseudonymisation trop courte dans KPI_PSEUDONYM_KEY "
+                f"({MIN_KEY_LENGTH} caractères minimum ; `kpi init-key` en crée une)"
+            )
         return value.encode("utf-8")
     path = key_file()
     if path.is_file():
         key = path.read_text(encoding="utf-8").strip()
-        if len(key) < 32:
+        if len(key) < MIN_KEY_LENGTH:
             raise PseudonymKeyError(
-                f"clé de pseudonymisation trop courte dans {path} (32 caractères minimum)"
+                f"clé de pseudonymisation trop courte dans {path} "
+                f"({MIN_KEY_LENGTH} caractères minimum)"
             )
         return key.encode("utf-8")
     raise PseudonymKeyError(
@@ -49,15 +64,80 @@ def load_key() -> bytes:
     )
 
 
+def key_configured() -> bool:
+    """A key is given (``KPI_PSEUDONYM_KEY`` or the key file), valid or not."""
+    return bool(os.environ.get("KPI_PSEUDONYM_KEY")) or key_file().is_file()
+
+
 def create_key_file(path: Path | None = None) -> Path:
-    """Write a new random key file if none exists (never overwrites)."""
+    """Write a new random key file if none exists (never overwrites). The file is created
+    with its final permissions (0600, owner only): the key is never readable by others, not
+    even for an instant."""
     path = path or key_file()
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(secrets.token_hex(32) + "\n", encoding="utf-8")
-    path.chmod(0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # created meanwhile by another process: kept as it is
+        return path
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(secrets.token_hex(32) + "\n")
     return path
+
+
+def key_fingerprint(key: bytes) -> str:
+    """Identifies a key without revealing it: HMAC-SHA256 of a fixed label, keyed by it."""
+    return hmac.new(key, FINGERPRINT_LABEL, hashlib.sha256).hexdigest()
+
+
+def recorded_fingerprint(con) -> tuple[str, object] | None:
+    """(fingerprint, recorded_at) of the key the warehouse was built with, if recorded."""
+    schema, table = FINGERPRINT_TABLE.split(".")
+    exists = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchone()[0]
+    if not exists:
+        return None
+    row = con.execute(
+        f"select fingerprint, recorded_at from {FINGERPRINT_TABLE} order by recorded_at limit 1"
+    ).fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def mismatch_message(recorded_at) -> str:
+    when = f" (clé enregistrée le {recorded_at:%d/%m/%Y})" if recorded_at else ""
+    return (
+        "la clé de pseudonymisation n'est pas celle avec laquelle l'entrepôt a été construit"
+        f"{when} : les pseudonymes des agents ne correspondraient plus à ceux des années déjà "
+        "intégrées. Aucun fichier RH n'a été intégré. Rétablissez la clé d'origine "
+        f"(KPI_PSEUDONYM_KEY, ou le fichier {key_file()}, à reprendre de la sauvegarde) ; "
+        "l'entrepôt ne garde que son empreinte, jamais la clé."
+    )
+
+
+def check_key(con, key: bytes, *, record: bool = True) -> None:
+    """Refuse a key other than the one the warehouse was built with (``PseudonymKeyError``,
+    French message); with ``record``, record this key's fingerprint when none is (the first
+    use of a key on this warehouse, before its first pseudonym is written)."""
+    fingerprint = key_fingerprint(key)
+    recorded = recorded_fingerprint(con)
+    if recorded is not None:
+        if not hmac.compare_digest(recorded[0], fingerprint):
+            raise PseudonymKeyError(mismatch_message(recorded[1]))
+        return
+    if not record:
+        return
+    con.execute("create schema if not exists raw_restricted")
+    con.execute(
+        f"create table if not exists {FINGERPRINT_TABLE} (fingerprint varchar not null, "
+        "algorithm varchar not null, recorded_at timestamp not null)"
+    )
+    con.execute(
+        f"insert into {FINGERPRINT_TABLE} values (?, ?, current_timestamp::timestamp)",
+        [fingerprint, "HMAC-SHA256(clé, " + FINGERPRINT_LABEL.decode() + ")"],
+    )
 
 
 def pseudonymiser(key: bytes) -> Callable[[str], str]:

@@ -80,6 +80,18 @@ class Sheet:
     errors: dict[tuple[int, int], str] = field(default_factory=dict)
     hidden_rows: set[int] = field(default_factory=set)
     hidden: bool = False
+    very_hidden: bool = False  # hidden so that Excel's « Afficher » does not even list it
+    # among ``hidden_rows``, those hidden by a height of (nearly) zero rather than « Masquer »
+    zero_height_rows: set[int] = field(default_factory=set)
+    # hidden columns, 0-based inclusive ranges (first, last), those of (nearly) zero width too
+    hidden_columns: list[tuple[int, int]] = field(default_factory=list)
+    # the range of the sheet's automatic filter (0-based, as ``merged``), when it filters rows
+    filter_range: tuple[int, int, int, int] | None = None
+    # a .csv: its separator (every line below the header has as many fields as the header)
+    delimiter: str | None = None
+    # (0-based row, 0-based column) of numeric cells whose number format shows something else
+    # than the number they hold: a percentage, a unit, a value divided by 1 000
+    formatted: dict[tuple[int, int], NumberFormat] = field(default_factory=dict)
     # merged ranges, 0-based and inclusive: (first row, first column, last row, last column)
     merged: list[tuple[int, int, int, int]] = field(default_factory=list)
     # (0-based row, 0-based column) of formulas saved without a computed value
@@ -99,12 +111,28 @@ class Sheet:
     head_filled: dict[int, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class NumberFormat:
+    """A cell's number format that shows more than the number it holds."""
+
+    code: str  # as written in the workbook (« 0% », « #,##0 "kg" »)
+    percent: bool = False  # shows the number × 100 followed by %
+    unit: str = ""  # the text it shows with the number (« kg », « € »)
+    scaled: bool = False  # shows the number divided by 1 000 (a comma after the digits)
+    # whether it shows no digit of a positive, a negative, a zero value: nothing (« ;;; »),
+    # or only a text (« "n.c." »)
+    hides: tuple[bool, bool, bool] = (False, False, False)
+
+
 @dataclass
 class _SheetScan:
     """What the streaming pass learns about one sheet part."""
 
     errors: dict[tuple[int, int], str] = field(default_factory=dict)
     hidden_rows: set[int] = field(default_factory=set)
+    zero_height_rows: set[int] = field(default_factory=set)
+    hidden_columns: list[tuple[int, int]] = field(default_factory=list)
+    filter_range: tuple[int, int, int, int] | None = None
     merged: list[tuple[int, int, int, int]] = field(default_factory=list)
     uncached_formulas: set[tuple[int, int]] = field(default_factory=set)
     row_tags: int = 0
@@ -115,6 +143,11 @@ class _SheetScan:
     first_cell: bytes | None = None  # reference of the first cell tag, when it holds a value
     first_seen: bool = False  # whether the first cell tag was found
     typed_dates: bool = False  # cells of type t="d" (ISO dates, which readers map differently)
+    # the workbook's notable number formats, by style index (``_number_formats``), and the
+    # numeric cells of this sheet shown through one of them
+    styles: dict[int, NumberFormat] = field(default_factory=dict)
+    formatted: dict[tuple[int, int], NumberFormat] = field(default_factory=dict)
+    style_cells: re.Pattern | None = None  # finds the style attribute of those styles
     # filled cells (at most: a value or an inline text counts) of each of the first HEAD_ROWS
     # rows, by 0-based row; None when they could not be counted
     head_filled: dict[int, int] | None = field(default_factory=dict)
@@ -134,6 +167,13 @@ _ROW_NUMBER = re.compile(rb'\br="(\d+)"')
 _DIMENSION = re.compile(rb'<(?:\w+:)?dimension\s+ref="([^"]+)"')
 _PREFIXED = re.compile(rb"<\w+:worksheet\b")
 _MERGE = re.compile(rb'<(?:\w+:)?mergeCell\s+ref="([A-Z]+\d+)(?::([A-Z]+\d+))?"')
+_FILTER = re.compile(rb'<(?:\w+:)?autoFilter\s+ref="\$?([A-Z]+)\$?(\d+)(?::\$?([A-Z]+)\$?(\d+))?"')
+_COLUMN = re.compile(rb"<(?:\w+:)?col\s([^>]*)>")
+# a row height under 3 points: the row is hidden as surely as by « Masquer » (« 0 », « 2.5 »)
+# (after the literal, so that the search looks for it fast; not customHeight="1")
+_LOW_HEIGHT = re.compile(rb'ht="(?<!\wht=")0*(?:[0-2](?:\.\d*)?|\.\d*)"')
+MIN_ROW_HEIGHT = 3.0  # points: a lower row shows nothing a person can read
+MIN_COLUMN_WIDTH = 1.0  # characters: a narrower column shows nothing a person can read
 _WIDE_REF = re.compile(rb' r="([A-Z]{2,3})\d')
 # a formula element followed by the end of its cell, or by an empty value: no cached result
 # (an empty value is a cached empty text only in a cell of type t="str")
@@ -196,6 +236,14 @@ def _sheet_parts(archive: zipfile.ZipFile) -> dict[str, str]:
         return {}
     targets = {r.get("Id"): r.get("Target") for r in rels.findall("rel:Relationship", _NS)}
     parts = {}
+    names = [str(sheet.get("name")) for sheet in workbook.findall("m:sheets/m:sheet", _NS)]
+    for name in names:
+        if sum(other.casefold() == name.casefold() for other in names) > 1:
+            raise ReadError(
+                f"contenu anormal : deux feuilles portent le nom « {name} » (Excel ne l'admet "
+                "pas : une seule serait lue) : ouvrez le classeur dans Excel et enregistrez-le à "
+                "nouveau"
+            )
     for sheet in workbook.findall("m:sheets/m:sheet", _NS):
         target = targets.get(sheet.get(f"{{{_NS['r']}}}id"), "") or ""
         if target.startswith("/"):
@@ -253,6 +301,32 @@ def _not_a_workbook(path: Path, detail: str | None = None) -> ReadError:
 # the zip directory
 
 
+def _no_duplicate_parts(infos: list[zipfile.ZipInfo]) -> None:
+    """A part present twice (two entries of one name, whatever its case or slashes: a part's
+    name ignores case) is refused: each reader would pick one, not necessarily the same (the
+    checks one version, calamine the other). A macro project: an .xlsm renamed .xlsx."""
+    seen: set[str] = set()
+    for info in infos:
+        key = info.filename.replace("\\", "/").lstrip("/").casefold()
+        if key in seen:
+            raise ReadError(
+                f"contenu anormal : l'élément « {info.filename} » figure deux fois dans le "
+                "classeur (deux versions d'une même feuille ou partie, dont une seule serait "
+                "lue) : fichier refusé par sécurité ; ouvrez-le dans Excel et enregistrez-le à "
+                "nouveau"
+            )
+        seen.add(key)
+    if "xl/vbaproject.bin" in seen:
+        raise ReadError(MACRO_WORKBOOK)
+
+
+MACRO_WORKBOOK = (
+    "le fichier n'est pas un classeur .xlsx : c'est un classeur avec macros (.xlsm) renommé en "
+    ".xlsx : enregistrez-le au format « Classeur Excel (.xlsx) » (Fichier › Enregistrer sous), "
+    "les macros ne sont pas acceptées"
+)
+
+
 def check_archive(path: Path) -> zipfile.ZipFile:
     """Open the workbook's zip container after checking its directory (nothing decompressed).
 
@@ -271,6 +345,7 @@ def check_archive(path: Path) -> zipfile.ZipFile:
                 f"(limite {MAX_PARTS}) : fichier refusé par sécurité"
             )
         names = {info.filename for info in infos}
+        _no_duplicate_parts(infos)
         if "xl/workbook.xml" not in names:
             if "mimetype" in names and b"opendocument" in archive.read("mimetype")[:100]:
                 raise ReadError(
@@ -400,6 +475,13 @@ def _check_dimension(name: str, ref: str) -> None:
         raise _too_big(name, rows, rows * cols, f"zone utilisée {ref}, soit")
 
 
+def _float(text: bytes | None, default: float) -> float:
+    try:
+        return float(text) if text is not None else default
+    except ValueError:
+        return default
+
+
 def _scan_region(buf: bytes, start: int, end: int, scan: _SheetScan) -> None:
     """Record what starts in ``buf[start:end]`` (``buf`` goes on beyond ``end``, and keeps
     some bytes before ``start`` to look back at the cell of a formula)."""
@@ -416,11 +498,36 @@ def _scan_region(buf: bytes, start: int, end: int, scan: _SheetScan) -> None:
         number = _ROW_NUMBER.search(tag[1]) if tag else None
         if number:
             scan.last_row = max(scan.last_row, int(number[1]))
-        if b"h" in region and (b'hidden="1"' in region or b'hidden="true"' in region):
+        low = _LOW_HEIGHT.search(region) is not None
+        if low or (b"h" in region and (b'hidden="1"' in region or b'hidden="true"' in region)):
             for attrs in _ROW.findall(region):
                 values = dict(_ATTR.findall(attrs))
-                if values.get(b"hidden") in (b"1", b"true") and b"r" in values:
+                if b"r" not in values:
+                    continue
+                if values.get(b"hidden") in (b"1", b"true"):
                     scan.hidden_rows.add(int(values[b"r"]) - 1)
+                elif low and _float(values.get(b"ht"), MIN_ROW_HEIGHT) < MIN_ROW_HEIGHT:
+                    scan.hidden_rows.add(int(values[b"r"]) - 1)
+                    scan.zero_height_rows.add(int(values[b"r"]) - 1)
+    # <cols> comes before the cells (the schema's order); an <autoFilter> after them
+    if not scan.first_seen and (b"<col " in region or (scan.prefixed and b":col " in region)):
+        for m in _COLUMN.finditer(region):
+            values = dict(_ATTR.findall(m[1]))
+            hidden = values.get(b"hidden") in (b"1", b"true")
+            if hidden or _float(values.get(b"width"), MIN_COLUMN_WIDTH) < MIN_COLUMN_WIDTH:
+                try:
+                    first, last = int(values[b"min"]) - 1, int(values[b"max"]) - 1
+                except (KeyError, ValueError):
+                    continue
+                scan.hidden_columns.append((first, min(last, 16383)))
+    if b"u" in region and b"autoFilter" in region and b"filterColumn" in region:
+        for m in _FILTER.finditer(region):
+            scan.filter_range = (
+                int(m[2]) - 1,
+                _letters_index(m[1]),
+                int(m[4] or m[2]) - 1,
+                _letters_index(m[3] or m[1]),
+            )
     if not scan.first_seen and (first := _CELL.search(buf, start, end)) is not None:
         scan.first_seen = True
         close = _CELL_END.search(buf, first.end()) if first[2] != b"/" else None
@@ -428,6 +535,14 @@ def _scan_region(buf: bytes, start: int, end: int, scan: _SheetScan) -> None:
             scan.first_cell = dict(_ATTR.findall(first[1])).get(b"r")
     if not scan.typed_dates and b't="d"' in region:
         scan.typed_dates = True
+    if scan.style_cells is not None:  # numeric cells of a notable number format
+        for hit in scan.style_cells.finditer(buf, start, end):
+            m = _CELL.match(buf, buf.rfind(b"<", 0, hit.start()))
+            if m is None or m[2] == b"/":
+                continue
+            attrs = dict(_ATTR.findall(m[1]))
+            if attrs.get(b"t", b"n") == b"n" and b"r" in attrs:
+                scan.formatted[_cell_index(attrs[b"r"])] = scan.styles[int(hit[1])]
     if not scan.head_done:
         _scan_head(buf, start, end, scan)
     for letters in set(_WIDE_REF.findall(region)):
@@ -478,8 +593,11 @@ def _scan_head(buf: bytes, start: int, end: int, scan: _SheetScan) -> None:
         scan.head_filled[index] = len(_FILLED.findall(buf, row.end(), close.start()))
 
 
-def _scan_sheet(chunks, name: str) -> _SheetScan:
-    scan = _SheetScan()
+def _scan_sheet(chunks, name: str, styles: dict[int, NumberFormat] | None = None) -> _SheetScan:
+    scan = _SheetScan(styles=styles or {})
+    if scan.styles:  # the style attribute of a cell, for the notable styles only
+        ids = b"|".join(b"%d" % style for style in sorted(scan.styles))
+        scan.style_cells = re.compile(rb'\ss="(%s)"' % ids)
     buf = b""
     start = 0  # buf[:start] was scanned already (kept to look back)
     for chunk in chunks:
@@ -515,21 +633,193 @@ def _check_size(name: str, scan: _SheetScan) -> None:
         raise _too_big(name, rows, rows * scan.width, "plus de")
 
 
+# built-in number formats (no code in the workbook): percentages, and currencies (« € » in a
+# French Excel)
+_BUILTIN_PERCENT = {9, 10}
+_BUILTIN_CURRENCY = {5, 6, 7, 8, 42, 44}
+_SHOWN_UNIT = re.compile(r"[^\W\d_]|[€$£%‰°²³µ]")  # a letter or a sign: the text is a unit
+
+
+def _format_text(section: str) -> tuple[str, str]:
+    """(the text a format section shows, the section without it): quoted text, escaped
+    characters, currency tags [$€-40C] and unquoted currency signs are shown as written;
+    padding (_x), fills (*x), colours and conditions ([Red], [>100]) are not."""
+    shown, bare = [], []
+    k = 0
+    while k < len(section):
+        c = section[k]
+        if c == '"':
+            end = section.find('"', k + 1)
+            end = len(section) if end < 0 else end
+            shown.append(section[k + 1 : end])
+            k = end + 1
+            continue
+        if c == "\\" and k + 1 < len(section):
+            shown.append(section[k + 1])
+            k += 2
+            continue
+        if c in "_*" and k + 1 < len(section):
+            k += 2
+            continue
+        if c == "[":
+            end = section.find("]", k + 1)
+            end = len(section) if end < 0 else end
+            tag = section[k + 1 : end]
+            if tag.startswith("$"):
+                shown.append(tag[1:].split("-")[0])
+            k = end + 1
+            continue
+        if c in "€$£":
+            shown.append(c)
+        else:
+            bare.append(c)
+        k += 1
+    return "".join(shown).strip(), "".join(bare)
+
+
+def _number_format(code: str) -> NumberFormat | None:
+    """What a number format shows besides the number (its sections for positive and negative
+    numbers); None for a plain number, a date or a time (calamine gives dates as dates)."""
+    every = re.split(r';(?=(?:[^"]*"[^"]*")*[^"]*$)', code)
+    sections = every[:2]
+    # whether the section for a positive, a negative, a zero value shows no digit
+    positive = every[0]
+    hides = tuple(
+        _shows_no_digit(section) and bool(code.strip())
+        for section in (
+            positive,
+            every[1] if len(every) > 1 else positive,
+            every[2] if len(every) > 2 else positive,
+        )
+    )
+    percent = scaled = False
+    units: list[str] = []
+    for section in sections:
+        shown, bare = _format_text(section)
+        if bare.strip().lower() in ("general", "standard"):
+            if shown and _SHOWN_UNIT.search(shown):
+                units.append(shown)
+            continue
+        if re.search(r"[yYmMdDhHsS]", bare):  # a date or a time (« m » is a month here)
+            return None
+        if not re.search(r"[0#?@]", bare):  # no digit shown: nothing (;;;), or only a text
+            continue
+        percent = percent or "%" in bare
+        scaled = scaled or re.search(r"[0#?],+[^0#?]*$", bare) is not None
+        if shown and _SHOWN_UNIT.search(shown):
+            units.append(shown)
+    if not (percent or scaled or units or any(hides)):
+        return None
+    return NumberFormat(code, percent, units[0] if units else "", scaled, hides)
+
+
+def _shows_no_digit(section: str) -> bool:
+    """Whether a format section shows no digit of the number: nothing, or only a text."""
+    bare = _format_text(section)[1]
+    return bare.strip().lower() not in ("general", "standard") and not re.search(r"[0#?@]", bare)
+
+
+MAX_STYLES = 65_536  # cell styles or number formats of a workbook (Excel: 64 000 at most)
+
+
+def _styles_numbers(path: Path, info: zipfile.ZipInfo) -> tuple[dict[int, str], list[int]]:
+    """The custom number formats (id -> code) and the number format of each cell style, read
+    from the styles part as it is inflated (a pull parser that forgets what it has read: a
+    styles part of any size costs no memory), within ``MAX_STYLES``."""
+    parser = ElementTree.XMLPullParser(events=("start", "end"))
+    stack: list[ElementTree.Element] = []
+    codes: dict[int, str] = {}
+    numbers: list[int] = []
+    with path.open("rb") as handle:
+        for chunk in _inflate(handle, info, MAX_UNCOMPRESSED_BYTES):
+            parser.feed(chunk)
+            for event, element in parser.read_events():
+                if event == "start":
+                    stack.append(element)
+                    continue
+                stack.pop()
+                if len(stack) == 2:  # a numFmt of numFmts, an xf of cellXfs...
+                    parent = stack[1].tag.rsplit("}", 1)[-1]
+                    tag = element.tag.rsplit("}", 1)[-1]
+                    number = element.get("numFmtId", "")
+                    if parent == "numFmts" and tag == "numFmt" and number.isdigit():
+                        codes[int(number)] = element.get("formatCode", "")
+                    elif parent == "cellXfs" and tag == "xf":
+                        numbers.append(int(number) if number.isdigit() else 0)
+                    del stack[1][:]
+                elif len(stack) == 1:
+                    del stack[0][:]
+                if len(numbers) > MAX_STYLES or len(codes) > MAX_STYLES:
+                    raise ReadError(
+                        f"contenu anormal : plus de {_thousands(MAX_STYLES)} styles de cellule "
+                        "(Excel en admet 64 000) : fichier refusé par sécurité"
+                    )
+    parser.close()
+    return codes, numbers
+
+
+def _number_formats(path: Path, archive: zipfile.ZipFile) -> dict[int, NumberFormat]:
+    """The workbook's cell styles whose number format shows more than the number (a
+    percentage, a unit, a value divided by 1 000), by style index (a cell's ``s``)."""
+    try:
+        rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    except (KeyError, ElementTree.ParseError, zipfile.BadZipFile, zlib.error):
+        return {}
+    part = None
+    for rel in rels.findall("rel:Relationship", _NS):
+        if str(rel.get("Type", "")).endswith("/styles"):
+            target = rel.get("Target") or ""
+            part = (
+                target.lstrip("/") if target.startswith("/") else str(PurePosixPath("xl") / target)
+            )
+    try:
+        info = archive.getinfo(part) if part else None
+    except KeyError:
+        info = None
+    if info is None:
+        return {}
+    try:
+        codes, numbers = _styles_numbers(path, info)
+    except ElementTree.ParseError:
+        return {}
+    found = {}
+    for index, number in enumerate(numbers):
+        if number in codes:
+            kind = _number_format(codes[number])
+        elif number in _BUILTIN_PERCENT:
+            kind = NumberFormat("0%" if number == 9 else "0.00%", percent=True)
+        elif number in _BUILTIN_CURRENCY:
+            kind = NumberFormat(f"format monétaire n° {number}", unit="€")
+        else:
+            kind = None
+        if kind is not None:
+            found[index] = kind
+    return found
+
+
 def scan_archive(path: Path, archive: zipfile.ZipFile) -> dict[str, _SheetScan]:
     """Inflate every part once, within the limits; returns what each sheet part holds."""
     parts = _sheet_parts(archive)
     sheet_of_part = {part: name for name, part in parts.items()}
     budget = MAX_UNCOMPRESSED_BYTES
     scans: dict[str, _SheetScan] = {}
+    styles = _number_formats(path, archive)
     with path.open("rb") as handle:
         for info in archive.infolist():
             if info.is_dir():
                 continue
             chunks = _inflate(handle, info, budget)
             name = sheet_of_part.get(info.filename)
-            if name is not None:
+            if info.filename == "[Content_Types].xml":
+                tail = b""
+                for chunk in chunks:
+                    budget -= len(chunk)
+                    if b"macroEnabled" in tail + chunk[:64] or b"macroEnabled" in chunk:
+                        raise ReadError(MACRO_WORKBOOK)  # the workbook of an .xlsm
+                    tail = chunk[-16:]
+            elif name is not None:
                 counted = _Counted(chunks)
-                scans[name] = _scan_sheet(counted, name)
+                scans[name] = _scan_sheet(counted, name, styles)
                 budget -= counted.total
             else:
                 for chunk in chunks:
@@ -570,7 +860,9 @@ def _arrow_eligible(scan: _SheetScan | None) -> bool:
             scan.errors
             or scan.uncached_formulas
             or scan.hidden_rows
+            or scan.hidden_columns
             or scan.merged
+            or scan.formatted
             or scan.typed_dates
         )
     )
@@ -627,7 +919,7 @@ class CalamineParse:
     """A workbook's checks (steps 1 and 2) then the parse of every worksheet, run ahead of
     time in a thread (``ingest.readahead``): calamine releases the GIL while it parses, so the
     parse uses another core. ``scans``: what step 2 found, None when the workbook was refused
-    (``read_xlsx`` then reads it again and says why); ``sheets``: (name, visible, calamine
+    (``read_xlsx`` then reads it again and says why); ``sheets``: (name, visibility, calamine
     sheet, ``_ArrowSheet`` or the exception calamine raised); ``error``: calamine could not
     open the workbook. A long clean worksheet (``_arrow_eligible``) is read by fastexcel into
     Arrow columns, calamine's Python values being read only if the engine needs them."""
@@ -662,10 +954,11 @@ class CalamineParse:
             for meta in workbook.sheets_metadata:
                 if str(meta.typ) not in ("SheetTypeEnum.WorkSheet", "WorkSheet"):
                     continue
-                visible = str(meta.visible) in ("SheetVisibleEnum.Visible", "Visible")
+                # Visible, Hidden or VeryHidden (hidden where Excel's « Afficher » cannot)
+                visible = str(meta.visible).rsplit(".", 1)[-1]
                 parsed: object = None
                 scan = scans.get(meta.name)
-                if visible and _arrow_eligible(scan):
+                if visible == "Visible" and _arrow_eligible(scan):
                     parsed = _fastexcel_sheet(self.path, meta.name, scan)
                 if parsed is None:
                     try:
@@ -679,7 +972,7 @@ class CalamineParse:
             workbook.close()
 
 
-def _python_sheet(name: str, visible: bool, parsed, scan: _SheetScan | None) -> Sheet:
+def _python_sheet(name: str, visible: str, parsed, scan: _SheetScan | None) -> Sheet:
     """A worksheet parsed by calamine, as Python values, with what the scan found."""
     from python_calamine import CalamineError
 
@@ -699,13 +992,18 @@ def _python_sheet(name: str, visible: bool, parsed, scan: _SheetScan | None) -> 
         rows=rows,
         errors=scan.errors,
         hidden_rows=scan.hidden_rows,
-        hidden=not visible,
+        hidden=visible != "Visible",
+        very_hidden=visible == "VeryHidden",
+        zero_height_rows=scan.zero_height_rows,
+        hidden_columns=scan.hidden_columns,
+        formatted=scan.formatted,
+        filter_range=scan.filter_range,
         merged=scan.merged,
         uncached_formulas=scan.uncached_formulas,
     )
 
 
-def _reread(path: Path, name: str, visible: bool, scan: _SheetScan | None) -> Sheet:
+def _reread(path: Path, name: str, visible: str, scan: _SheetScan | None) -> Sheet:
     """A worksheet read by fastexcel, read again by calamine as Python values."""
     from python_calamine import CalamineWorkbook
 
@@ -768,9 +1066,10 @@ def _encoding(data: bytes) -> str:
     try:
         str(body, "utf-8")
         return "utf-8-sig" if bom else "utf-8"
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as not_utf8:
         try:
             str(body, "cp1252", "strict")
+            _not_mixed(data, utf8_from=not_utf8.start + (3 if bom else 0))
             return "cp1252"
         except UnicodeDecodeError as exc:
             start = exc.start + (3 if bom else 0)
@@ -779,6 +1078,28 @@ def _encoding(data: bytes) -> str:
                 f"encodage non reconnu (octet 0x{data[start]:02X} ligne {line}) : attendu "
                 "UTF-8 ou Windows-1252 ; enregistrez le fichier au format « CSV UTF-8 »"
             ) from exc
+
+
+# accented letters, « Œ œ » and typographic signs as UTF-8 writes them: in a Windows-1252 text
+# they would read « Ã© », « Å“ », « â€™ », which no French text holds
+_UTF8_LETTERS = re.compile(rb"\xc3[\x80-\xbf]|\xc5[\x92\x93]|\xe2\x80[\x93-\xa6\xaf]")
+
+
+def _not_mixed(data: bytes, utf8_from: int) -> None:
+    """A .csv that is not UTF-8 (a byte at ``utf8_from`` is not) but holds letters written in
+    UTF-8: two files put together, or a file edited with two programs. Neither encoding reads
+    all of it: refused, never half mis-read."""
+    utf8 = _UTF8_LETTERS.search(data)
+    if utf8 is None:
+        return
+    line_utf8 = data.count(b"\n", 0, utf8.start()) + 1
+    line_cp1252 = data.count(b"\n", 0, utf8_from) + 1
+    raise ReadError(
+        f"encodage mélangé : la ligne {line_utf8} est écrite en UTF-8 et la ligne "
+        f"{line_cp1252} en Windows-1252 (fichiers "
+        "assemblés, ou modifiés avec deux logiciels) : enregistrez le fichier entier au format "
+        "« CSV UTF-8 »"
+    )
 
 
 def read_csv(path: Path) -> list[Sheet]:
@@ -796,6 +1117,8 @@ def read_csv(path: Path) -> list[Sheet]:
             "(enregistrez au format « CSV (séparateur : point-virgule) »)"
         )
     delimiter = ";" if sample.count(";") >= sample.count(",") else ","
+    if lines and (declared := re.fullmatch(r"\ufeff?sep=([;,])\W*", lines[0].strip())):
+        delimiter = declared[1]  # Excel's « sep=; » first line says which separator it is
     if data.count(b"\n") > MAX_ROWS:  # maybe too many rows: count them before any work
         for _ in _csv_rows(data, encoding, delimiter):
             pass
@@ -806,7 +1129,7 @@ def read_csv(path: Path) -> list[Sheet]:
         if len(head) == CSV_HEAD_ROWS:
             break
     arrow = partial(_csv_arrow, data, encoding, delimiter) if b'"' not in data else None
-    return [Sheet(name=path.name, rows=head, tail=rows, arrow_rows=arrow)]
+    return [Sheet(name=path.name, rows=head, tail=rows, arrow_rows=arrow, delimiter=delimiter)]
 
 
 CSV_HEAD_ROWS = 64  # rows read at once (header search); the others are read as validated
@@ -882,15 +1205,46 @@ def _csv_arrow(data: bytes, encoding: str, delimiter: str, start: int):
         return None  # a line with another number of fields: csv.reader's rows are ragged
 
 
+_SAVE_AS_XLSX = (
+    "ouvrez-le et enregistrez-le au format « Classeur Excel (.xlsx) » (Fichier › Enregistrer "
+    "sous › Type)"
+)
+_SAVE_AS_CSV = "enregistrez-le au format « CSV (séparateur : point-virgule) » (extension .csv)"
+# spreadsheet and table formats refused with a report (the kit accepts .xlsx and .csv only):
+# what each one is and how to save it as the kit asks; a file of these suffixes named after a
+# source is a delivery (``pipeline.DELIVERY_SUFFIXES``): it gets its report, never skipped
+OTHER_FORMATS: dict[str, str] = {
+    ".xlsm": f"classeur Excel avec macros (.xlsm) : {_SAVE_AS_XLSX}, les macros ne sont pas "
+    "acceptées",
+    ".xlsb": f"classeur Excel binaire (.xlsb) : {_SAVE_AS_XLSX}",
+    ".xls": f"classeur Excel 97-2003 (.xls) : {_SAVE_AS_XLSX}",
+    ".xlt": f"modèle Excel 97-2003 (.xlt) : {_SAVE_AS_XLSX}",
+    ".xltx": f"modèle Excel (.xltx) : {_SAVE_AS_XLSX}",
+    ".xltm": f"modèle Excel avec macros (.xltm) : {_SAVE_AS_XLSX}",
+    ".ods": f"classeur LibreOffice / OpenOffice (.ods) : {_SAVE_AS_XLSX} (« Excel 2007-365 »)",
+    ".fods": f"classeur LibreOffice (.fods) : {_SAVE_AS_XLSX} (« Excel 2007-365 »)",
+    ".numbers": "classeur Apple Numbers : exportez-le au format Excel (.xlsx)",
+    ".txt": f"fichier texte (.txt) : {_SAVE_AS_CSV}, ou déposez le classeur .xlsx",
+    ".tsv": f"fichier texte séparé par des tabulations : {_SAVE_AS_CSV}",
+    ".tab": f"fichier texte séparé par des tabulations : {_SAVE_AS_CSV}",
+    ".prn": f"fichier texte (.prn) : {_SAVE_AS_CSV}",
+}  # (a .pdf, a .docx beside a delivery are documents, not deliveries: not looked at)
+
+
 def read_file(path: Path) -> list[Sheet]:
     """Every sheet of a delivered file, or ReadError with a French reason. A workbook's
     calamine parse begun ahead of time (``ingest.readahead``) is used when there is one."""
+    suffix = path.suffix.lower()
+    if suffix in OTHER_FORMATS:
+        raise ReadError(
+            f"format {suffix} non accepté (seuls .xlsx et .csv le sont) : c'est un "
+            + OTHER_FORMATS[suffix]
+        )
     size = path.stat().st_size
     if size == 0:
         raise ReadError(EMPTY_FILE)
     if size > MAX_FILE_BYTES:
         raise ReadError(f"fichier trop volumineux ({_mib(size)}, limite {_mib(MAX_FILE_BYTES)})")
-    suffix = path.suffix.lower()
     if suffix == ".xlsx":
         from dagster_project.ingest.readahead import READ_AHEAD
 

@@ -73,6 +73,8 @@ def ensure_raw_table(con: duckdb.DuckDBPyConnection, contract: Contract) -> None
             [contract.raw_schema, contract.source_id],
         ).fetchall()
     }
+    if not existing and _moved_from_other_raw_schema(con, contract):
+        return ensure_raw_table(con, contract)
     if not existing:
         columns = ", ".join(f'"{name}" {kind}' for name, kind in wanted)
         con.execute(f"create table {contract.raw_table} ({columns})")
@@ -80,6 +82,31 @@ def ensure_raw_table(con: duckdb.DuckDBPyConnection, contract: Contract) -> None
     for name, kind in wanted:
         if name not in existing:
             con.execute(f'alter table {contract.raw_table} add column "{name}" {kind}')
+
+
+def _moved_from_other_raw_schema(con: duckdb.DuckDBPyConnection, contract: Contract) -> bool:
+    """A source whose sensitivity changed (``rh_arretes`` became ``personal`` on 2026-12-05)
+    keeps its history: its raw table moves from the other raw schema to its own, in one
+    transaction. Returns True when it was moved."""
+    other = "raw" if contract.raw_schema == "raw_restricted" else "raw_restricted"
+    found = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? "
+        "and table_name = ? and table_type = 'BASE TABLE'",
+        [other, contract.source_id],
+    ).fetchone()[0]
+    if not found:
+        return False
+    con.execute("begin transaction")
+    try:
+        con.execute(
+            f"create table {contract.raw_table} as select * from {other}.{contract.source_id}"
+        )
+        con.execute(f"drop table {other}.{contract.source_id}")
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+    return True
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection, contracts: Iterable[Contract]) -> None:

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import xlsxwriter
 import yaml
+from xlsxwriter.utility import xl_cell_to_rowcol
 
 YEAR = 2025
 FIXED_CREATED = dt.datetime(2025, 1, 1)
@@ -58,6 +59,10 @@ class SheetSpec:
     rows: list[list[object]]
     merges: list[tuple[str, object]] = field(default_factory=list)  # (A1:B2, value)
     hidden_rows: list[int] = field(default_factory=list)  # 1-based
+    state: str = "visible"  # or "hidden", "very_hidden" (Excel's « Afficher » does not list it)
+    hidden_columns: list[int] = field(default_factory=list)  # 0-based
+    autofilter: str | None = None  # range of an automatic filter (rows hidden: hidden_rows)
+    number_formats: dict[str, str] = field(default_factory=dict)  # cell (D6) -> number format
 
 
 @dataclass
@@ -103,7 +108,36 @@ def write_book(book: Book, path: Path) -> Path:
             ws.merge_range(ref, "" if value is None else value)
         for row_number in spec.hidden_rows:
             ws.set_row(row_number - 1, None, None, {"hidden": True})
+        for column in spec.hidden_columns:
+            ws.set_column(column, column, None, None, {"hidden": True})
+        for ref, code in spec.number_formats.items():
+            row, col = xl_cell_to_rowcol(ref)
+            ws.write_number(row, col, spec.rows[row][col], wb.add_format({"num_format": code}))
+        if spec.autofilter:
+            ws.autofilter(spec.autofilter)
+            ws.filter_column(0, "x == 62119")  # the rows of other communes: hidden_rows
+        if spec.state == "hidden":
+            ws.hide()
+        elif spec.state == "very_hidden":
+            ws.very_hidden()
+        elif not any(s.state == "visible" for s in book.sheets[: book.sheets.index(spec)]):
+            ws.activate()  # the first visible sheet is the active one (Excel hides no other)
     wb.close()
+    return path
+
+
+def patch_part(path: Path, part: str, change: Callable[[bytes], bytes]) -> Path:
+    """Rewrite one part of a workbook (what no library writes: a row of height 0, a NaN
+    value...), the zip written again part by part, deterministically."""
+    with zipfile.ZipFile(path) as archive:
+        parts = [(info.filename, archive.read(info)) for info in archive.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in parts:
+            archive.writestr(
+                zipfile.ZipInfo(name, ZIP_TIME),
+                change(data) if name == part else data,
+                compress_type=zipfile.ZIP_DEFLATED,
+            )
     return path
 
 
@@ -709,6 +743,26 @@ def _(book):
 )
 def _(book):
     cell(book, 4, "nb_abonnes", 10500.5)
+
+
+@book_case(
+    "integer_too_large",
+    "Nombre d'abonnés de 1e300 (au-delà de ce qu'un entier peut tenir : faisait planter l'ingestion)",
+    "eau_reseau",
+    expect("nombre trop grand", "Réseaux", 4, "nb_abonnes", "1e+300"),
+)
+def _(book):
+    cell(book, 4, "nb_abonnes", 1e300)
+
+
+@book_case(
+    "formula_text_in_number_column",
+    "Texte « =SOMME(C2:C3) » dans une colonne de nombres (le rapport ne doit pas en faire une formule)",
+    "eau_volumes",
+    expect("n'est pas un nombre", "Volumes", 3, "volume_produit_m3", "=SOMME(C2:C3)"),
+)
+def _(book):
+    cell(book, 3, "volume_produit_m3", "=SOMME(C2:C3)")
 
 
 @book_case(
@@ -1338,6 +1392,39 @@ def _(path: Path) -> None:
     path.write_bytes(b"")
 
 
+def _outside(path: Path) -> Path:
+    """A valid workbook of the case's source (other figures) outside its sources/ folder:
+    read, it would be accepted."""
+    case_dir = path.parents[3]
+    book = valid_book("eau_volumes")
+    cell(book, 2, "volume_produit_m3", 4321)
+    return write_book(book, case_dir / "ailleurs" / path.name)
+
+
+@case(
+    "delivery_symlink_outside",
+    "Lien symbolique vers un classeur hors du dossier des livraisons",
+    "eau_volumes",
+    expect("ce fichier est un lien (raccourci) vers un autre fichier"),
+)
+def _(path: Path) -> None:
+    target = _outside(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.symlink_to(Path("..", "..", "..", "ailleurs", target.name))
+
+
+@case(
+    "delivery_hard_link",
+    "Lien physique (le même fichier sous deux noms, l'un hors du dossier des livraisons)",
+    "eau_volumes",
+    expect("ce fichier est un lien physique"),
+)
+def _(path: Path) -> None:
+    target = _outside(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.hardlink_to(target)
+
+
 # --- CSV encodings and separators -------------------------------------------------------------
 
 
@@ -1424,6 +1511,528 @@ def _(rows):
 def _(rows):
     rows[2][2] = "-1"
     return _csv_text(rows).encode("cp1252")
+
+
+@csv_case(
+    "csv_integer_too_large",
+    "CSV avec 99999999999999999999 dans une colonne d'entiers (faisait planter l'ingestion)",
+    "assainissement_activite",
+    expect(
+        "nombre trop grand",
+        "assainissement_activite_2025.csv",
+        3,
+        "controles_spanc_vente",
+        "99999999999999999999",
+    ),
+)
+def _(rows):
+    rows[2][2] = "99999999999999999999"
+    return _csv_text(rows).encode("utf-8")
+
+
+# --- figures that were read wrong (issue 15): refused, never guessed --------------------------
+# A .csv line with another number of fields than its header, a hidden data sheet or hidden
+# data rows, a unit that is not the column's, a register over two sheets, NaN, invisible
+# characters in keys, a workbook holding a part twice, formats other than .xlsx and .csv.
+
+
+@csv_case(
+    "csv_decimal_comma_shifts_columns",
+    "CSV séparé par des virgules avec une virgule décimale non protégée (colonnes décalées)",
+    "assainissement_activite",
+    expect(
+        "ligne de 6 champs alors que l'en-tête en a 5",
+        CSV_SHEET,
+        6,
+        None,
+        "Allouagne,octobre 2025,0,0,1,0",
+    ),
+)
+def _(rows):
+    rows.append(["Allouagne", "octobre 2025", "0", "0", "1", "0"])
+    return _csv_text(rows, ",").encode("utf-8")
+
+
+@csv_case(
+    "csv_line_missing_a_field",
+    "CSV dont une ligne a un champ de moins (la dernière colonne, facultative, serait lue 0)",
+    "dechets_prevention",
+    expect("ligne de 5 champs alors que l'en-tête en a 6", "dechets_prevention_2025.csv", 4),
+)
+def _(rows):
+    rows[3] = rows[3][:5]
+    return _csv_text(rows).encode("utf-8")
+
+
+@csv_case(
+    "csv_mixed_encodings",
+    "CSV dont une ligne est en UTF-8 et les autres en Windows-1252 (fichiers assemblés)",
+    "assainissement_activite",
+    expect("encodage mélangé : la ligne 3 est écrite en UTF-8 et la ligne 2 en Windows-1252"),
+)
+def _(rows):
+    lines = _csv_text(rows).split("\r\n")
+    return "\r\n".join(lines[:2]).encode("cp1252") + ("\r\n" + "\r\n".join(lines[2:])).encode()
+
+
+@csv_case(
+    "csv_invisible_character_in_key",
+    "CSV : même déchèterie, mois et fraction deux fois, l'une suivie d'un gluon (U+2060)",
+    "dechetteries_apports",
+    expect(
+        "doublon : même clé (decheterie, mois, fraction) que la ligne 4",
+        "dechetteries_apports_2025.csv",
+        6,
+        "decheterie",
+        "Isbergues / 01/01/2025 / TOUT_VENANT",
+    ),
+)
+def _(rows):
+    rows.append(["Isbergues\u2060", "2025-01", "TOUT_VENANT", "ENFOUISSEMENT", "3"])
+    return _csv_text(rows).encode("utf-8")
+
+
+@csv_case(
+    "csv_unit_not_the_columns",
+    "CSV : tonnage en kilogrammes (64 750 kg) dans une colonne en tonnes",
+    "dechetteries_apports",
+    expect(
+        "unité « kg » différente de celle de la colonne (t)",
+        "dechetteries_apports_2025.csv",
+        4,
+        "tonnage_t",
+        "64 750 kg",
+    ),
+)
+def _(rows):
+    rows[3][4] = "64 750 kg"
+    return _csv_text(rows).encode("utf-8")
+
+
+@book_case(
+    "unit_kg_in_tonnes",
+    "Tonnage saisi en kilogrammes (12 500 kg) dans une colonne en tonnes",
+    "dechets_collecte",
+    expect("unité « kg » différente de celle de la colonne (t)", "Collecte", 6, "tonnage_t", "12 500 kg"),
+)  # fmt: skip
+def _(book):
+    cell(book, 6, "tonnage_t", "12 500 kg")
+
+
+@book_case(
+    "unit_percent_in_euros",
+    "Pourcentage (35 %) dans une colonne en euros",
+    "logements_sociaux",
+    expect("unité « % » différente de celle de la colonne (€)", "Opérations", 3, "aide_agglo_eur", "35 %"),
+)  # fmt: skip
+def _(book):
+    cell(book, 3, "aide_agglo_eur", "35 %")
+
+
+@book_case(
+    "unit_euros_in_cubic_metres",
+    "Montant en euros (125 000 €) dans une colonne en m3",
+    "eau_volumes",
+    expect("unité « € » différente de celle de la colonne (m3)", "Volumes", 4, "volume_produit_m3", "125 000 €"),
+)  # fmt: skip
+def _(book):
+    cell(book, 4, "volume_produit_m3", "125 000 €")
+
+
+@book_case(
+    "unit_in_a_column_without_unit",
+    "Quotité écrite « 80 % » (la colonne n'a pas d'unité : 0,8)",
+    "rh_effectifs",
+    expect("unité « % » dans la cellule : cette colonne n'a pas d'unité", "Effectifs", 4, "quotite", "80 %"),
+)  # fmt: skip
+def _(book):
+    cell(book, 4, "quotite", "80 %")
+
+
+@book_case(
+    "number_english_format",
+    "Tonnage au format anglais (1,234.5)",
+    "dechets_collecte",
+    expect("séparateur de milliers « , » non accepté", "Collecte", 3, "tonnage_t", "1,234.5"),
+)
+def _(book):
+    cell(book, 3, "tonnage_t", "1,234.5")
+
+
+def _old_collecte() -> SheetSpec:
+    rows = [list(row) for row in valid_book("dechets_collecte").sheet().rows]
+    for row in rows[1:]:
+        row[3] = row[3] * 2
+    return SheetSpec("Ancienne version", rows)
+
+
+@book_case(
+    "hidden_sheet_first",
+    "Feuille masquée placée en premier, avec l'en-tête et d'autres chiffres",
+    "dechets_collecte",
+    expect(
+        "la feuille « Ancienne version » (masquée) porte elle aussi l'en-tête et 12 ligne(s)",
+        "Ancienne version",
+        1,
+    ),
+)
+def _(book):
+    hidden = _old_collecte()
+    hidden.state = "hidden"
+    book.sheets.insert(0, hidden)
+
+
+@book_case(
+    "very_hidden_sheet_first",
+    "Feuille « très masquée » (invisible même avec Afficher) placée en premier",
+    "dechets_collecte",
+    expect(
+        "la feuille « Ancienne version » (masquée) porte elle aussi l'en-tête et 12 ligne(s)",
+        "Ancienne version",
+        1,
+    ),
+)
+def _(book):
+    hidden = _old_collecte()
+    hidden.state = "very_hidden"
+    book.sheets.insert(0, hidden)
+
+
+@book_case(
+    "hidden_data_sheet_only",
+    "La seule feuille qui porte l'en-tête et les données est masquée",
+    "dechets_collecte",
+    expect("la feuille « Collecte », qui porte l'en-tête et les données, est masquée", "Collecte", 1),
+)  # fmt: skip
+def _(book):
+    book.sheet().state = "hidden"
+    book.sheets.insert(0, SheetSpec("Notice", [["Tonnages collectés 2025"]]))
+
+
+@book_case(
+    "very_hidden_data_sheet_only",
+    "La seule feuille de données est « très masquée »",
+    "dechets_collecte",
+    expect("qui porte l'en-tête et les données, est « très masquée »", "Collecte", 1),
+)
+def _(book):
+    book.sheet().state = "very_hidden"
+    book.sheets.append(SheetSpec("Notice", [["Tonnages collectés 2025"]]))
+
+
+@book_case(
+    "register_split_over_two_sheets",
+    "Registre réparti sur deux feuilles portant chacune l'en-tête (la seconde était ignorée)",
+    "eau_volumes",
+    expect("la feuille « Volumes (2) » porte elle aussi l'en-tête et 3 ligne(s)", "Volumes (2)", 1),
+)
+def _(book):
+    rows = book.sheet().rows
+    book.sheets = [SheetSpec("Volumes", rows[:4]), SheetSpec("Volumes (2)", rows[:1] + rows[4:])]
+
+
+@book_case(
+    "register_continued_without_header",
+    "Registre continué sur une deuxième feuille, sans ligne d'en-tête",
+    "eau_volumes",
+    expect("la feuille « Feuil2 » contient 3 ligne(s) qui ont la forme des lignes de données", "Feuil2", 1),
+)  # fmt: skip
+def _(book):
+    rows = book.sheet().rows
+    book.sheets = [SheetSpec("Volumes", rows[:4]), SheetSpec("Feuil2", rows[4:])]
+
+
+@case(
+    "row_of_zero_height",
+    "Ligne de données masquée par une hauteur nulle (et non par « Masquer »)",
+    "dechets_collecte",
+    expect("ligne masquée contenant des données (hauteur de ligne nulle)", "Collecte", 5),
+)
+def _(path: Path) -> None:
+    write_book(valid_book("dechets_collecte"), path)
+    patch_part(
+        path,
+        "xl/worksheets/sheet1.xml",
+        lambda xml: xml.replace(b'<row r="5" ', b'<row r="5" ht="0" customHeight="1" '),
+    )
+
+
+@book_case(
+    "rows_hidden_by_a_filter",
+    "Filtre automatique actif : les lignes d'une commune sont cachées",
+    "dechets_collecte",
+    *(
+        expect("ligne masquée contenant des données (cachée par le filtre automatique A1:D13)", "Collecte", row)
+        for row in range(8, 14)
+    ),
+)  # fmt: skip
+def _(book):
+    book.sheet().autofilter = "A1:D13"
+    book.sheet().hidden_rows = list(range(8, 14))
+
+
+@book_case(
+    "header_row_hidden",
+    "Ligne d'en-tête masquée",
+    "dechets_collecte",
+    expect("ligne d'en-tête masquée", "Collecte", 1),
+)
+def _(book):
+    book.sheet().hidden_rows = [1]
+
+
+@book_case(
+    "hidden_column_with_data",
+    "Colonne investissement_eur masquée (ses valeurs ne se voient pas)",
+    "eau_reseau",
+    expect("colonne masquée (ou de largeur nulle) contenant des données", "Réseaux", 1, "investissement_eur"),
+)  # fmt: skip
+def _(book):
+    book.sheet().hidden_columns = [7]
+
+
+@case(
+    "column_of_zero_width",
+    "Colonne volume_produit_m3 de largeur nulle",
+    "eau_volumes",
+    expect("colonne masquée (ou de largeur nulle) contenant des données", "Volumes", 1, "volume_produit_m3"),
+)  # fmt: skip
+def _(path: Path) -> None:
+    write_book(valid_book("eau_volumes"), path)
+    patch_part(
+        path,
+        "xl/worksheets/sheet1.xml",
+        lambda xml: xml.replace(
+            b"<sheetData>",
+            b'<cols><col min="3" max="3" width="0" customWidth="1"/></cols><sheetData>',
+        ),
+    )
+
+
+_NAN_MARK = 987654.25  # written, then replaced by NaN in the XML (no library writes NaN)
+
+
+@case(
+    "numeric_nan_cell",
+    "Cellule numérique NaN dans une colonne « vide = 0 » (était lue vide, donc 0)",
+    "eau_volumes",
+    expect("valeur NaN", "Volumes", 3, "volume_importe_m3", "NaN"),
+)
+def _(path: Path) -> None:
+    book = valid_book("eau_volumes")
+    cell(book, 3, "volume_importe_m3", _NAN_MARK)
+    write_book(book, path)
+    patch_part(
+        path,
+        "xl/worksheets/sheet1.xml",
+        lambda xml: xml.replace(b"<v>987654.25</v>", b"<v>NaN</v>"),
+    )
+
+
+@book_case(
+    "invisible_character_in_key",
+    "Même prélèvement et même paramètre deux fois, l'un suivi d'un espace sans largeur (U+200B)",
+    "eau_qualite",
+    expect("doublon : même clé (id_prelevement, parametre) que la ligne 3", "Analyses", 6, "id_prelevement", "P-001 / Nitrates"),
+)  # fmt: skip
+def _(book):
+    book.sheet().rows.append(
+        ["P-001\u200b", d("2025-03-15"), "UDI-BETHUNOIS", "physico-chimique", "Nitrates", 30, "mg/L", 50, "oui"]
+    )  # fmt: skip
+
+
+@book_case(
+    "invisible_characters_in_enumeration",
+    "Fraction « BOIS » précédée d'une marque d'ordre (BOM) et suivie d'un ZWJ : doublon",
+    "dechetteries_apports",
+    expect(
+        "doublon : même clé (decheterie, mois, fraction) que la ligne 2",
+        "Apports",
+        6,
+        "decheterie",
+        "Béthune / 01/01/2025 / BOIS",
+    ),
+)
+def _(book):
+    book.sheet().rows.append(["Béthune", "2025-01", "\ufeffBOIS\u200d", "VALORISATION_MATIERE", 3])
+
+
+@book_case(
+    "percent_format_in_euros",
+    "Cellule au format Pourcentage (affiche 35 %, contient 0,35) dans une colonne en euros",
+    "logements_sociaux",
+    expect("cellule au format Pourcentage : elle affiche 35 % mais contient 0,35", "Opérations", 3, "credits_etat_eur", "0.35"),
+)  # fmt: skip
+def _(book):
+    cell(book, 3, "credits_etat_eur", 0.35)
+    book.sheet().number_formats = {"H3": "0%"}
+
+
+@book_case(
+    "unit_shown_by_the_number_format",
+    "Tonnage affiché « 12 500 kg » par le format de la cellule, dans une colonne en tonnes",
+    "dechets_collecte",
+    expect("qui affiche l'unité « kg » : celle de la colonne est t", "Collecte", 4, "tonnage_t", "12500"),
+)  # fmt: skip
+def _(book):
+    cell(book, 4, "tonnage_t", 12500)
+    book.sheet().number_formats = {"D4": '#,##0 "kg"'}
+
+
+@book_case(
+    "value_divided_by_the_number_format",
+    "Volume affiché divisé par 1 000 par le format de la cellule (#,##0,)",
+    "eau_volumes",
+    expect("qui affiche le nombre divisé par 1 000", "Volumes", 2, "volume_produit_m3", "1000"),
+)
+def _(book):
+    book.sheet().number_formats = {"C2": "#,##0,"}
+
+
+@book_case(
+    "value_hidden_by_the_number_format",
+    "Tonnage masqué par le format de la cellule (;;; : la cellule paraît vide)",
+    "dechets_collecte",
+    expect("qui n'affiche pas le nombre qu'elle contient (96)", "Collecte", 7, "tonnage_t", "96"),
+)
+def _(book):
+    book.sheet().number_formats = {"D7": ";;;"}
+
+
+@book_case(
+    "data_row_above_the_header",
+    "Ligne de données placée au-dessus de l'en-tête (elle était ignorée comme un titre)",
+    "eau_volumes",
+    expect("ligne au-dessus de l'en-tête qui a la forme d'une ligne de données", "Volumes", 1),
+)
+def _(book):
+    book.sheet().rows.insert(0, ["UDI-LYS", "2025-04", 4001, 0, 0, 3201])
+
+
+@case(
+    "numeric_infinite_cell",
+    "Cellule numérique infinie (INF) dans une colonne de texte (était lue « inf »)",
+    "eau_qualite",
+    expect("nombre infini", "Analyses", 3, "unite", "inf"),
+)
+def _(path: Path) -> None:
+    book = valid_book("eau_qualite")
+    cell(book, 3, "unite", _NAN_MARK)
+    write_book(book, path)
+    patch_part(
+        path,
+        "xl/worksheets/sheet1.xml",
+        lambda xml: xml.replace(b"<v>987654.25</v>", b"<v>INF</v>"),
+    )
+
+
+def _book_parts(source: str, path: Path) -> list[tuple[str, bytes]]:
+    write_book(valid_book(source), path)
+    with zipfile.ZipFile(path) as archive:
+        return [(info.filename, archive.read(info)) for info in archive.infolist()]
+
+
+@case(
+    "archive_part_twice",
+    "Classeur contenant deux fois la feuille xl/worksheets/sheet1.xml (l'une modifiée)",
+    "dechets_collecte",
+    expect("l'élément « xl/worksheets/sheet1.xml » figure deux fois dans le classeur"),
+)
+def _(path: Path) -> None:
+    parts = _book_parts("dechets_collecte", path)
+    sheet = dict(parts)["xl/worksheets/sheet1.xml"]
+    forged = sheet.replace(b"<v>812.4</v>", b"<v>8124</v>")
+    write_raw_zip(
+        path, [raw_part(name, data) for name, data in parts] + [raw_part("xl/worksheets/sheet1.xml", forged)]
+    )  # fmt: skip
+
+
+@case(
+    "archive_part_twice_other_case",
+    "Classeur contenant la feuille sous deux noms qui ne diffèrent que par la casse",
+    "dechets_collecte",
+    expect("l'élément « xl/worksheets/Sheet1.xml » figure deux fois dans le classeur"),
+)
+def _(path: Path) -> None:
+    parts = _book_parts("dechets_collecte", path)
+    sheet = dict(parts)["xl/worksheets/sheet1.xml"]
+    write_raw_zip(
+        path, [raw_part(name, data) for name, data in parts] + [raw_part("xl/worksheets/Sheet1.xml", sheet)]
+    )  # fmt: skip
+
+
+@case(
+    "two_sheets_of_one_name",
+    "Deux feuilles du même nom (Collecte, COLLECTE) dans le classeur",
+    "dechets_collecte",
+    expect("deux feuilles portent le nom « Collecte »"),
+)
+def _(path: Path) -> None:
+    book = valid_book("dechets_collecte")
+    book.sheets.append(SheetSpec("Autre", [["code_insee"], ["62119"]]))
+    write_book(book, path)
+    patch_part(
+        path, "xl/workbook.xml", lambda xml: xml.replace(b'name="Autre"', b'name="COLLECTE"')
+    )
+
+
+@case(
+    "xlsm_renamed_xlsx",
+    "Classeur avec macros (.xlsm) renommé en .xlsx",
+    "dechets_collecte",
+    expect("classeur avec macros (.xlsm) renommé en .xlsx"),
+)
+def _(path: Path) -> None:
+    parts = _book_parts("dechets_collecte", path)
+    write_raw_zip(
+        path,
+        [raw_part(name, data) for name, data in parts]
+        + [raw_part("xl/vbaProject.bin", b"\xd0\xcf\x11\xe0" + bytes(60))],
+    )
+
+
+@case(
+    "xlsm_delivery",
+    "Classeur livré au format .xlsm (était ignoré, sans rapport)",
+    "dechets_collecte",
+    expect(["format .xlsm non accepté", "classeur Excel avec macros", "Classeur Excel (.xlsx)"]),
+    extension="xlsm",
+)
+def _(path: Path) -> None:
+    book = valid_book("dechets_collecte")
+    cell(book, 2, "tonnage_t", 815.5)  # (not the bytes of the accepted .xlsx: judged)
+    write_book(book, path)
+
+
+@case(
+    "xls_delivery",
+    "Classeur livré au format Excel 97-2003 (.xls)",
+    "eau_volumes",
+    expect(["format .xls non accepté", "Excel 97-2003", "Classeur Excel (.xlsx)"]),
+    extension="xls",
+)
+def _(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(16) + b"\x3e\x00\x03\x00\xfe\xff\x09\x00"
+    path.write_bytes(header + bytes(512 - len(header)) + bytes(range(256)) * 6)
+
+
+@case(
+    "ods_delivery",
+    "Classeur livré au format LibreOffice (.ods)",
+    "rh_arretes",
+    expect(["format .ods non accepté", "LibreOffice", "Classeur Excel (.xlsx)"]),
+    extension="ods",
+)
+def _(path: Path) -> None:
+    mimetype = b"application/vnd.oasis.opendocument.spreadsheet"
+    write_raw_zip(
+        path,
+        [
+            RawPart("mimetype", mimetype, zipfile.ZIP_STORED, zlib.crc32(mimetype), len(mimetype)),
+            raw_part("content.xml", b'<office:document-content office:version="1.3"/>'),
+        ],
+    )
 
 
 # --- heavy: huge sheets and zip bombs (cheap to write, made to exhaust a trusting reader) ----
