@@ -29,7 +29,8 @@ SCHEMA_DESCRIPTIONS = {
     "raw": "Tables brutes écrites par l'ingestion : une table par source, lignes de toutes "
     "les livraisons acceptées (historique).",
     "raw_restricted": "Tables brutes des sources à données personnelles (RH) : matricules "
-    "pseudonymisés, pas de date de naissance ; accès restreint.",
+    "pseudonymisés, pas de date de naissance, décomptes de petits groupes d'agents ; accès "
+    "restreint, jamais publiées.",
 }
 
 

@@ -263,7 +263,8 @@ KIT_OPTIONAL: set[tuple[str, str]] = {
     ("indicateurs_declares", "commentaire"),
 }
 
-PERSONAL = {"rh_effectifs", "rh_formation"}
+# every HR source (rh_arretes too: its counts are often of fewer than 5 agents)
+PERSONAL = {"rh_effectifs", "rh_formation", "rh_arretes"}
 
 # What docs/contracts.md documents (checked against the doc's text below).
 TOP_KEYS = {

@@ -11,7 +11,9 @@
       source_id : identifiant du contrat (ingest.deliveries.source_id)
       rows      : le modèle de staging (ref) des lignes de la source
       metrics   : dict nom d'indicateur -> expression d'agrégat sur les lignes
-                  (ex. "sum(network_length_km) filter (where network_type = 'eau_potable')")
+                  (ex. "sum(subscriber_count) filter (where network_type = 'eau_potable')" ;
+                  pour un double, exact_sum('network_length_km', "network_type = 'eau_potable'"),
+                  somme exacte indépendante de l'ordre des lignes)
       agglomeration_metrics (facultatif) : dict nom -> expression d'agrégat évaluée sur
                   les lignes de chaque commune, dont seule la somme existe : à la ligne
                   d'agglomération ; NULL sur les lignes communales (ex. communes
@@ -100,11 +102,12 @@ agglomeration_rows as (
     select
         year,
         cast(null as varchar) as code_insee,
+        {#- somme exacte des communes : la même quel que soit l'ordre des lignes #}
         {%- for name in metrics %}
-        sum({{ name }}) as {{ name }},
+        {{ exact_sum(name) }} as {{ name }},
         {%- endfor %}
         {%- for name in agglomeration_metrics %}
-        cast(sum({{ name }}) as {{ type_double() }}) as {{ name }},
+        {{ exact_sum(name) }} as {{ name }},
         {%- endfor %}
         delivery_ids
     {%- if rows_without_commune %}

@@ -48,3 +48,21 @@
 {% macro duckdb__round_value(expression, digits) -%}
     round(cast({{ expression }} as {{ type_double() }}), {{ digits }})
 {%- endmacro %}
+
+{#
+    Somme exacte, indépendante de l'ordre des lignes et des threads. Une somme de doubles
+    dépend de l'ordre des additions, que l'exécution parallèle change d'une lecture à
+    l'autre (mpa_works_amount 2024 : 1760451.0 ou 1760451.000000001) : mêmes livraisons,
+    mais pas les mêmes octets publiés ni figés. Ici chaque terme passe en décimal
+    (38 chiffres dont 9 décimales, arrondi au milliardième, bien en deçà de la précision
+    des livraisons), l'addition est exacte, le total revient en double précision : le même
+    résultat dans tous les cas, sur DuckDB comme sur PostgreSQL.
+    where (facultatif) : condition du filtre de l'agrégat (filter (where ...)).
+
+    Usage : {{ exact_sum('tonnage_t') }}
+            {{ exact_sum('tonnage_t', "waste_stream = 'OMR'") }}
+#}
+{% macro exact_sum(expression, where=none) -%}
+    cast(sum(cast({{ expression }} as decimal(38, 9)))
+        {%- if where %} filter (where {{ where }}){% endif %} as {{ type_double() }})
+{%- endmacro %}

@@ -10,7 +10,7 @@
         "sum(plai_dwellings + plus_dwellings + pls_dwellings) filter (where operation_type = 'NEUF')",
     'social_housing_acquired_improved_programmed':
         "sum(plai_dwellings + plus_dwellings + pls_dwellings) filter (where operation_type = 'ACQUIS_AMELIORE')",
-    'social_housing_state_delegated_credits': "sum(state_credits_eur)",
+    'social_housing_state_delegated_credits': exact_sum('state_credits_eur'),
 } %}
 
 {{ commune_breakdown('logements_sociaux', ref('stg_logements_sociaux'), metrics) }}

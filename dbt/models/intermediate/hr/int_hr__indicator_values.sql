@@ -12,7 +12,8 @@
 {%- set staff = 'int_hr__staff_metrics' %}
 {%- set training = 'int_hr__training_metrics' %}
 {%- set year_end = year_end_date('wide.year') %}
-{#- n_agents : nombre d'agents sur lesquels porte la valeur (none : pas de secret). #}
+{#- n_agents : nombre d'agents sur lesquels porte la valeur. Chaque arrêté individuel concerne
+    un agent : un total de moins de 5 arrêtés porte sur moins de 5 agents. #}
 {%- set indicators = [
     {'id': 'permanent_staff', 'model': staff, 'source_ids': 'rh_effectifs',
      'n_agents': 'wide.permanent_staff', 'as_of': 'wide.observation_date', 'delivery_ids': 'wide.delivery_ids'},
@@ -32,7 +33,7 @@
      'n_agents': 'least(wide.trained_agents, wide.permanent_staff)', 'as_of': year_end,
      'delivery_ids': 'wide.per_agent_delivery_ids'},
     {'id': 'individual_hr_orders', 'model': 'int_hr__order_metrics', 'source_ids': 'rh_arretes',
-     'n_agents': none, 'as_of': year_end, 'delivery_ids': 'wide.delivery_ids'},
+     'n_agents': 'wide.individual_hr_orders', 'as_of': year_end, 'delivery_ids': 'wide.delivery_ids'},
 ] %}
 
 with indicator_values as (

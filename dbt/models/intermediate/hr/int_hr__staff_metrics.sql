@@ -24,8 +24,11 @@ by_year as (
         count(*) filter (where employment_status = 'APPRENTI') as apprenticeship_contracts,
         count(*) filter (where employment_status = 'DROIT_PRIVE') as private_law_contracts,
         count(*) filter (where is_permanent and sex = 'F') as permanent_women,
-        avg(cast(age_months as {{ type_double() }})) filter (where is_permanent) as mean_age_months,
-        sum(fte_share) filter (where is_permanent) as permanent_fte
+        -- âge moyen : somme entière / effectif ; quotités : somme exacte (macro exact_sum) ;
+        -- le même résultat quel que soit l'ordre des lignes
+        cast(sum(age_months) filter (where is_permanent) as {{ type_double() }})
+            / nullif(count(*) filter (where is_permanent), 0) as mean_age_months,
+        {{ exact_sum('fte_share', 'is_permanent') }} as permanent_fte
     from staff
     group by campaign_year
 ),

@@ -13,7 +13,7 @@ with deliveries as (
 by_year as (
     select
         campaign_year as year,
-        sum(training_days) as training_days,
+        {{ exact_sum('training_days') }} as training_days,
         count(distinct agent_pseudonym) as trained_agents
     from {{ ref('stg_rh_formation') }}
     group by campaign_year

@@ -3,7 +3,8 @@
 -- année livrée et par commune membre (0 pour une commune sans tonnage) plus la ligne
 -- d'agglomération (code_insee NULL). Le ratio par habitant est recalculé à chaque maille
 -- (tonnage de la maille / population municipale de la maille, référentiel communes), jamais
--- sommé. Une année sans livraison en vigueur ne donne aucune ligne.
+-- sommé. Une année sans livraison en vigueur ne donne aucune ligne. Tonnages additionnés
+-- exactement (macro exact_sum) : le même total quel que soit l'ordre des lignes.
 
 with deliveries as (
     {{ delivered_years('dechets_collecte') }}
@@ -24,9 +25,9 @@ by_commune as (
     select
         campaign_year as year,
         code_insee,
-        sum(tonnage_t) as collected_tonnage_t,
-        sum(tonnage_t) filter (where waste_stream = 'OMR') as residual_waste_tonnage_t,
-        sum(tonnage_t) filter (where waste_stream in ('EMB_PAP', 'VERRE', 'BIODECHETS'))
+        {{ exact_sum('tonnage_t') }} as collected_tonnage_t,
+        {{ exact_sum('tonnage_t', "waste_stream = 'OMR'") }} as residual_waste_tonnage_t,
+        {{ exact_sum('tonnage_t', "waste_stream in ('EMB_PAP', 'VERRE', 'BIODECHETS')") }}
             as kerbside_sorted_waste_tonnage
     from collection
     group by campaign_year, code_insee
@@ -56,9 +57,9 @@ agglomeration_rows as (
         year,
         cast(null as varchar) as code_insee,
         sum(population_municipale) as population_municipale,
-        sum(collected_tonnage_t) as collected_tonnage_t,
-        sum(residual_waste_tonnage_t) as residual_waste_tonnage_t,
-        sum(kerbside_sorted_waste_tonnage) as kerbside_sorted_waste_tonnage,
+        {{ exact_sum('collected_tonnage_t') }} as collected_tonnage_t,
+        {{ exact_sum('residual_waste_tonnage_t') }} as residual_waste_tonnage_t,
+        {{ exact_sum('kerbside_sorted_waste_tonnage') }} as kerbside_sorted_waste_tonnage,
         delivery_ids
     from commune_rows
     group by year, delivery_ids

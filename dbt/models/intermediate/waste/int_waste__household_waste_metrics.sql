@@ -15,7 +15,7 @@ deposit_deliveries as (
 collection as (
     select
         campaign_year as year,
-        sum(tonnage_t) as tonnage_t
+        {{ exact_sum('tonnage_t') }} as tonnage_t
     from {{ ref('stg_dechets_collecte') }}
     group by campaign_year
 ),
@@ -23,7 +23,7 @@ collection as (
 deposits as (
     select
         campaign_year as year,
-        sum(tonnage_t) as tonnage_t
+        {{ exact_sum('tonnage_t') }} as tonnage_t
     from {{ ref('stg_dechetteries_apports') }}
     group by campaign_year
 ),

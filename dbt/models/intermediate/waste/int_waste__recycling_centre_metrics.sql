@@ -14,8 +14,8 @@ deposits as (
 by_year as (
     select
         campaign_year as year,
-        sum(tonnage_t) as received_tonnage_t,
-        sum(tonnage_t) filter (where treatment_channel <> 'ENFOUISSEMENT') as recovered_tonnage_t
+        {{ exact_sum('tonnage_t') }} as received_tonnage_t,
+        {{ exact_sum('tonnage_t', "treatment_channel <> 'ENFOUISSEMENT'") }} as recovered_tonnage_t
     from deposits
     group by campaign_year
 ),

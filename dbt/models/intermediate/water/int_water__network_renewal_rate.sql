@@ -11,8 +11,8 @@ with deliveries as (
 drinking_water_network as (
     select
         campaign_year as year,
-        sum(renewed_length_km) as renewed_length_km,
-        sum(network_length_km) as network_length_km
+        {{ exact_sum('renewed_length_km') }} as renewed_length_km,
+        {{ exact_sum('network_length_km') }} as network_length_km
     from {{ ref('stg_eau_reseau') }}
     where network_type = 'eau_potable'
     group by campaign_year
@@ -35,7 +35,7 @@ windowed as (
         campaign.network_length_km,
         min(window_year.year) as first_year_used,
         cast(count(*) as integer) as years_used,
-        sum(window_year.renewed_length_km) as renewed_length_km_window,
+        {{ exact_sum('window_year.renewed_length_km') }} as renewed_length_km_window,
         string_agg(window_year.delivery_ids, ',' order by window_year.year) as delivery_ids
     from yearly as campaign
     inner join yearly as window_year

@@ -14,10 +14,10 @@ volumes as (
 yearly_volumes as (
     select
         campaign_year as year,
-        sum(volume_produced_m3) as volume_produced_m3,
-        sum(volume_imported_m3) as volume_imported_m3,
-        sum(volume_exported_m3) as volume_exported_m3,
-        sum(volume_authorised_consumption_m3) as volume_authorised_consumption_m3
+        {{ exact_sum('volume_produced_m3') }} as volume_produced_m3,
+        {{ exact_sum('volume_imported_m3') }} as volume_imported_m3,
+        {{ exact_sum('volume_exported_m3') }} as volume_exported_m3,
+        {{ exact_sum('volume_authorised_consumption_m3') }} as volume_authorised_consumption_m3
     from volumes
     group by campaign_year
 ),

@@ -1,11 +1,12 @@
 -- Arrêtés individuels par mois et type : lignes des livraisons en vigueur, colonnes
--- renommées en anglais et typées. Données agrégées, mais rangées avec les autres
--- modèles de staging RH dans le schéma restricted. Aucun calcul ici.
+-- renommées en anglais et typées. Décomptes souvent inférieurs à 5 agents (données
+-- personnelles indirectes) : source raw_restricted et schéma restricted, jamais publiés.
+-- Aucun calcul ici.
 {{ config(schema='restricted') }}
 
 with source as (
 
-    {{ select_in_force('raw', 'rh_arretes') }}
+    {{ select_in_force('raw_restricted', 'rh_arretes') }}
 
 ),
 
