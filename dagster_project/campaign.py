@@ -35,7 +35,14 @@ import duckdb
 import yaml
 
 from dagster_project.contracts import ANY_DEPARTMENT, Contract, default_contracts
-from dagster_project.ingest.pipeline import NOTICE_SUFFIX, REPORT_SUFFIX, discover, sha256_of
+from dagster_project.csv_safety import neutralise_row
+from dagster_project.ingest.pipeline import (
+    NOTICE_SUFFIX,
+    REPORT_SUFFIX,
+    delivery_sha256,
+    discover,
+    printable,
+)
 from dagster_project.relations import table_exists
 from dagster_project.settings import CATALOGUE_CSV
 
@@ -630,8 +637,9 @@ def campaign_status(
         key = (deposit.department, deposit.source_id)
         if (*key, deposit.path.name, deposit.received_at) in processed:
             continue
-        # renamed or touched copy of a file already processed: ingestion skips it as well
-        if (*key, sha256_of(deposit.path)) in known_content:
+        # renamed or touched copy of a file already processed: ingestion skips it as well (a
+        # refused file, a link, is known by what it is, never read: ``delivery_sha256``)
+        if (*key, delivery_sha256(deposit.path)) in known_content:
             continue
         pending[key] = deposit  # discover() sorts as received: the last one wins
 
@@ -829,6 +837,9 @@ def export_status_xlsx(rows: Sequence[StatusRow], path: Path) -> Path:
     sheet.row_dimensions[1].height = 32
     for row in rows:
         sheet.append([value(row) for _, _, value in EXPORT_COLUMNS])
+        for cell in sheet[sheet.max_row]:  # a text is text, never a formula (« =… »)
+            if cell.data_type == "f":
+                cell.data_type = "s"
         fill = (
             late_fill
             if row.late
@@ -905,7 +916,7 @@ def format_status(rows: Sequence[StatusRow], unrecognised: Iterable[Path] = ()) 
     if unrecognised:
         out.append("")
         out.append("Fichiers déposés qui ne correspondent à aucune source (nom à corriger) :")
-        out += [f"  {p}" for p in unrecognised]
+        out += [f"  {printable(str(p))}" for p in unrecognised]
     out.append("")
     out.append(summarize(rows).text_fr() if rows else "Aucune livraison attendue.")
     return "\n".join(out)
@@ -1251,17 +1262,19 @@ def record_reminder(
         writer = csv.writer(handle, delimiter=";")
         if new:
             writer.writerow(JOURNAL_HEADER)
-        writer.writerow(
-            [
-                _fr_date(written_on),
-                contact,
-                email,
-                subject,
-                f"{path.parent.name}/{path.name}",
-                ", ".join(sources),
-                ", ".join(attachments),
-                sent_at.strftime("%d/%m/%Y %H:%M") if sent_at else "",
-            ]
+        writer.writerow(  # (text neutralised: csv_safety)
+            neutralise_row(
+                [
+                    _fr_date(written_on),
+                    contact,
+                    email,
+                    subject,
+                    f"{path.parent.name}/{path.name}",
+                    ", ".join(sources),
+                    ", ".join(attachments),
+                    sent_at.strftime("%d/%m/%Y %H:%M") if sent_at else "",
+                ]
+            )
         )
     return journal
 

@@ -5,8 +5,8 @@ The pipeline never writes the file analysts open. It writes the *build* database
 ``publish()`` then writes a complete copy and swaps it in:
 
 1. under an exclusive lock (``.build/<name>.publish.lock``: one publication at a time), open
-   the build read-only and attach a new temporary file in the published file's folder
-   (``.warehouse.duckdb.publish-<id>.tmp``: same file system, hidden);
+   the build read-only and attach a new file in a new folder ``.publications/<id>/`` beside
+   ``warehouse.duckdb`` (same file system, hidden, designated by nothing yet);
 2. copy every table and view of the build into it as a plain table, *except* the HR
    restricted schemas (``raw_restricted``, ``restricted``) and any relation with a personal
    column; the values of the rejection problems of personal sources are blanked. The copy is
@@ -19,24 +19,29 @@ The pipeline never writes the file analysts open. It writes the *build* database
    starts from a byte copy of it and rewrites only the relations whose fingerprint changed (a
    run that re-processed one delivery republishes what that delivery feeds, not the 4 M rows
    of an untouched register); the previous publication never held restricted data, so neither
-   does the copy. A relation is kept only when the build's fingerprint equals the recorded one
-   *and* the fingerprint recomputed from the copied table equals it too: a table changed in
-   the published file after its publication (0444 does not stop root) is rewritten from the
-   build, not trusted on its record (``Publication.repaired``);
-3. checkpoint, detach, ``fsync``, make the file read-only (0444), remove a write-ahead log
-   left beside ``warehouse.duckdb`` (only a writer that was killed there leaves one: DuckDB
-   would replay it onto the new file), ``os.replace`` the file onto ``warehouse.duckdb``,
-   ``fsync`` the folder.
+   does the copy. When a relation published before is restricted now (a source that became
+   personal, e.g. ``rh_arretes``), the copy is written whole instead: its rows must not
+   survive in freed blocks. A relation is kept only when the build's fingerprint equals the
+   recorded one *and* the fingerprint recomputed from the copied table equals it too: a table
+   changed in the published file after its publication (0444 does not stop root) is
+   rewritten from the build, not trusted on its record (``Publication.repaired``);
+3. write the Parquet exports of the marts beside it (``.publications/<id>/marts/``);
+   checkpoint, detach, ``fsync``, make the file read-only (0444), then replace the symbolic
+   link ``.publications/current`` atomically (``os.replace``) to designate the new folder,
+   ``fsync``. The analysts' paths are fixed links through it (made once, ``_link_in_place``):
+   ``warehouse.duckdb -> .publications/current/warehouse.duckdb`` and ``exports/marts ->
+   ../.publications/current/marts``. That one rename switches the copy *and* its exports:
+   nobody ever sees the copy of one publication with the exports of another.
 
-A reader that opened ``warehouse.duckdb`` before the swap keeps reading the old file (its
-open descriptor holds the old inode); a connection opened after the swap reads the new one.
-No reader ever sees a half-written state, and a crash (even SIGKILL) at any point leaves the
-previous publication in place; the hidden leftovers are removed by the next publication.
-
-The Parquet exports of the marts are published the same way: written in
-``exports/.versions/<id>/marts/<table>.parquet``, then the symbolic link ``exports/marts``
-is replaced atomically to point at the new version; the previous version is kept until the
-next publication for readers still reading it.
+A reader that opened ``warehouse.duckdb`` before the switch keeps reading the old file (its
+open descriptor holds it); a connection opened after the switch reads the new one. The
+previous publication's exports are kept until the next publication for readers still in
+them, its file is removed at once (as a replaced file would be). No reader ever sees a
+half-written state, and a crash (even SIGKILL) at any point leaves the previous publication
+in place, or the new one once ``current`` was replaced (the steps where tests kill it are in
+``dagster_project.crash``); the folders of killed publications are removed by the next one.
+DuckDB writes a log beside the file a link designates, so a log left by a writer killed on
+the published copy stays in that publication's folder and never reaches the next one.
 
 ``verify_publication()`` (run by ``kpi verify``) checks the published copy and the exports
 against what was published: ``publication.info``, each relation of ``publication.tables``
@@ -63,17 +68,24 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project.crash import crash_point
 from dagster_project.settings import Settings
 from dagster_project.warehouse.access import access
 
 RESTRICTED_SCHEMAS = ("raw_restricted", "restricted")
-PERSONAL_COLUMNS = ("matricule", "age_months", "date_naissance")
+PERSONAL_COLUMNS = ("matricule", "age_months", "date_naissance", "agent_pseudonym")
 PUBLICATION_SCHEMA = "publication"
 EXPORTED_SCHEMAS = ("marts",)
 TARGET_ALIAS = "kpi_publication_target"
 LOCK_WAIT_SECONDS = 300.0
 FINGERPRINT_ROW = "kpi_fingerprint_row"
 MAX_FREE_FRACTION = 0.5  # above it, the next publication rewrites the file whole
+# Each publication is one folder, <warehouse folder>/.publications/<id>/ (the copy and its
+# Parquet exports); `current` designates the one in place, and the analysts' paths are fixed
+# links through it: warehouse.duckdb -> .publications/current/warehouse.duckdb,
+# exports/marts -> ../.publications/current/marts. Replacing `current` switches both at once.
+PUBLICATIONS = ".publications"
+CURRENT = "current"
 
 
 class PublishError(RuntimeError):
@@ -145,15 +157,24 @@ def ensure_build(settings: Settings) -> Path:
     A warehouse written before the build/publish split (``warehouse.duckdb`` written by the
     pipeline itself, with its delivery history and releases) is moved into place as the build
     database the first time, so no history is lost.
+
+    The build holds what analysts never see (``raw_restricted``, the delivery history): its
+    folder ``.build/`` is the pipeline account's only (0700), its database file and log too
+    (0600; a database created by a run gets it at the next call, the folder protecting it
+    meanwhile).
     """
     build = settings.build_warehouse
-    build.parent.mkdir(parents=True, exist_ok=True)
+    build.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    build.parent.chmod(0o700)  # (a folder created before: mkdir leaves it as it is)
     published = settings.warehouse
     if not build.exists() and published.exists() and not is_published_copy(published):
         wal = published.with_name(published.name + ".wal")
         if wal.exists():
             os.replace(wal, build.with_name(build.name + ".wal"))
         os.replace(published, build)
+    for owned in (build, build.with_name(build.name + ".wal")):
+        with contextlib.suppress(FileNotFoundError):
+            owned.chmod(0o600)
     if build.exists() and build.with_name(build.name + ".wal").exists():
         from dagster_project.warehouse.access import WarehouseBusy, access
 
@@ -388,6 +409,19 @@ def _write_copy(
     rows vary between two reads, e.g. a float sum, gets the one of the rows it published)."""
     reusable = _reusable(previous) if previous is not None else {}
     if reusable:
+        # a relation published before and restricted now (a source that became personal,
+        # e.g. rh_arretes moved from raw to raw_restricted): its rows would stay in the freed
+        # blocks of a byte copy, so the copy is written whole
+        personal_now = _personal_relations(con, alias)
+        restricted_names = set(_personal_sources()) | {
+            t for s, t, _kind, _comment in _relations(con, alias) if s in RESTRICTED_SCHEMAS
+        }
+        if any(
+            q.split(".", 1)[1] in restricted_names or tuple(q.split(".", 1)) in personal_now
+            for q in reusable
+        ):
+            reusable = {}
+    if reusable:
         shutil.copyfile(previous, target)
     con.execute(f"attach {_literal(target)} as {TARGET_ALIAS}")
     existing: dict[str, str] = {}  # schema.name -> table or view, in the copy
@@ -569,26 +603,82 @@ def _write_exports(con, version_dir: Path, tables: dict[str, int], publication_i
     _fsync(version_dir)
 
 
-def _swap_exports(exports: Path, version: str) -> None:
-    """Point ``exports/<schema>`` at the new version (atomic symlink replace); keep only the
-    new and the previous version."""
-    versions = exports / ".versions"
-    previous: set[str] = set()
+def _switch(publications: Path, version: str) -> str | None:
+    """Point ``current`` at the new version (a symbolic link replaced atomically): the one
+    rename that switches the published copy and its exports together. Returns the version
+    it designated before."""
+    link = publications / CURRENT
+    before = os.readlink(link) if link.is_symlink() else None
+    tmp = publications / f".{CURRENT}.link-{version}"
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    os.symlink(version, tmp)
+    os.replace(tmp, link)
+    _fsync(publications)
+    return before
+
+
+def _fixed_link(link: Path, target: str) -> bool:
+    """``link`` -> ``target`` (relative), replaced atomically; False when it already was."""
+    if link.is_symlink() and os.readlink(link) == target:
+        return False
+    tmp = link.with_name(f".{link.name}.link-tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    os.symlink(target, tmp)
+    os.replace(tmp, link)
+    _fsync(link.parent)
+    return True
+
+
+def _link_in_place(published: Path, exports: Path, publications: Path, version: str) -> bool:
+    """The analysts' paths as fixed links through ``current``: ``warehouse.duckdb`` and
+    ``exports/<schema>``. Made once: the first publication in this layout replaces the file
+    and the links of the earlier one (``exports/marts -> .versions/<id>/marts``), so only
+    then can a reader see the new copy beside the previous exports, for an instant. A real
+    folder put at ``exports/<schema>`` by hand is set aside, never deleted. Returns True when
+    a link of the earlier layout was replaced (its versions are kept one more publication,
+    for readers still in them)."""
+    _fixed_link(
+        published, os.path.relpath(publications / CURRENT / published.name, published.parent)
+    )
+    exports.mkdir(parents=True, exist_ok=True)
+    migrated = False
     for schema in EXPORTED_SCHEMAS:
         link = exports / schema
-        if link.is_symlink():
-            previous.add(Path(os.readlink(link)).parent.name)
-        elif link.exists():  # a real folder put there by hand: set it aside, never delete it
-            os.replace(link, versions / f"manual-{version}-{schema}")
-        tmp_link = exports / f".{schema}.link-{version}"
-        with contextlib.suppress(FileNotFoundError):
-            tmp_link.unlink()
-        os.symlink(Path(".versions") / version / schema, tmp_link)
-        os.replace(tmp_link, link)
-    _fsync(exports)
-    for old in versions.iterdir():
-        if old.name not in previous | {version} and not old.name.startswith("manual-"):
+        if link.exists() and not link.is_symlink():
+            os.replace(link, publications / f"manual-{version}-{schema}")
+        migrated |= link.is_symlink() and ".versions" in Path(os.readlink(link)).parts
+        _fixed_link(link, os.path.relpath(publications / CURRENT / schema, exports))
+    return migrated
+
+
+def _clean_versions(
+    publications: Path, version: str, before: str | None, name: str, exports: Path, migrated: bool
+) -> None:
+    """Keep the publication in place and the previous one's exports (readers still in them);
+    remove the previous copy's file (as the replaced file of a rename: a reader that has it
+    open keeps reading it, nobody else can open it) and every other folder, those of
+    publications killed before their switch included."""
+    if before and before != version and (publications / before).is_dir():
+        for path in (publications / before).glob(f"{name}*"):  # the file and a log beside it
+            with contextlib.suppress(OSError):
+                path.unlink()
+    for old in publications.iterdir():
+        if old.name in (version, before, CURRENT) or old.name.startswith("manual-"):
+            continue
+        if old.is_dir() and not old.is_symlink():
             shutil.rmtree(old, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                old.unlink()
+    legacy = exports / ".versions"  # the earlier layout, once nothing designates it
+    if legacy.is_dir() and not migrated:
+        for old in legacy.iterdir():
+            if not old.name.startswith("manual-"):
+                shutil.rmtree(old, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            legacy.rmdir()
     for stale in exports.glob(".*.link-*"):
         with contextlib.suppress(OSError):
             stale.unlink()
@@ -611,41 +701,47 @@ def publish(
     exports = settings.exports_dir
     lock = build.with_name(build.name + ".publish.lock")
     with _exclusive_lock(lock, wait_seconds):
-        _remove_leftovers(published.parent, published.name)
+        _remove_leftovers(published.parent, published.name)  # of the earlier layout
+        publications = published.parent / PUBLICATIONS
+        publications.mkdir(exist_ok=True)
         publication_id = new_publication_id()
-        tmp = published.parent / f".{published.name}.publish-{publication_id}.tmp"
-        version_dir = exports / ".versions" / publication_id
+        version_dir = publications / publication_id  # invisible until `current` names it
+        version_dir.mkdir()
+        target = version_dir / published.name
         # the build is read under the read access (a run's step waits for the copy, the
         # copy waits for a step): the connection is closed before the access is released
         with access(build, "read", "la publication de la copie des analystes", wait=wait_seconds):
             con, alias = _connect_build(build, wait_seconds)
             try:
                 tables, skipped, reused, repaired = _write_copy(
-                    con, alias, tmp, publication_id, run_id, note, previous=published
+                    con, alias, target, publication_id, run_id, note, previous=published
                 )
+                crash_point("publish:copy")
                 _write_exports(con, version_dir, tables, publication_id)
                 con.execute(f"checkpoint {TARGET_ALIAS}")
                 con.execute(f"detach {TARGET_ALIAS}")
             except BaseException:
                 con.close()
-                for path in (tmp, tmp.with_name(tmp.name + ".wal")):
-                    with contextlib.suppress(OSError):
-                        path.unlink()
                 shutil.rmtree(version_dir, ignore_errors=True)
                 raise
             con.close()
-        leftover_wal = tmp.with_name(tmp.name + ".wal")
+        crash_point("publish:exports")
+        leftover_wal = target.with_name(target.name + ".wal")
         if leftover_wal.exists():  # never expected after a checkpoint and detach
             raise PublishError(f"journal DuckDB inattendu après publication : {leftover_wal}")
-        _fsync(tmp)
-        tmp.chmod(0o444)
-        # a log beside the published file comes from a writer killed there (the pipeline never
-        # writes it): DuckDB would replay it onto the new file at its next opening
+        _fsync(target)
+        target.chmod(0o444)
+        _fsync(version_dir)
+        crash_point("publish:ready")
+        # a log beside a published file comes from a writer killed there (the pipeline never
+        # writes it): DuckDB would replay it onto a file of that name. Each publication has
+        # its own folder now; this removes one left beside the file of the earlier layout.
         with contextlib.suppress(FileNotFoundError):
             published.with_name(published.name + ".wal").unlink()
-        os.replace(tmp, published)
-        _fsync(published.parent)
-        _swap_exports(exports, publication_id)
+        before = _switch(publications, publication_id)
+        crash_point("publish:switched")
+        migrated = _link_in_place(published, exports, publications, publication_id)
+        _clean_versions(publications, publication_id, before, published.name, exports, migrated)
     return Publication(
         publication_id=publication_id,
         path=published,
@@ -774,6 +870,8 @@ def _check_file(published: Path, check: PublicationCheck) -> None:
             "le fichier a pu être modifié depuis sa publication"
         )
     wal = published.with_name(published.name + ".wal")
+    if not wal.exists():  # DuckDB writes the log beside the file a link designates
+        wal = Path(os.path.realpath(published) + ".wal")
     if wal.exists():
         check.problems.append(
             f"{COPY} — {published.name} : journal d'écriture {wal.name} présent : le fichier "
@@ -896,7 +994,7 @@ def _check_exports(con, exports: Path, contents: dict, check: PublicationCheck) 
             elif published:
                 problems.append(f"{EXPORTS} — {where} : absent")
             continue
-        version = Path(os.readlink(link)).parent.name
+        version = Path(os.path.realpath(link)).parent.name  # through `current`
         if check.publication_id and version != check.publication_id:
             problems.append(
                 f"{EXPORTS} — {where} : désigne la publication {version} au lieu de celle en "

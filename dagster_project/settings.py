@@ -20,6 +20,15 @@ os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
+def warehouse_path(path) -> Path:
+    """The published copy's path, absolute, its folder resolved but not the file itself:
+    ``warehouse.duckdb`` is a link to the publication in place (``.publications/current/``,
+    see ``dagster_project.publish``), and the build, the exports and the releases are found
+    beside the link, never beside the file it designates."""
+    path = Path(path)
+    return path.parent.resolve() / path.name
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where a run reads its deliveries and writes its warehouse."""
@@ -33,9 +42,9 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         sources = Path(os.environ.get("KPI_SOURCES", PROJECT_ROOT / "sources")).resolve()
-        warehouse = Path(
+        warehouse = warehouse_path(
             os.environ.get("KPI_WAREHOUSE", PROJECT_ROOT / "warehouse.duckdb")
-        ).resolve()
+        )
         releases = Path(os.environ.get("KPI_RELEASES", warehouse.parent / "releases")).resolve()
         return cls(
             sources_dir=sources,

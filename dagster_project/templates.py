@@ -359,6 +359,19 @@ def _kit_rules(contract: Contract, year: int, file_name: str) -> list[tuple[str,
     has_commune = any(c.type == "commune" for c in contract.columns)
     has_month = any(c.type == "month" for c in contract.columns)
     rename = " (seule exception : code_insee, voir « Communes »)" if has_commune else ""
+    with_unit = [c for c in contract.columns if c.unit]
+    units = (
+        (
+            "Une unité en fin de cellule n'est admise que si c'est celle de la colonne (colonne "
+            f"« Unité » ci-dessous : 12 {unit_fr(with_unit[0].unit)} dans la colonne "
+            f"{with_unit[0].name}) ; toute autre unité est refusée, jamais convertie (12 500 kg "
+            "dans une colonne en tonnes)."
+            if with_unit
+            else "Écrivez les nombres sans unité : une unité dans la cellule est refusée."
+        )
+        + " La cellule doit afficher sa valeur : pas de format Pourcentage (sauf pour une part "
+        "comprise entre 0 et 1), ni de format qui ajoute une unité ou divise par 1 000."
+    )
     months = (
         f" Mois : cellule date (n'importe quel jour du mois), AAAA-MM, MM/AAAA ou « janvier {year} »."
         if has_month
@@ -390,8 +403,9 @@ def _kit_rules(contract: Contract, year: int, file_name: str) -> list[tuple[str,
             "Nombres",
             "Saisissez des nombres. La notation française est acceptée : 4 548 ou 4 548,5 "
             "(espaces entre les milliers, virgule décimale) ; le point décimal aussi (4548.5). "
-            "Une unité en fin de cellule (€, m3, t, %) est tolérée. Les valeurs négatives sont "
-            "refusées, sauf mention contraire dans le tableau ci-dessous.",
+            + units
+            + " Les valeurs négatives sont refusées, sauf mention contraire dans le tableau "
+            "ci-dessous.",
         ),
         (
             "Dates et mois" if has_month else "Dates",
@@ -431,15 +445,20 @@ def _kit_rules(contract: Contract, year: int, file_name: str) -> list[tuple[str,
             "Deux lignes avec la même clé (" + ", ".join(contract.grain) + ") sont refusées.",
         ),
         (
-            "Lignes masquées",
-            "Une ligne masquée qui contient des données est refusée : affichez-la et vérifiez-la, "
-            "ou supprimez-la.",
+            "Lignes, colonnes et feuilles masquées",
+            "Ce qui est lu doit être visible : une ligne ou une colonne masquée (ou de hauteur "
+            "ou de largeur nulle, ou cachée par un filtre) qui contient des données est refusée, "
+            f"de même qu'une feuille « {DATA_SHEET} » masquée : affichez-les et vérifiez-les, ou "
+            "supprimez-les.",
         ),
         (
             "Format",
             "Enregistrez au format « Classeur Excel (.xlsx) » ; un fichier .csv (UTF-8 ou "
-            "Windows-1252, séparateur ;) est accepté aussi. Les autres feuilles (dont celle-ci) "
-            "sont ignorées.",
+            "Windows-1252, séparateur ;) est accepté aussi, chaque ligne ayant autant de champs "
+            "que l'en-tête. Les autres formats (.xlsm, .xls, .ods...) sont refusés. Les données "
+            f"tiennent sur la seule feuille « {DATA_SHEET} » : une autre feuille qui porte "
+            "l'en-tête ou des lignes de données fait refuser le fichier ; les autres feuilles "
+            "(dont celle-ci) sont ignorées.",
         ),
         (
             "Contrôles de saisie",
@@ -504,7 +523,17 @@ def _source_rules(contract: Contract, year: int, n_indicators: int) -> list[tupl
                 "commune. N'ajoutez pas d'indicateur d'une autre direction.",
             )
         )
-    if contract.sensitivity == "personal":
+    if contract.sensitivity == "personal" and not any(c.privacy for c in contract.columns):
+        out.append(
+            (
+                "Données personnelles",
+                "Ce fichier ne nomme aucun agent, mais ses décomptes portent souvent sur moins "
+                "de 5 agents : transmettez-le uniquement au destinataire indiqué ci-dessus. Ses "
+                "lignes ne sont pas publiées ; seuls les totaux qui portent sur 5 agents ou plus "
+                "le sont.",
+            )
+        )
+    elif contract.sensitivity == "personal":
         out.append(
             (
                 "Données personnelles",

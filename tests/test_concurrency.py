@@ -12,15 +12,20 @@ One full `kpi run` shows a run does not disturb readers; the other publications 
 dbt build (one value of the build's marts changes, in one statement, as a run would change
 it), so more swaps happen under readers for a fraction of the time.
 
+Also: two `kpi freeze` started at the same moment run one after the other (no DuckDB lock
+error).
+
 Slow; starts from the session's published campaign (test_publish.published_campaign).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import duckdb
 import openpyxl
@@ -172,3 +177,29 @@ def test_readers_never_see_a_partial_publication(tmp_path_factory):
     seen = {r[1] for r in reads}
     assert len(seen) >= 3, seen  # the readers did read across publications
     assert {r[0] for r in reads} == {"db", "parquet"}
+
+
+def test_two_freezes_at_once_run_one_after_the_other(tmp_path_factory):
+    """Two people freeze the same year at the same moment: the second waits for the first
+    (`kpi freeze` holds the session and the build's write access from start to end), then is
+    refused in French because the release exists; never a DuckDB lock error or traceback."""
+    base = published_campaign(tmp_path_factory)
+    root = tmp_path_factory.mktemp("two_freezes")
+    settings = copy_campaign(base, root / "campaign")
+    env = {**os.environ, "DAGSTER_HOME": str(root / "dagster_home")}
+    command = [str(Path(sys.executable).parent / "kpi"), "freeze", "--year", "2025"]
+    command += ["--warehouse", str(settings.warehouse), "--releases", str(settings.releases_dir)]
+    both = [
+        subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outcomes = sorted((p.wait(timeout=900), *p.communicate()) for p in both)
+    assert [code for code, _out, _err in outcomes] == [0, 3], outcomes
+    for _code, out, err in outcomes:
+        assert "Traceback" not in err and "Could not set lock" not in out + err, err
+    assert "RA-2025-v1 existe déjà" in outcomes[1][2]
+    verified = kpi("verify", "--warehouse", str(settings.warehouse), env=env)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "1 publication(s) vérifiée(s), intègre(s) : RA-2025-v1" in verified.stdout

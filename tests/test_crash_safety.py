@@ -1,11 +1,14 @@
-"""Nothing is lost when things go wrong: `kpi run` and `kpi freeze` killed (SIGKILL, the
-whole process group, as a crash or the OOM killer would) during ingestion, during dbt build,
-during the publication and during the freeze.
+"""Nothing is lost when things go wrong: `kpi run`, `kpi publish` and `kpi freeze` killed
+(SIGKILL, as a crash or the OOM killer would) during ingestion, during dbt build, at every
+step of the publication and at every step of the freeze (``dagster_project.crash.POINTS``:
+the command kills itself where ``KPI_CRASH_AT`` says).
 
-After each kill: the published copy opens and holds the complete state it held before (same
-row counts, its Parquet exports too), every release verifies, no partial release folder is
-visible. Then the reruns complete, and the release they freeze is byte-identical to the one
-an uninterrupted run freezes; a rerun with no new delivery changes nothing.
+After each kill: the published copy opens and holds one complete publication, the one before
+or the new one, and its Parquet exports are those of the same publication; the next command
+(`kpi verify` here) recovers what a killed freeze left: the release is absent (no staging
+folder, no journal left) or complete (recorded, anchored in releases/SHA256SUMS), and every
+release verifies. Then the reruns complete, and the release they freeze is byte-identical to
+the one an uninterrupted run freezes; a rerun with no new delivery changes nothing.
 
 Slow (several real runs); it starts from the session's published campaign
 (test_publish.published_campaign) to save one, and the uninterrupted reference (its own
@@ -16,6 +19,7 @@ share no file, so neither can influence the other, and the comparison waits for 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -30,6 +34,7 @@ import duckdb
 import pytest
 from test_publish import TODAY, copy_campaign, kpi, published_campaign
 
+from dagster_project.crash import POINTS
 from dagster_project.publish import ensure_build
 from dagster_project.release import verify
 from dagster_project.settings import PROJECT_ROOT, Settings
@@ -60,6 +65,42 @@ def args_of(settings: Settings, command: str) -> list[str]:
         "--releases",
         str(settings.releases_dir),
     ]
+
+
+def killed_at(point: str, command: list[str], env: dict) -> str:
+    """`kpi ...` killed (SIGKILL, by itself) at a named point of ``dagster_project.crash``;
+    returns its output."""
+    done = subprocess.run(
+        [KPI, *command],
+        env={**os.environ, **env, "KPI_CRASH_AT": point},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == -signal.SIGKILL, (point, done.returncode, done.stdout + done.stderr)
+    return done.stdout + done.stderr
+
+
+def recovered(settings: Settings, env: dict) -> str:
+    """`kpi verify` after a kill: it recovers what a killed freeze left, then everything
+    verifies (exit 0) and nothing of the killed freeze is left beside the releases."""
+    done = kpi(
+        "verify",
+        "--warehouse",
+        str(settings.warehouse),
+        "--releases",
+        str(settings.releases_dir),
+        env=env,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    if settings.releases_dir.exists():
+        hidden = sorted(
+            p.name
+            for p in settings.releases_dir.iterdir()
+            if p.name.startswith(".") and p.name != ".interrompues"
+        )
+        assert hidden == [], hidden  # no staging folder, no journal
+    return done.stdout
 
 
 def kill_at(command: list[str], env: dict, marker=None, when=None, delay=0.0, timeout=600):
@@ -163,6 +204,8 @@ def published_state(settings: Settings) -> dict:
         con.close()
     assert actual == recorded
     marts = settings.exports_dir / "marts"
+    listing = json.loads((marts / "_publication.json").read_text(encoding="utf-8"))
+    assert listing["publication_id"] == publication_id  # never two publications at once
     exported = {
         p.stem: duckdb.sql(f"select count(*) from '{p}'").fetchone()[0]
         for p in sorted(marts.glob("*.parquet"))
@@ -172,11 +215,12 @@ def published_state(settings: Settings) -> dict:
 
 
 def assert_releases_intact(settings: Settings) -> list[str]:
-    """Every release verifies; no visible folder is a partial release."""
+    """Every release verifies (against the anchor too); no visible folder is a partial
+    release."""
     visible = sorted(
         p.name
         for p in (settings.releases_dir.iterdir() if settings.releases_dir.exists() else [])
-        if not p.name.startswith(".")
+        if p.is_dir() and not p.name.startswith(".")
     )
     con = duckdb.connect(str(ensure_build(settings)), read_only=True)  # as `kpi verify`
     try:
@@ -252,7 +296,9 @@ def check_crashes(
 
     # 3. killed during the publication (the whole run done, the swap not yet)
     def publishing() -> bool:
-        return any(crashed.warehouse.parent.glob(".warehouse.duckdb.publish-*"))
+        """A killed publication's folder is left (besides the one in place and the previous)."""
+        folder = crashed.warehouse.parent / ".publications"
+        return len([p for p in folder.iterdir() if not p.is_symlink()]) > 2
 
     killed, log = kill_at(args_of(crashed, "run"), env, marker=r"publication de la copie")
     assert killed, log
@@ -268,32 +314,53 @@ def check_crashes(
     )  # the 2024 values are published now
     assert not publishing()  # the leftovers of the killed publication are gone
 
-    # 4. killed while the freeze writes its (hidden, temporary) release folder
-    def staging() -> bool:
-        return crashed.releases_dir.exists() and any(
-            p.name.startswith(".RA-2025-v1") for p in crashed.releases_dir.iterdir()
-        )
+    # 4. killed at every step of a publication: one publication or the other, never a mix
+    for point in [p for p in POINTS if p.startswith("publish:")]:
+        before_kill = published_state(crashed)
+        killed_at(point, ["publish", "--warehouse", str(crashed.warehouse)], env)
+        after_kill = published_state(crashed)  # the copy and its exports: same publication
+        if point == "publish:switched":
+            assert after_kill["publication_id"] != before_kill["publication_id"]
+        else:
+            assert after_kill == before_kill
+        recovered(crashed, env)
+    new_state = published_state(crashed)
 
-    kill_at(args_of(crashed, "freeze"), env, when=staging)
-    assert published_state(crashed) == new_state
-    assert_releases_intact(crashed)
-
-    # 5. killed while the freeze republishes the analysts' copy
-    if not (crashed.releases_dir / "RA-2025-v1").exists():
-        kill_at(args_of(crashed, "freeze"), env, marker=r"publication de la copie")
-        assert_releases_intact(crashed)
-        state = published_state(crashed)
-        assert (
-            state["tables"]["marts.fct_indicator_values"]
-            == new_state["tables"]["marts.fct_indicator_values"]
-        )
-    if not (crashed.releases_dir / "RA-2025-v1").exists():
-        frozen = kpi(*args_of(crashed, "freeze"), env=env)
-        assert frozen.returncode == 0, frozen.stdout + frozen.stderr
+    # 5. killed at every step of the freeze: absent, or complete, once `kpi verify` ran
+    freeze_points = [p for p in POINTS if p.startswith("freeze:")]
+    for point in freeze_points[: freeze_points.index("freeze:renamed")]:
+        killed_at(point, args_of(crashed, "freeze"), env)
+        assert "gel interrompu" in recovered(crashed, env)
+        assert assert_releases_intact(crashed) == []  # absent: the next freeze makes it
+        assert published_state(crashed) == new_state
+    # killed between its folder's rename and its commit: completed from its folder
+    killed_at("freeze:renamed", args_of(crashed, "freeze"), env)
+    out = recovered(crashed, env)
+    assert "RA-2025-v1 : gel interrompu après l'écriture de son dossier" in out, out
+    assert "pas encore dans la copie publiée" in out  # killed before its publication
+    assert assert_releases_intact(crashed) == ["RA-2025-v1"]
+    # the later steps, on revisions: killed after the commit, after the anchor
+    expected = ["RA-2025-v1"]
+    for version, point in enumerate(freeze_points[freeze_points.index("freeze:renamed") + 1 :], 2):
+        killed_at(point, [*args_of(crashed, "freeze"), "--reason", f"version {version}"], env)
+        recovered(crashed, env)
+        expected.append(f"RA-2025-v{version}")
+        assert assert_releases_intact(crashed) == expected
+    # killed while the freeze republishes the analysts' copy
+    version = len(expected) + 1
+    killed_at("publish:ready", [*args_of(crashed, "freeze"), "--reason", f"version {version}"], env)
+    expected.append(f"RA-2025-v{version}")
+    assert "pas encore dans la copie publiée" in recovered(crashed, env)
+    assert assert_releases_intact(crashed) == expected
     published = kpi("publish", "--warehouse", str(crashed.warehouse), env=env)
     assert published.returncode == 0, published.stdout + published.stderr
-    assert assert_releases_intact(crashed) == ["RA-2025-v1"]
-    assert published_state(crashed)["tables"]["release.releases"] == 1
+    assert "pas encore" not in recovered(crashed, env)
+    assert not publishing()
+    assert published_state(crashed)["tables"]["release.releases"] == len(expected)
+    anchor = (crashed.releases_dir / "SHA256SUMS").read_text(encoding="utf-8")
+    assert [line.split("  ")[1] for line in anchor.splitlines() if "manifest" in line] == [
+        f"{release_id}/manifest.json" for release_id in expected
+    ]
 
     # The release after all those crashes is byte for byte the uninterrupted one.
     uninterrupted.join(timeout=900)

@@ -21,6 +21,7 @@ import duckdb
 import pytest
 
 from dagster_project.cli import main
+from dagster_project.crash import POINTS as CRASH_POINTS
 from dagster_project.ingest.store import ensure_ingest_tables
 from dagster_project.publish import (
     PUBLICATION_SCHEMA,
@@ -167,14 +168,21 @@ def test_parquet_exports_are_published_with_the_copy(built):
     }
     rows = duckdb.sql(f"select count(*) from '{marts / 'fct_indicator_values.parquet'}'")
     assert rows.fetchone()[0] == 3
-    # a second publication swaps the link and keeps the previous version for its readers
-    first_target = os.readlink(marts)
+    # the copy and its exports are in one folder; both analysts' paths go through `current`
+    publications = built.warehouse.parent / ".publications"
+    assert os.readlink(marts) == "../.publications/current/marts"
+    assert os.readlink(built.warehouse) == ".publications/current/warehouse.duckdb"
+    assert os.readlink(publications / "current") == publication.publication_id
+    first_target = Path(os.path.realpath(marts))
+    assert first_target == publications / publication.publication_id / "marts"
+    assert Path(os.path.realpath(built.warehouse)).parent == first_target.parent
+    # a second publication switches `current` (one rename for both) and keeps the previous
+    # version for its readers
     write_build(built.build_warehouse, values=5)
     second = publish(built)
-    assert os.readlink(marts) != first_target
-    assert (marts.parent / first_target).exists()
+    assert Path(os.path.realpath(marts)) != first_target and first_target.exists()
     third = publish(built)
-    versions = sorted(p.name for p in (built.exports_dir / ".versions").iterdir())
+    versions = sorted(p.name for p in publications.iterdir() if p.name != "current")
     assert versions == sorted([second.publication_id, third.publication_id])
 
 
@@ -229,6 +237,30 @@ def test_a_publication_rewrites_only_what_changed_and_equals_a_full_copy(built, 
     third = publish(built)
     assert sorted(third.reused) == sorted(third.tables)
     assert _content(built.warehouse) == _content(scratch.warehouse)
+
+
+def test_a_table_that_became_restricted_leaves_no_byte_in_the_next_publication(built):
+    """raw.rh_arretes was published, then its source became personal (moved to
+    raw_restricted): the next publication is written whole, not from a byte copy of the
+    previous one, whose freed blocks would still hold its rows."""
+    small_cell = "CONGE-PARENTAL-JANVIER-1"
+    con = duckdb.connect(str(built.build_warehouse))
+    con.execute(
+        "create table raw.rh_arretes as select '2025-01-01'::date as mois, "
+        f"'{small_cell}' as type_arrete, 1 as nombre"
+    )
+    con.close()
+    publish(built)
+    assert small_cell.encode() in built.warehouse.read_bytes()
+    con = duckdb.connect(str(built.build_warehouse))
+    con.execute("create table raw_restricted.rh_arretes as select * from raw.rh_arretes")
+    con.execute("drop table raw.rh_arretes")
+    con.close()
+    second = publish(built)
+    assert second.reused == [] and "raw.rh_arretes" not in second.tables
+    assert small_cell.encode() not in built.warehouse.read_bytes()
+    # nothing else changed: the next one is incremental again
+    assert sorted(publish(built).reused) == sorted(second.tables)
 
 
 def test_a_publication_of_another_duckdb_version_is_rewritten_whole(built, monkeypatch):
@@ -298,6 +330,82 @@ def test_leftovers_of_an_interrupted_publication_are_removed(built):
     publish(built)
     assert not list(folder.glob(".warehouse.duckdb.publish-*"))
     assert not partial.parent.exists()
+
+
+# --- kills: the copy and its exports switch together -------------------------------------------
+
+KILLED_PUBLISH = """
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[2])
+from test_publish import settings_for
+from dagster_project.publish import publish
+publish(settings_for(Path(sys.argv[1])))
+"""
+
+
+def published_ids(settings: Settings) -> tuple[str, str]:
+    """The publication the copy names, and the one its exports name (as analysts read them)."""
+    listing = settings.exports_dir / "marts" / "_publication.json"
+    return (
+        publication_info(settings.warehouse)["publication_id"],
+        json.loads(listing.read_text(encoding="utf-8"))["publication_id"],
+    )
+
+
+@pytest.mark.parametrize("point", [p for p in CRASH_POINTS if p.startswith("publish:")])
+def test_a_publication_killed_at_any_point_switches_the_copy_and_its_exports_together(built, point):
+    first = publish(built)
+    write_build(built.build_warehouse, values=5)
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED_PUBLISH, str(built.warehouse), str(Path(__file__).parent)],
+        env={**os.environ, "KPI_CRASH_AT": point},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == -9, done.stderr  # killed there (SIGKILL), not failed elsewhere
+    in_place, exported = published_ids(built)
+    assert in_place == exported  # never two publications at once
+    switched = point == "publish:switched"
+    assert (in_place == first.publication_id) != switched
+    rows = _count(built.warehouse, "select count(*) from marts.fct_indicator_values")
+    assert rows == [(5 if switched else 3,)]
+    assert verify_publication(built).intact
+    # the next publication removes what the killed one left
+    third = publish(built)
+    assert published_ids(built) == (third.publication_id, third.publication_id)
+    publications = built.warehouse.parent / ".publications"
+    assert {p.name for p in publications.iterdir()} == {"current", third.publication_id, in_place}
+    assert not (publications / in_place / "warehouse.duckdb").exists()  # readers keep theirs
+    assert (publications / in_place / "marts" / "_publication.json").exists()
+    assert verify_publication(built).intact
+
+
+def test_the_first_publication_after_the_earlier_layout_links_both_paths_through_current(built):
+    """Before: ``warehouse.duckdb`` a file replaced by rename, ``exports/marts`` a link
+    replaced afterwards (a kill in between left two publications). The next publication makes
+    both paths links through ``.publications/current``, then removes the earlier versions."""
+    first = publish(built)
+    publications = built.warehouse.parent / ".publications"
+    marts = built.exports_dir / "marts"
+    legacy = built.exports_dir / ".versions" / first.publication_id
+    shutil.copytree(publications / first.publication_id / "marts", legacy / "marts")
+    marts.unlink()
+    marts.symlink_to(f".versions/{first.publication_id}/marts")
+    copy = Path(os.path.realpath(built.warehouse))
+    built.warehouse.unlink()
+    shutil.copy2(copy, built.warehouse)
+    shutil.rmtree(publications)
+    assert not built.warehouse.is_symlink() and verify_publication(built).intact
+    second = publish(built)
+    assert os.readlink(built.warehouse) == ".publications/current/warehouse.duckdb"
+    assert os.readlink(marts) == "../.publications/current/marts"
+    assert published_ids(built) == (second.publication_id, second.publication_id)
+    assert legacy.exists()  # kept one more publication, for readers still in it
+    assert verify_publication(built).intact
+    publish(built)
+    assert not (built.exports_dir / ".versions").exists()
+    assert verify_publication(built).intact
 
 
 def test_a_warehouse_from_before_the_split_becomes_the_build(tmp_path):
@@ -405,7 +513,8 @@ def test_a_log_left_by_a_writer_killed_on_the_published_copy_is_reported_then_re
     built, capsys
 ):
     """DuckDB replays a ``.wal`` beside a file onto whatever file has that name: a log left
-    on the published copy would change every later publication."""
+    on the published copy is reported, and the next publication, in a folder of its own, is
+    never replayed from it."""
     publish(built)
     built.warehouse.chmod(0o644)
     killed = (
@@ -414,13 +523,15 @@ def test_a_log_left_by_a_writer_killed_on_the_published_copy_is_reported_then_re
     )
     subprocess.run([sys.executable, "-c", killed, str(built.warehouse)], check=False)
     built.warehouse.chmod(0o444)
-    wal = built.warehouse.with_name(built.warehouse.name + ".wal")
+    # DuckDB writes the log beside the file the link designates: the publication's folder
+    wal = Path(os.path.realpath(built.warehouse) + ".wal")
     assert wal.exists()
     problems = verify_publication(built).problems
     assert any("journal d'écriture warehouse.duckdb.wal présent" in p for p in problems)
     assert any("table marts.fct_indicator_values : contenu différent" in p for p in problems)
-    publish(built)
-    assert not wal.exists()
+    publish(built)  # a new folder: the log stays with the previous file, which it concerns
+    assert not Path(os.path.realpath(built.warehouse) + ".wal").exists()
+    assert not built.warehouse.with_name("warehouse.duckdb.wal").exists()
     value = "select value from marts.fct_indicator_values where indicator_id = 'indicator_1'"
     assert _count(built.warehouse, value) == [(1.0,)]
     assert _verify(built, capsys)[0] == 0
@@ -474,10 +585,10 @@ def test_an_untouched_publication_verifies_clean(built, capsys):
         "le fichier a pu être modifié depuis sa publication"
     ]
     # the link must designate the publication in place
-    first_version = built.exports_dir / ".versions" / first.publication_id / "marts"
+    first_version = built.warehouse.parent / ".publications" / first.publication_id / "marts"
     built.warehouse.chmod(0o444)
     (built.exports_dir / "marts").unlink()
-    (built.exports_dir / "marts").symlink_to(first_version.relative_to(built.exports_dir))
+    (built.exports_dir / "marts").symlink_to(os.path.relpath(first_version, built.exports_dir))
     assert verify_publication(built).problems == [
         f"exports Parquet — exports/marts : désigne la publication {first.publication_id} au "
         f"lieu de celle en place ({second.publication_id})"

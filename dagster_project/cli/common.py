@@ -6,7 +6,7 @@ import argparse
 from contextvars import ContextVar
 from pathlib import Path
 
-from dagster_project.settings import Settings
+from dagster_project.settings import Settings, warehouse_path
 
 EXIT_OK, EXIT_ERROR, EXIT_BLOCKED = 0, 1, 3
 # the command running (« kpi status »): how others are told who holds the build database
@@ -14,12 +14,23 @@ CURRENT_COMMAND: ContextVar[str] = ContextVar("kpi_command", default="une comman
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    """Settings from the environment, overridden by the command's options."""
+    """Settings from the environment, overridden by the command's options.
+
+    Releases go beside the warehouse they come from (``<folder of the warehouse>/releases``)
+    unless ``--releases`` says otherwise: ``KPI_RELEASES`` names the releases of the
+    environment's warehouse (``KPI_WAREHOUSE``), so with ``--warehouse`` naming another one
+    (a test, a copy), a freeze never writes into the releases of the first."""
     base = Settings.from_env()
+    warehouse = warehouse_path(getattr(args, "warehouse", None) or base.warehouse)
+    releases = getattr(args, "releases", None)
+    if not releases:
+        releases = (
+            base.releases_dir if warehouse == base.warehouse else warehouse.parent / "releases"
+        )
     settings = Settings(
         sources_dir=Path(getattr(args, "sources", None) or base.sources_dir).resolve(),
-        warehouse=Path(getattr(args, "warehouse", None) or base.warehouse).resolve(),
-        releases_dir=Path(getattr(args, "releases", None) or base.releases_dir).resolve(),
+        warehouse=warehouse,
+        releases_dir=Path(releases).resolve(),
         today=getattr(args, "today", None) or base.today,
         dbt_target=getattr(args, "target", None) or base.dbt_target,
     )

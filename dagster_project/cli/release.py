@@ -64,13 +64,36 @@ def _frozen_state(settings):
 
 
 def cmd_freeze(args: argparse.Namespace) -> int:
-    from dagster_project.release import FreezeRefused, freeze, prepare_freeze
+    from dagster_project.cli.run import _publish
+    from dagster_project.release import (
+        ANCHOR,
+        FreezeRefused,
+        Recovery,
+        chain_head,
+        freeze,
+        needs_recovery,
+        prepare_freeze,
+        recover_interrupted,
+    )
 
     waivers = _waivers(args)
     if waivers is None:
         return EXIT_ERROR
     settings = settings_from(args)
     with _frozen_state(settings) as con:
+        # what a killed freeze left: completed or set aside before anything else (no other
+        # freeze runs: we hold the session and the build's write connection)
+        if args.dry_run:  # writes nothing, not even that
+            recovery = Recovery()
+            if needs_recovery(settings.releases_dir):
+                print(
+                    "information : un gel interrompu a laissé des fichiers dans "
+                    f"{settings.releases_dir} ; le gel (ou kpi verify) les reprendra d'abord"
+                )
+        else:
+            recovery = recover_interrupted(con, settings.releases_dir)
+        for message in recovery.messages:
+            print(f"Reprise d'un gel interrompu : {message}")
         try:
             # what is about to be frozen, shown before anything is written
             summary, _waived, _run_id = prepare_freeze(con, args.year, waivers=waivers)
@@ -92,7 +115,12 @@ def cmd_freeze(args: argparse.Namespace) -> int:
             print(f"kpi freeze : {exc}", file=sys.stderr)
             if args.dry_run:
                 print("Simulation (--dry-run) : rien n'a été écrit.", file=sys.stderr)
-            return EXIT_BLOCKED
+            release = None
+    if release is None:
+        if recovery.completed and not (args.no_publish or args.dry_run):
+            # the completed release is shown to analysts even though this freeze was refused
+            _publish(settings, None, note="reprise de " + ", ".join(recovery.completed))
+        return EXIT_BLOCKED
     print(
         f"Publication {release.release_id} figée : {release.value_count} valeurs, dossier {release.folder}"
     )
@@ -100,11 +128,17 @@ def cmd_freeze(args: argparse.Namespace) -> int:
     print(f"  valeurs SHA-256 {release.values_sha256}")
     for w in release.waivers:
         print(f"  contrôle levé : {w['check']} ({w['asset']}) — {w['justification']}")
+    head = chain_head(settings.releases_dir)
+    if head:
+        size = (settings.releases_dir / ANCHOR).stat().st_size
+        print(
+            f"  ancre {ANCHOR} : tête de chaîne {head} ({size} octets), à conserver hors du serveur"
+        )
+    for warning in release.warnings:
+        print(f"avertissement : {warning}", file=sys.stderr)
     if args.no_publish:
         return EXIT_OK
     # The analysts' read-only copy shows the new release (release.releases, latest_values).
-    from dagster_project.cli.run import _publish
-
     return _publish(settings, None, note=f"gel de {release.release_id}")
 
 
@@ -131,15 +165,53 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from dagster_project.publish import PublishError, format_publication_check, verify_publication
-    from dagster_project.release import format_verification, verify
+    import duckdb
+
+    from dagster_project.publish import (
+        PublishError,
+        ensure_build,
+        format_publication_check,
+        verify_publication,
+    )
+    from dagster_project.release import (
+        format_verification,
+        needs_recovery,
+        recover_interrupted,
+        verify,
+        verify_copy,
+    )
+    from dagster_project.warehouse.access import WarehouseBusy, session
 
     settings = settings_from(args)
+    if needs_recovery(settings.releases_dir):
+        # a killed freeze left something: completed or set aside first, when no freeze or
+        # run is in progress (never waits for one)
+        try:
+            with session(ensure_build(settings), "kpi verify", wait=0):
+                con = connect(settings)
+                try:
+                    recovery = recover_interrupted(con, settings.releases_dir)
+                finally:
+                    con.close()
+            for message in recovery.messages:
+                print(f"Reprise d'un gel interrompu : {message}")
+        except WarehouseBusy:
+            print(
+                "information : un gel ou une exécution est en cours ; ce qu'un gel interrompu "
+                "a pu laisser sera repris par la prochaine commande kpi freeze ou kpi verify"
+            )
+        except (OSError, duckdb.Error) as exc:  # e.g. an auditor's account, read-only
+            print(
+                "information : ce qu'un gel interrompu a pu laisser n'a pas pu être repris "
+                f"({type(exc).__name__} : {exc}) ; il le sera par le prochain kpi freeze"
+            )
     con = connect(settings, read_only=True)
     try:
         result = verify(con, settings.releases_dir, args.release)
     finally:
         con.close()
+    # the releases as analysts read them: the published copy's release tables
+    verify_copy(settings.warehouse, settings.releases_dir, result, args.release)
     print(format_verification(result))
     # the analysts' copy and its Parquet exports, against what was published
     try:

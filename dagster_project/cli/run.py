@@ -221,6 +221,33 @@ def _publish(settings: Settings, run_id: str | None, note: str | None = None) ->
     return EXIT_OK
 
 
+def pseudonym_key_problem(settings: Settings) -> str | None:
+    """Why the configured HR pseudonymisation key is refused, before anything is ingested: too
+    short, or not the key the warehouse was built with (its recorded fingerprint). None when
+    it is accepted, or when no key is configured (needed only for a new HR file: the
+    ingestion then says so)."""
+    from dagster_project.ingest.privacy import (
+        PseudonymKeyError,
+        check_key,
+        key_configured,
+        load_key,
+    )
+
+    if not key_configured():
+        return None
+    try:
+        key = load_key()
+        if settings.build_warehouse.exists():
+            con = connect(settings, read_only=True)
+            try:
+                check_key(con, key, record=False)
+            finally:
+                con.close()
+    except PseudonymKeyError as exc:
+        return str(exc)
+    return None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     import contextlib
 
@@ -235,6 +262,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"(cible dbt {settings.dbt_target}), copie publiée {settings.warehouse}",
         file=sys.stderr,
     )
+    refused = pseudonym_key_problem(settings)
+    if refused:
+        print(f"kpi run : {refused}", file=sys.stderr)
+        return EXIT_ERROR
     started = time.time()
     log_path = settings.warehouse.with_name(settings.warehouse.stem + ".run.log")
     log_path.parent.mkdir(parents=True, exist_ok=True)

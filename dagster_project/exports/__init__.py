@@ -20,6 +20,7 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project.csv_safety import neutralise, neutralise_row
 from dagster_project.exports.common import (
     ReleaseData,
     load_release,
@@ -70,10 +71,14 @@ def write_commune_csv(con: duckdb.DuckDBPyConnection, data: ReleaseData, path: P
             names.setdefault(code, name)
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(["code_insee", "commune", *indicators])
-        for code in sorted(names):
+        writer.writerow(neutralise_row(["code_insee", "commune", *indicators]))
+        for code in sorted(names):  # (text neutralised: csv_safety; numbers as they are)
             writer.writerow(
-                [code, names[code], *(_csv_number(values.get((code, i))) for i in indicators)]
+                [
+                    neutralise(code),
+                    neutralise(names[code]),
+                    *(_csv_number(values.get((code, i))) for i in indicators),
+                ]
             )
     return path
 

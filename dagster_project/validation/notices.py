@@ -24,6 +24,7 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project.csv_safety import neutralise_row
 from dagster_project.ingest.pipeline import NOTICE_SUFFIX
 from dagster_project.relations import table_exists
 from dagster_project.validation.plausibility import Flag, _number, implausible_values
@@ -120,11 +121,14 @@ def record_atypical_values(
 
 def _write_atomically(path: Path, rows: Iterable[list[str]]) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)  # readable like a rejection report, not mkstemp's 0600
     try:
         with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as handle:
             writer = csv.writer(handle, delimiter=";")
             writer.writerow(HEADER)
-            writer.writerows(rows)
+            writer.writerows(neutralise_row(row) for row in rows)  # (csv_safety)
         os.replace(tmp, path)  # replaces a link at that name, never writes through it
     except BaseException:
         with contextlib.suppress(OSError):
