@@ -18,12 +18,31 @@ import sys
 COMMAND_MODULES = ["run", "release", "campaign", "project", "ui", "docs"]
 
 
+def version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("kpi-warehouse")
+    except metadata.PackageNotFoundError:  # run from a source tree that was not installed
+        return "inconnue"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from dagster_project.cli.french import FrenchArgumentParser
+
+    parser = FrenchArgumentParser(
         prog="kpi",
         description="Entrepôt d'indicateurs de la CABBALR : collecte, contrôle, publication.",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"kpi {version()}",
+        help="afficher la version de kpi et quitter",
+    )
+    sub = parser.add_subparsers(
+        dest="command", required=True, title="commandes", metavar="COMMANDE"
+    )
     for name in COMMAND_MODULES:
         importlib.import_module(f"dagster_project.cli.{name}").register(sub)
     return parser

@@ -167,14 +167,18 @@ def register(sub) -> None:
     templates = sub.add_parser(
         "templates", help="écrire les modèles vierges de la campagne, par direction"
     )
-    templates.add_argument("--year", type=int, required=True)
+    templates.add_argument(
+        "--year", type=int, required=True, help="année de la campagne (AAAA, ex. 2025)"
+    )
     templates.add_argument("--out", required=True, help="dossier de sortie")
     templates.add_argument("--department", nargs="+", help="seulement ces directions")
     templates.add_argument("--sources", help="dossier des livraisons (pour le fichier de campagne)")
     templates.set_defaults(func=cmd_templates)
 
     status = sub.add_parser("status", help="état de la collecte : reçu, accepté, rejeté, en retard")
-    status.add_argument("--year", type=int, required=True)
+    status.add_argument(
+        "--year", type=int, required=True, help="année de la campagne (AAAA, ex. 2025)"
+    )
     status.add_argument("--sources", help="dossier des livraisons (défaut ./sources)")
     common_options(status)
     status.add_argument("--today", help="date du jour (AAAA-MM-JJ) pour juger les retards")
@@ -185,7 +189,9 @@ def register(sub) -> None:
         "remind",
         help="écrire les courriels de relance (.eml) des retards, rejets et valeurs à confirmer",
     )
-    remind.add_argument("--year", type=int, required=True)
+    remind.add_argument(
+        "--year", type=int, required=True, help="année de la campagne (AAAA, ex. 2025)"
+    )
     remind.add_argument("--sources", help="dossier des livraisons (défaut ./sources)")
     common_options(remind)
     remind.add_argument("--today", help="date du jour (AAAA-MM-JJ)")

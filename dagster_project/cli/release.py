@@ -376,7 +376,7 @@ def cmd_review_import(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     fr = sub.add_parser("freeze", help="figer les valeurs d'une année en publication versionnée")
-    fr.add_argument("--year", type=int, required=True)
+    fr.add_argument("--year", type=int, required=True, help="année de la campagne (AAAA, ex. 2025)")
     fr.add_argument("--reason", help="motif, obligatoire pour une nouvelle version")
     fr.add_argument(
         "--waive",
@@ -424,7 +424,7 @@ def register(sub) -> None:
         "trace", help="d'où vient une valeur : publication, modèle, livraisons, lignes"
     )
     tr.add_argument("indicator_id", metavar="INDICATEUR")
-    tr.add_argument("--year", type=int, required=True)
+    tr.add_argument("--year", type=int, required=True, help="année de la campagne (AAAA, ex. 2025)")
     tr.add_argument(
         "--commune", metavar="CODE_INSEE", help="valeur d'une commune (défaut : agglomération)"
     )
@@ -438,7 +438,7 @@ def register(sub) -> None:
     rv = sub.add_parser("review", help="statut de validation des valeurs (revue)")
     rsub = rv.add_subparsers(dest="review_command", required=True)
     st = rsub.add_parser("set", help="enregistrer le statut d'une valeur")
-    st.add_argument("--year", type=int, required=True)
+    st.add_argument("--year", type=int, required=True, help="année de la campagne (AAAA, ex. 2025)")
     st.add_argument("--indicator", required=True)
     st.add_argument("--commune", metavar="CODE_INSEE", help="défaut : valeur d'agglomération")
     st.add_argument(
@@ -452,7 +452,7 @@ def register(sub) -> None:
     st.set_defaults(func=cmd_review_set)
 
     ls = rsub.add_parser("list", help="lister les valeurs revues (ou l'historique d'une valeur)")
-    ls.add_argument("--year", type=int, required=True)
+    ls.add_argument("--year", type=int, required=True, help="année de la campagne (AAAA, ex. 2025)")
     ls.add_argument("--status", help="un statut, ou « non revu »")
     ls.add_argument("--indicator", help="historique complet des revues de cet indicateur")
     ls.add_argument("--commune", metavar="CODE_INSEE")
@@ -460,7 +460,7 @@ def register(sub) -> None:
     ls.set_defaults(func=cmd_review_list)
 
     ex = rsub.add_parser("export", help="classeur de revue de l'année (une ligne par valeur)")
-    ex.add_argument("--year", type=int, required=True)
+    ex.add_argument("--year", type=int, required=True, help="année de la campagne (AAAA, ex. 2025)")
     ex.add_argument("--out", required=True, help="fichier .xlsx à écrire")
     common_options(ex)
     ex.set_defaults(func=cmd_review_export)

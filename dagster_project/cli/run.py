@@ -351,7 +351,7 @@ def register(sub) -> None:
         "--select",
         nargs="+",
         metavar="SOURCE",
-        help="ne traiter que ces sources et ce qui en dépend",
+        help="ne traiter que ces sources et tout ce qui en dépend (staging, indicateurs, marts : comme « source+ » dans dbt)",
     )
     run.add_argument("--verbose", "-v", action="store_true", help="afficher la sortie de dbt")
     run.set_defaults(func=cmd_run)
