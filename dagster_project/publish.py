@@ -35,8 +35,9 @@ The pipeline never writes the file analysts open. It writes the *build* database
 
 A reader that opened ``warehouse.duckdb`` before the switch keeps reading the old file (its
 open descriptor holds it); a connection opened after the switch reads the new one. The
-previous publication's exports are kept until the next publication for readers still in
-them, its file is removed at once (as a replaced file would be). No reader ever sees a
+previous publication (its copy and its exports) is kept until the next publication: a reader
+that resolved the link just before the switch opens that file after it, and finds it. No
+reader ever sees a
 half-written state, and a crash (even SIGKILL) at any point leaves the previous publication
 in place, or the new one once ``current`` was replaced (the steps where tests kill it are in
 ``dagster_project.crash``); the folders of killed publications are removed by the next one.
@@ -656,12 +657,15 @@ def _link_in_place(published: Path, exports: Path, publications: Path, version: 
 def _clean_versions(
     publications: Path, version: str, before: str | None, name: str, exports: Path, migrated: bool
 ) -> None:
-    """Keep the publication in place and the previous one's exports (readers still in them);
-    remove the previous copy's file (as the replaced file of a rename: a reader that has it
-    open keeps reading it, nobody else can open it) and every other folder, those of
-    publications killed before their switch included."""
+    """Keep the publication in place and the whole previous one (its copy and its exports:
+    a reader that resolved ``warehouse.duckdb`` through the link an instant before the switch
+    opens the previous file after it, and must find it; measured by test_concurrency, where a
+    reader failed with « database does not exist » when the previous file was removed at
+    once); remove a log left beside the previous copy, and every other folder, those of
+    publications killed before their switch included. A publication is therefore readable
+    until the next one after it is made."""
     if before and before != version and (publications / before).is_dir():
-        for path in (publications / before).glob(f"{name}*"):  # the file and a log beside it
+        for path in (publications / before).glob(f"{name}.wal"):  # a log beside it only
             with contextlib.suppress(OSError):
                 path.unlink()
     for old in publications.iterdir():

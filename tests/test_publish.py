@@ -376,7 +376,9 @@ def test_a_publication_killed_at_any_point_switches_the_copy_and_its_exports_tog
     assert published_ids(built) == (third.publication_id, third.publication_id)
     publications = built.warehouse.parent / ".publications"
     assert {p.name for p in publications.iterdir()} == {"current", third.publication_id, in_place}
-    assert not (publications / in_place / "warehouse.duckdb").exists()  # readers keep theirs
+    # the previous publication stays whole until the next one: a reader that resolved the
+    # link just before the switch opens its file after it
+    assert (publications / in_place / "warehouse.duckdb").exists()
     assert (publications / in_place / "marts" / "_publication.json").exists()
     assert verify_publication(built).intact
 
