@@ -56,7 +56,7 @@ def run_pipeline(settings: Settings, selection: list[str] | None = None):
     defs = build_definitions(settings, in_process=True)
     job = defs.resolve_job_def("kpi_run")
     selected = _selected_keys(defs, selection)
-    _wait_for_dagster_runs(instance, settings)
+    _wait_for_dagster_runs(instance)
     return job.execute_in_process(
         instance=instance,
         raise_on_error=False,
@@ -66,7 +66,7 @@ def run_pipeline(settings: Settings, selection: list[str] | None = None):
     )
 
 
-def _wait_for_dagster_runs(instance, settings: Settings) -> None:
+def _wait_for_dagster_runs(instance) -> None:
     """Runs the daemon has queued or in progress go first (bounded wait, French message). Our
     own run is then « in progress » for the daemon, which waits for it in turn."""
     from dagster_project.instance import wait_for_no_active_run
@@ -98,7 +98,7 @@ def run_pipeline_postgres(settings: Settings, selection: list[str] | None = None
         jobs=[define_asset_job("kpi_run_postgres", selection=AssetSelection.all())],
         resources=build_resources(settings, in_process=True),
     )
-    _wait_for_dagster_runs(instance, settings)
+    _wait_for_dagster_runs(instance)
     job = defs.resolve_job_def("kpi_run_postgres")
     graph = defs.resolve_asset_graph()
     selected = set(_selected_keys(defs, selection) or AssetSelection.all().resolve(graph))

@@ -38,7 +38,6 @@ from dagster_project.settings import CATALOGUE_CSV
 
 DEFAULT_FACTOR = 10.0
 MIN_MAGNITUDE = 10.0  # 0 -> 3 is news only when the other year is at least this large
-VALUE_TOLERANCE = 1e-9
 
 
 @cache
@@ -105,6 +104,8 @@ class Flag:
     comment: str | None = None
     reviewer: str | None = None
     value_at_review: float | None = None
+    # review.ReviewedValue's own answer: one definition of « changed since its review »
+    changed_since_review: bool = False
 
     @property
     def where(self) -> str:
@@ -113,12 +114,6 @@ class Flag:
             if self.code_insee
             else ("agglomération")
         )
-
-    @property
-    def changed_since_review(self) -> bool:
-        if self.status is None or self.value is None or self.value_at_review is None:
-            return False
-        return abs(self.value - self.value_at_review) > VALUE_TOLERANCE * max(1.0, abs(self.value))
 
     @property
     def qualified(self) -> bool:
@@ -231,6 +226,7 @@ def implausible_values(
                 comment=v.comment,
                 reviewer=v.reviewer,
                 value_at_review=v.value_at_review,
+                changed_since_review=v.changed_since_review,
             )
         )
     return sorted(flags, key=lambda f: (f.qualified, f.indicator_id, f.code_insee or ""))
