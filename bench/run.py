@@ -289,7 +289,7 @@ def child_ingest(sources: Path, warehouse: Path, lift: bool, profile: Path | Non
     imports_started = time.perf_counter()
     import duckdb
 
-    from dagster_project.contracts import default_contracts
+    from dagster_project.contracts.model import default_contracts
     from dagster_project.ingest.pipeline import Ingestor, discover
 
     imports = time.perf_counter() - imports_started
@@ -386,7 +386,7 @@ def child_kpi(lift: bool, argv: list[str]) -> int:
 def child_dbt_parse() -> int:
     """Parse the (copied) dbt project with the environment ``kpi run`` gives dbt, so that the
     timed run finds a warm manifest and partial parsing, as on an analyst's machine."""
-    from dagster_project.resources import dbt_executable
+    from dagster_project.defs.resources import dbt_executable
     from dagster_project.settings import DBT_PROJECT_DIR, Settings
 
     settings = Settings.from_env()
@@ -713,7 +713,7 @@ class ScaleRun:
     def _fresh_run(self, suffix: str = "") -> dict[str, Any]:
         """``kpi run`` on a fresh warehouse and Dagster home, after an untimed ``dbt parse``
         (as on a working machine), with the Dagster step breakdown."""
-        from dagster_project.contracts import default_contracts
+        from dagster_project.contracts.model import default_contracts
 
         self.reset_project()
         parse = self.measure(f"dbt_parse_warmup{suffix}", self._me("_dbtparse"))

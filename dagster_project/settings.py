@@ -23,7 +23,7 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 def warehouse_path(path) -> Path:
     """The published copy's path, absolute, its folder resolved but not the file itself:
     ``warehouse.duckdb`` is a link to the publication in place (``.publications/current/``,
-    see ``dagster_project.publish``), and the build, the exports and the releases are found
+    see ``dagster_project.warehouse.publication``), and the build, the exports and the releases are found
     beside the link, never beside the file it designates."""
     path = Path(path)
     return path.parent.resolve() / path.name
@@ -58,7 +58,7 @@ class Settings:
     def build_warehouse(self) -> Path:
         """The database the pipeline writes (ingestion, dbt, checks, freezes): ``.build/<name>``
         beside the published copy ``warehouse``, which analysts open read-only and which only
-        ``dagster_project.publish`` replaces (see docs/analysts.md)."""
+        ``dagster_project.warehouse.publication`` replaces (see docs/analysts.md)."""
         return self.warehouse.parent / ".build" / self.warehouse.name
 
     @property

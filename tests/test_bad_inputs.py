@@ -24,9 +24,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dagster_project.csv_safety import neutralise_row
 from dagster_project.ingest.pipeline import REPORT_SUFFIX, Ingestor, discover
 from dagster_project.ingest.report import REPORT_HEADER, group_problems
+from dagster_project.lib.csv_safety import neutralise_row
 
 BAD_INPUTS = Path(__file__).parent / "bad_inputs"
 TODAY = dt.date(2026, 1, 15)
@@ -219,7 +219,7 @@ MEASURE = textwrap.dedent(
     import datetime as dt, json, resource, sys, time
     from pathlib import Path
     import duckdb
-    from dagster_project.contracts import default_contracts
+    from dagster_project.contracts.model import default_contracts
     from dagster_project.ingest.pipeline import Ingestor, discover
 
     corpus, names = Path(sys.argv[1]), sys.argv[2:]

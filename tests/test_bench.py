@@ -80,7 +80,7 @@ def test_generated_campaign_layout(sf2):
 
 def test_project_accepts_the_generated_deliveries(sf2, scale):
     out, _ = sf2
-    from dagster_project.contracts import default_contracts
+    from dagster_project.contracts.model import default_contracts
     from dagster_project.ingest.normalize import CommuneMatcher
     from dagster_project.ingest.pipeline import Ingestor, discover
 

@@ -13,7 +13,7 @@ import duckdb
 import openpyxl
 import pytest
 
-from dagster_project.campaign import (
+from dagster_project.campaign.status import (
     CampaignError,
     campaign_status,
     export_status_xlsx,

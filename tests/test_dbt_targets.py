@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from dagster_project.assets.dbt import prune_invocation_dirs
+from dagster_project.defs.assets.dbt import prune_invocation_dirs
 
 
 def test_only_the_newest_invocation_folders_are_kept(tmp_path):

@@ -1,7 +1,7 @@
 """dbt's unit tests run here, not in `kpi run`.
 
 They check the SQL logic of the models on fixed inputs, not the data, so the production
-`dbt build` leaves them out (``DBT_BUILD_ARGS`` in dagster_project/assets/dbt.py). dbt reads
+`dbt build` leaves them out (``DBT_BUILD_ARGS`` in dagster_project/defs/assets/dbt.py). dbt reads
 the columns of a unit-tested model's parents, so those are built first, on the empty raw and
 ingestion tables of a throwaway DuckDB (and of a throwaway PostgreSQL database when KPI_PG_HOST
 is set, as `.ci/run` does). No ``--empty``: the sources are empty already, and dbt-postgres's
@@ -19,10 +19,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dagster_project.assets.dbt import DBT_BUILD_ARGS
-from dagster_project.contracts import default_contracts
+from dagster_project.contracts.model import default_contracts
+from dagster_project.defs.assets.dbt import DBT_BUILD_ARGS
+from dagster_project.defs.resources import dbt_executable
 from dagster_project.ingest.store import ensure_tables
-from dagster_project.resources import dbt_executable
 from dagster_project.settings import DBT_PROJECT_DIR
 
 # The unit tests and the models and seeds they need; not the data tests.
@@ -99,7 +99,7 @@ def test_dbt_unit_tests_pass_on_postgres(tmp_path, monkeypatch):
     """The portability macros too: the same unit tests on PostgreSQL."""
     import psycopg2
 
-    from dagster_project.postgres import copy_to_postgres, pg_params
+    from dagster_project.warehouse.postgres import copy_to_postgres, pg_params
 
     params = pg_params()
     name = f"kpi_unit_{secrets.token_hex(4)}"

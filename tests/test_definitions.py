@@ -8,13 +8,15 @@ from dagster import AssetKey
 
 @pytest.fixture(scope="module")
 def graph():
-    from dagster_project.definitions import defs
+    from dagster_project.defs.definitions import build_definitions
+
+    defs = build_definitions()
 
     return defs.resolve_asset_graph()
 
 
 def test_one_ingestion_asset_per_contract(graph, contracts):
-    from dagster_project.assets.ingestion import raw_asset_key
+    from dagster_project.defs.assets.ingestion import raw_asset_key
 
     keys = set(graph.get_all_asset_keys())
     for contract in contracts.values():
@@ -57,7 +59,7 @@ def test_no_per_agent_model_outside_restricted_schemas(graph):
 def test_a_run_orders_its_ingestion_steps(contracts, tmp_path):
     """``kpi run`` gives Dagster the ingestion order (ingest.pipeline.ingestion_order) as step
     priorities: the source with the largest workbooks last, after what it references."""
-    from dagster_project.definitions import build_definitions
+    from dagster_project.defs.definitions import build_definitions
     from dagster_project.ingest.pipeline import discover, ingestion_order
     from dagster_project.settings import Settings
 
@@ -84,8 +86,10 @@ def test_a_run_orders_its_ingestion_steps(contracts, tmp_path):
 def test_every_step_that_opens_the_warehouse_is_in_the_duckdb_pool(graph):
     """Each asset (ingestion, dbt, campaign/status) and each check opens the build database:
     all in one pool, which the project's instance limits to one step at a time."""
-    from dagster_project.definitions import defs
-    from dagster_project.resources import WAREHOUSE_POOL
+    from dagster_project.defs.definitions import build_definitions
+
+    defs = build_definitions()
+    from dagster_project.defs.resources import WAREHOUSE_POOL
 
     assets_defs = {graph.assets_def_for_key(k) for k in graph.get_all_asset_keys()}
     assets_defs = {a for a in assets_defs if a.is_executable}
@@ -99,7 +103,9 @@ def test_every_step_that_opens_the_warehouse_is_in_the_duckdb_pool(graph):
 
 
 def test_runs_execute_in_one_process_and_publication_follows_them():
-    from dagster_project.definitions import defs
+    from dagster_project.defs.definitions import build_definitions
+
+    defs = build_definitions()
 
     repo = defs.get_repository_def()
     job = repo.get_job("kpi_run")

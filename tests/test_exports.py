@@ -22,13 +22,13 @@ import duckdb
 import openpyxl
 import pytest
 
-from dagster_project.exports import COMMUNE_CSV, VendorMissing, write_release_exports
-from dagster_project.exports.common import format_number, format_value, unit_fr
-from dagster_project.exports.data_docs import external_references
-from dagster_project.exports.html_report import bar_chart
-from dagster_project.exports.vendor import CDN_FILES
-from dagster_project.exports.workbook import COMMUNE_HEADERS, HEADERS
 from dagster_project.ingest.store import ensure_tables
+from dagster_project.release.exports import COMMUNE_CSV, VendorMissing, write_release_exports
+from dagster_project.release.exports.common import format_number, format_value, unit_fr
+from dagster_project.release.exports.data_docs import external_references
+from dagster_project.release.exports.html_report import bar_chart
+from dagster_project.release.exports.vendor import CDN_FILES
+from dagster_project.release.exports.workbook import COMMUNE_HEADERS, HEADERS
 from dagster_project.settings import CATALOGUE_CSV, COMMUNES_CSV
 
 RELEASE = "RA-2025-v1"
@@ -488,7 +488,7 @@ def test_review_status_frozen_with_the_release_wins(release, tmp_path):
 
 def _with_recorded_checks(release, tmp_path, drop: str | None = None) -> Path:
     """A copy of the warehouse whose checks ran and were recorded, as in `kpi run`."""
-    from dagster_project.validation import record_outcomes, run_suite
+    from dagster_project.quality import record_outcomes, run_suite
 
     warehouse = tmp_path / "checked.duckdb"
     shutil.copyfile(release["warehouse"], warehouse)
@@ -514,7 +514,7 @@ def test_evidence_comes_from_the_recorded_checks_with_the_same_files(
         raise AssertionError("jeu de données reconstruit au gel")
 
     monkeypatch.setattr(BatchDefinition, "get_batch", forbidden)
-    monkeypatch.setattr("dagster_project.validation.runner.build_dataset", forbidden)
+    monkeypatch.setattr("dagster_project.quality.runner.build_dataset", forbidden)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         write_release_exports(con, RELEASE, YEAR, folder, suites=SUITES)
     index = "validation/index.json"
@@ -628,8 +628,8 @@ def test_report_and_data_docs_render_offline_in_chromium(release, tmp_path):
 def test_data_docs_written_by_the_child_process_are_those_written_in_process(release, tmp_path):
     """write_release_exports renders the Data Docs in a child process (DataDocsProcess) while
     it writes the workbook: same files as rendering them in this process."""
-    from dagster_project.exports.common import release_timestamp
-    from dagster_project.exports.data_docs import write_data_docs
+    from dagster_project.release.exports.common import release_timestamp
+    from dagster_project.release.exports.data_docs import write_data_docs
 
     inline = tmp_path / "inline"
     with duckdb.connect(str(release["warehouse"]), read_only=True) as con:
@@ -645,7 +645,7 @@ def test_data_docs_written_by_the_child_process_are_those_written_in_process(rel
 def test_a_failed_data_docs_process_fails_the_export_with_its_output(tmp_path):
     import datetime as dt
 
-    from dagster_project.exports.data_docs import DataDocsProcess
+    from dagster_project.release.exports.data_docs import DataDocsProcess
 
     folder = tmp_path / "release"
     folder.write_text("un fichier, pas un dossier")

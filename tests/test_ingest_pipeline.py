@@ -282,7 +282,7 @@ def test_an_earlier_file_copied_back_as_the_newest_is_in_force(con, contracts, s
 def test_a_removed_rejected_file_leaves_the_campaign_status(con, contracts, sources, workbook):
     from test_campaign import CAMPAIGN_2025, write_campaign
 
-    from dagster_project.campaign import campaign_status
+    from dagster_project.campaign.status import campaign_status
 
     good = deliver(
         workbook,

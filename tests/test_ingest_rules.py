@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from dagster_project.contracts import CELL_UNITS
+from dagster_project.contracts.model import CELL_UNITS
 from dagster_project.ingest.engine import validate_delivery
 from dagster_project.ingest.normalize import CellError, CommuneMatcher, parse_month, parse_number
 
@@ -483,7 +483,7 @@ def test_invisible_characters_are_unicode_controls_and_formats():
     [("kg", "unité inconnue 'kg'"), ("t", None)],
 )
 def test_a_contract_unit_is_one_the_cells_can_carry(unit, error):
-    from dagster_project.contracts import ContractError, parse_contract
+    from dagster_project.contracts.model import ContractError, parse_contract
 
     data = {
         "source_id": "x",

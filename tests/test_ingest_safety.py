@@ -332,8 +332,8 @@ def test_a_huge_integer_in_a_long_worksheet_read_by_arrow(sources, con, contract
 def test_a_name_that_is_not_utf8_is_refused_with_a_report_named_in_text(
     sources, con, contracts, workbook
 ):
-    from dagster_project import sensors
-    from dagster_project.campaign import campaign_status, format_status
+    from dagster_project.campaign.status import campaign_status, format_status
+    from dagster_project.defs import sensors
     from dagster_project.ingest.pipeline import unrecognised_files
 
     water = sources / "2025" / "water"
@@ -430,7 +430,7 @@ def test_a_link_to_a_workbook_outside_sources_is_refused_and_never_read(
     assert outside.read_bytes() == before
     assert sorted(p.name for p in outside.parent.iterdir()) == ["classeur.xlsx"]
     # the sensor lists them (a removed link is a change too) without following them
-    from dagster_project import sensors
+    from dagster_project.defs import sensors
 
     assert {str(link), str(dangling)} <= set(sensors.snapshot(sources))
 
@@ -509,8 +509,8 @@ def test_write_report_creates_its_file_in_the_folder_of_the_delivery(tmp_path):
 
 
 def test_the_build_folder_and_database_are_the_pipeline_accounts_only(tmp_path):
-    from dagster_project.publish import ensure_build
     from dagster_project.settings import Settings
+    from dagster_project.warehouse.publication import ensure_build
 
     settings = Settings(
         sources_dir=tmp_path / "sources",
@@ -533,7 +533,7 @@ def test_the_build_folder_and_database_are_the_pipeline_accounts_only(tmp_path):
 def test_the_ingestion_step_succeeds_whatever_the_files(tmp_path, workbook, monkeypatch):
     from dagster import DagsterInstance
 
-    from dagster_project.definitions import build_definitions
+    from dagster_project.defs.definitions import build_definitions
     from dagster_project.settings import Settings
 
     sources = tmp_path / "sources"

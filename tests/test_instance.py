@@ -10,7 +10,7 @@ import pytest
 import yaml
 from dagster import DagsterInstance, DagsterRunStatus, job, op
 
-from dagster_project.instance import (
+from dagster_project.defs.instance import (
     CLI_TRIGGER,
     DAGSTER_YAML,
     HOST_TAG,

@@ -20,11 +20,12 @@ from test_release import (
     build_warehouse,
 )
 
-from dagster_project import lineage
-from dagster_project import release as rel
 from dagster_project.cli import main
-from dagster_project.contracts import default_contracts
-from dagster_project.lineage import (
+from dagster_project.contracts.model import default_contracts
+from dagster_project.release import freeze as rel
+from dagster_project.release import lineage
+from dagster_project.release.freeze import freeze
+from dagster_project.release.lineage import (
     RowFilterError,
     TraceError,
     computing_model,
@@ -35,7 +36,6 @@ from dagster_project.lineage import (
     row_filters,
     trace,
 )
-from dagster_project.release import freeze
 from dagster_project.settings import CATALOGUE_CSV, PROJECT_ROOT
 
 AUDIT_DOC = PROJECT_ROOT / "docs" / "audit.md"

@@ -15,12 +15,12 @@ import duckdb
 import pytest
 from test_release import YEAR, build_warehouse, fake_exports
 
-from dagster_project import release as rel
 from dagster_project.cli import main
-from dagster_project.release import FreezeRefused, freeze
-from dagster_project.review import STATUS_OK, set_review
-from dagster_project.validation import plausibility
-from dagster_project.validation.plausibility import bound_reason, freeze_summary
+from dagster_project.quality import plausibility
+from dagster_project.quality.plausibility import bound_reason, freeze_summary
+from dagster_project.quality.review import STATUS_OK, set_review
+from dagster_project.release import freeze as rel
+from dagster_project.release.freeze import FreezeRefused, freeze
 
 
 @pytest.fixture(autouse=True)
@@ -225,8 +225,8 @@ def test_the_freeze_summary_lists_failed_warning_checks_and_reviews(path):
 
 
 def test_the_report_never_shows_a_confirmed_atypical_value_as_a_plain_figure():
-    from dagster_project.exports.common import Row
-    from dagster_project.exports.html_report import _detail_line, _figure_line
+    from dagster_project.release.exports.common import Row
+    from dagster_project.release.exports.html_report import _detail_line, _figure_line
 
     row = Row(
         priority="P2",
@@ -272,8 +272,8 @@ def _delivery_file(con, sources, delivery_id):
 def test_an_accepted_delivery_with_atypical_values_gets_a_notice_beside_it(path, tmp_path):
     from test_release import D_DECL_25
 
-    from dagster_project.campaign import StatusRow, status_label
-    from dagster_project.validation.notices import (
+    from dagster_project.campaign.status import StatusRow, status_label
+    from dagster_project.quality.notices import (
         atypical_counts,
         atypical_lines,
         record_atypical_values,
@@ -314,7 +314,7 @@ def test_an_accepted_delivery_with_atypical_values_gets_a_notice_beside_it(path,
 def test_a_link_planted_at_the_notice_name_is_replaced_not_followed(path, tmp_path):
     from test_release import D_DECL_25
 
-    from dagster_project.validation.notices import record_atypical_values, write_notices
+    from dagster_project.quality.notices import record_atypical_values, write_notices
 
     _set(path, "declared_budget", 900_000.0)
     sources = tmp_path / "sources"

@@ -45,7 +45,7 @@ def pg_database(monkeypatch):
     """A throwaway database (dropped afterwards) when the role may create one."""
     import psycopg2
 
-    from dagster_project.postgres import pg_params
+    from dagster_project.warehouse.postgres import pg_params
 
     params = pg_params()
     name = f"kpi_test_{secrets.token_hex(4)}"
@@ -69,7 +69,7 @@ def pg_database(monkeypatch):
 
 @needs_postgres
 def test_copy_keeps_types_nulls_and_empty_strings(tmp_path, pg_database):
-    from dagster_project.postgres import connect_pg, copy_to_postgres
+    from dagster_project.warehouse.postgres import connect_pg, copy_to_postgres
 
     build = tmp_path / "w.duckdb"
     con = duckdb.connect(str(build))
@@ -114,7 +114,7 @@ def test_copy_keeps_types_nulls_and_empty_strings(tmp_path, pg_database):
 def test_kpi_run_on_postgres_builds_the_same_marts(tmp_path_factory, pg_database):
     from test_publish import TODAY, copy_campaign, kpi, published_campaign
 
-    from dagster_project.postgres import connect_pg
+    from dagster_project.warehouse.postgres import connect_pg
 
     base = published_campaign(tmp_path_factory)
     root = tmp_path_factory.mktemp("postgres")

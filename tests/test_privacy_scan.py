@@ -24,8 +24,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dagster_project.publish import PERSONAL_COLUMNS, RESTRICTED_SCHEMAS
 from dagster_project.settings import CATALOGUE_CSV
+from dagster_project.warehouse.publication import PERSONAL_COLUMNS, RESTRICTED_SCHEMAS
 
 HR_COUNT_UNITS = ("agents", "count")
 # columns that hold an indicator's value in a table that has an indicator_id
@@ -91,7 +91,7 @@ def restricted_of(build: Path) -> Restricted:
                 }
     finally:
         con.close()
-    from dagster_project.contracts import default_contracts
+    from dagster_project.contracts.model import default_contracts
 
     return Restricted(
         names=frozenset(name for _, name in relations),

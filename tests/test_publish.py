@@ -21,9 +21,10 @@ import duckdb
 import pytest
 
 from dagster_project.cli import main
-from dagster_project.crash import POINTS as CRASH_POINTS
 from dagster_project.ingest.store import ensure_ingest_tables
-from dagster_project.publish import (
+from dagster_project.lib.crash import POINTS as CRASH_POINTS
+from dagster_project.settings import PROJECT_ROOT, Settings
+from dagster_project.warehouse.publication import (
     PUBLICATION_SCHEMA,
     PublishError,
     ensure_build,
@@ -32,7 +33,6 @@ from dagster_project.publish import (
     publish,
     verify_publication,
 )
-from dagster_project.settings import PROJECT_ROOT, Settings
 
 PSEUDONYM = "c0ffee00deadbeef"
 SECRET_VALUE = "VALEUR-PERSONNELLE-7f3a9c"  # only ever in restricted data
@@ -272,7 +272,7 @@ def test_a_publication_of_another_duckdb_version_is_rewritten_whole(built, monke
     con.close()
     assert publish(built).reused == []
     # a file with too many free blocks is rewritten whole as well (which compacts it)
-    monkeypatch.setattr("dagster_project.publish.MAX_FREE_FRACTION", -1.0)
+    monkeypatch.setattr("dagster_project.warehouse.publication.MAX_FREE_FRACTION", -1.0)
     assert publish(built).reused == []
 
 
@@ -310,7 +310,7 @@ def test_failed_publication_leaves_the_previous_one(built, monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("disque plein")
 
-    monkeypatch.setattr("dagster_project.publish._write_exports", broken)
+    monkeypatch.setattr("dagster_project.warehouse.publication._write_exports", broken)
     write_build(built.build_warehouse, values=9)
     with pytest.raises(OSError):
         publish(built)
@@ -339,7 +339,7 @@ import sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[2])
 from test_publish import settings_for
-from dagster_project.publish import publish
+from dagster_project.warehouse.publication import publish
 publish(settings_for(Path(sys.argv[1])))
 """
 
@@ -830,7 +830,7 @@ def _successful_run(tags=None):
 def test_sensor_publishes_after_a_dagster_run_without_blocking_failure(built):
     from dagster import build_run_status_sensor_context
 
-    from dagster_project.publish import build_publication_sensor
+    from dagster_project.warehouse.publication import build_publication_sensor
 
     job, instance, result = _successful_run()
     sensor = build_publication_sensor(settings=built)
@@ -848,8 +848,8 @@ def test_sensor_leaves_the_runs_of_kpi_run_alone(built):
     """`kpi run` publishes by itself: the sensor does not publish its runs a second time."""
     from dagster import build_run_status_sensor_context
 
-    from dagster_project.instance import CLI_TRIGGER
-    from dagster_project.publish import build_publication_sensor
+    from dagster_project.defs.instance import CLI_TRIGGER
+    from dagster_project.warehouse.publication import build_publication_sensor
 
     _job, instance, result = _successful_run(tags={"kpi/trigger": CLI_TRIGGER})
     context = build_run_status_sensor_context(
@@ -866,7 +866,7 @@ def test_sensor_leaves_the_runs_of_kpi_run_alone(built):
 def test_sensor_does_not_publish_a_run_with_a_blocking_failure(built):
     from dagster import build_run_status_sensor_context
 
-    from dagster_project.publish import build_publication_sensor
+    from dagster_project.warehouse.publication import build_publication_sensor
 
     job, instance, result = _successful_run()
     con = duckdb.connect(str(built.build_warehouse))

@@ -178,7 +178,7 @@ def test_a_whole_run_reads_ahead_the_other_sources(tmp_path, monkeypatch):
 
     from dagster import DagsterInstance
 
-    from dagster_project.definitions import build_definitions
+    from dagster_project.defs.definitions import build_definitions
     from dagster_project.ingest import readahead
     from dagster_project.settings import PROJECT_ROOT, Settings
 

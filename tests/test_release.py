@@ -19,11 +19,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dagster_project import release as rel
 from dagster_project.cli import main
-from dagster_project.crash import POINTS as CRASH_POINTS
 from dagster_project.ingest.store import ensure_ingest_tables
-from dagster_project.release import FreezeRefused, diff_releases, freeze, verify
+from dagster_project.lib.crash import POINTS as CRASH_POINTS
+from dagster_project.release import freeze as rel
+from dagster_project.release.freeze import FreezeRefused, diff_releases, freeze, verify
 
 YEAR = 2025
 D_DECL_25 = "indicateurs_declares-2025-finance-aaaaaaaaaaaa"
@@ -238,7 +238,7 @@ def build_warehouse(path: Path) -> Path:
 
 
 def fake_exports(con, release_id, year, folder: Path) -> list[Path]:
-    """Stands in for dagster_project.exports: a nested file, deterministic."""
+    """Stands in for dagster_project.release.exports: a nested file, deterministic."""
     count = con.execute(
         "select count(*) from release.release_values where release_id = ?", [release_id]
     ).fetchone()[0]
@@ -558,7 +558,7 @@ import sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[3])
 import duckdb
-from dagster_project import release as rel
+from dagster_project.release import freeze as rel
 from test_release import fake_exports
 rel._write_exports = fake_exports
 con = duckdb.connect(sys.argv[1])
@@ -567,7 +567,7 @@ rel.freeze(con, 2025, Path(sys.argv[2]), reason=sys.argv[4] or None)
 
 
 def freeze_killed_at(point: str, warehouse: Path, releases: Path, reason: str = "") -> int:
-    """``freeze`` in a child process killed (SIGKILL) at ``point`` (dagster_project.crash)."""
+    """``freeze`` in a child process killed (SIGKILL) at ``point`` (dagster_project.lib.crash)."""
     done = subprocess.run(
         [sys.executable, "-c", KILLED_FREEZE, str(warehouse), str(releases)]
         + [str(Path(__file__).parent), reason],
@@ -580,7 +580,7 @@ def freeze_killed_at(point: str, warehouse: Path, releases: Path, reason: str = 
 
 
 def reopen(warehouse: Path) -> duckdb.DuckDBPyConnection:
-    from dagster_project.publish import recover_after_crash
+    from dagster_project.warehouse.publication import recover_after_crash
 
     recover_after_crash(warehouse)  # as every `kpi` command does before opening the build
     return duckdb.connect(str(warehouse))
@@ -898,8 +898,8 @@ def test_a_release_forged_in_the_build_database_and_its_folders_is_caught_by_the
 def test_kpi_verify_checks_the_release_tables_analysts_read(tmp_path, capsys):
     """An edit of the published copy's release tables, with its publication fingerprint
     recomputed so the copy's own check passes, still shows against the anchor."""
-    from dagster_project import publish as pub
     from dagster_project.settings import Settings
+    from dagster_project.warehouse import publication as pub
 
     warehouse = tmp_path / "w.duckdb"
     build_warehouse(tmp_path / ".build" / "w.duckdb")

@@ -10,11 +10,9 @@ import openpyxl
 import pytest
 from test_release import build_warehouse
 
-from dagster_project import release as rel
-from dagster_project import review
 from dagster_project.cli import main
-from dagster_project.release import FreezeRefused, freeze
-from dagster_project.review import (
+from dagster_project.quality import review
+from dagster_project.quality.review import (
     STATUS_ANOMALY,
     STATUS_OK,
     STATUS_SUSPECT,
@@ -24,6 +22,8 @@ from dagster_project.review import (
     import_workbook,
     set_review,
 )
+from dagster_project.release import freeze as rel
+from dagster_project.release.freeze import FreezeRefused, freeze
 
 YEAR = 2025
 

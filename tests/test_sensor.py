@@ -31,8 +31,8 @@ from dagster import (
     materialize,
 )
 
-from dagster_project.resources import SourcesResource, WarehouseResource
-from dagster_project.sensors import changed_sources, snapshot
+from dagster_project.defs.resources import SourcesResource, WarehouseResource
+from dagster_project.defs.sensors import changed_sources, snapshot
 from dagster_project.settings import PROJECT_ROOT, Settings
 
 KPI_VARS = ("KPI_SOURCES", "KPI_WAREHOUSE", "KPI_RELEASES", "KPI_DBT_TARGET", "KPI_TODAY")
@@ -44,7 +44,7 @@ def isolated_env(monkeypatch, tmp_path):
     for name in KPI_VARS:
         monkeypatch.setenv(name, "recorded")  # remembers the original value (or its absence)
         monkeypatch.delenv(name)
-    from dagster_project.instance import DAGSTER_YAML
+    from dagster_project.defs.instance import DAGSTER_YAML
 
     home = tmp_path / "dagster_home"
     home.mkdir()
@@ -123,7 +123,7 @@ def test_changed_sources_new_modified_unchanged_removed():
 
 
 def _sensor_and_repo(settings: Settings):
-    from dagster_project.definitions import build_definitions
+    from dagster_project.defs.definitions import build_definitions
 
     defs = build_definitions(settings)
     return defs.resolve_sensor_def("new_deliveries"), defs.get_repository_def(), defs
@@ -219,7 +219,7 @@ def campaign_sources(tmp_path):
 
 
 def _evaluate_schedule(sources: Path, today: str):
-    from dagster_project.schedules import campaign_status_daily
+    from dagster_project.defs.schedules import campaign_status_daily
 
     resources = {"sources": SourcesResource(path=str(sources), today=today)}
     with (
@@ -230,8 +230,8 @@ def _evaluate_schedule(sources: Path, today: str):
 
 
 def test_schedule_runs_only_while_a_campaign_is_open(campaign_sources):
-    from dagster_project.campaign import load_campaign
-    from dagster_project.schedules import GRACE_DAYS, closing_date, last_due_date
+    from dagster_project.campaign.status import load_campaign
+    from dagster_project.defs.schedules import GRACE_DAYS, closing_date, last_due_date
 
     campaign = load_campaign(campaign_sources, 2025)
     opening, closing = campaign.opening_date, closing_date(campaign)
@@ -257,7 +257,11 @@ def test_schedule_names_an_invalid_campaign_file(campaign_sources):
 
 
 def test_status_asset_writes_the_table_and_warns_about_late_deliveries(campaign_sources, tmp_path):
-    from dagster_project.schedules import LATE_CHECK_NAME, STATUS_ASSET_KEY, campaign_status_asset
+    from dagster_project.defs.schedules import (
+        LATE_CHECK_NAME,
+        STATUS_ASSET_KEY,
+        campaign_status_asset,
+    )
 
     warehouse = tmp_path / "warehouse.duckdb"
     resources = {
@@ -288,7 +292,7 @@ def test_status_asset_writes_the_table_and_warns_about_late_deliveries(campaign_
 
 
 def test_status_asset_outside_campaigns_writes_nothing_and_passes(campaign_sources, tmp_path):
-    from dagster_project.schedules import campaign_status_asset
+    from dagster_project.defs.schedules import campaign_status_asset
 
     warehouse = tmp_path / "warehouse.duckdb"
     resources = {
@@ -304,8 +308,10 @@ def test_status_asset_outside_campaigns_writes_nothing_and_passes(campaign_sourc
 
 
 def test_definitions_wire_the_schedule_and_keep_kpi_run_unchanged():
-    from dagster_project.definitions import defs
-    from dagster_project.schedules import JOB_NAME, SCHEDULE_NAME, STATUS_ASSET_KEY
+    from dagster_project.defs.definitions import build_definitions
+
+    defs = build_definitions()
+    from dagster_project.defs.schedules import JOB_NAME, SCHEDULE_NAME, STATUS_ASSET_KEY
 
     schedule = defs.resolve_schedule_def(SCHEDULE_NAME)
     assert schedule.job_name == JOB_NAME and schedule.cron_schedule == "0 7 * * *"
@@ -419,7 +425,7 @@ def test_corrected_delivery_reaches_the_marts_through_the_sensor(
     assert built[None] == before[None] + delta
 
     # analysts read the published copy: `kpi run` publishes after a successful run
-    from dagster_project.publish import publish
+    from dagster_project.warehouse.publication import publish
 
     publish(settings, run_id=result.run_id, note="test: livraison corrigée")
     published = time.perf_counter()

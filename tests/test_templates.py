@@ -1,4 +1,4 @@
-"""Blank campaign workbooks derived from the contracts (dagster_project/templates.py).
+"""Blank campaign workbooks derived from the contracts (dagster_project/campaign/templates.py).
 
 The main test is a round trip for every source: generate the template, fill it the way a
 department would (openpyxl, values respecting the contract), and check the ingestion engine
@@ -15,11 +15,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from dagster_project.contracts import default_contracts
-from dagster_project.ingest.engine import validate_delivery
-from dagster_project.ingest.privacy import pseudonymiser
-from dagster_project.settings import CATALOGUE_CSV, COMMUNES_CSV
-from dagster_project.templates import (
+from dagster_project.campaign.templates import (
     DATA_SHEET,
     INDICATORS_SHEET,
     LISTS_SHEET,
@@ -27,6 +23,10 @@ from dagster_project.templates import (
     direction_of,
     write_templates,
 )
+from dagster_project.contracts.model import default_contracts
+from dagster_project.ingest.engine import validate_delivery
+from dagster_project.ingest.privacy import pseudonymiser
+from dagster_project.settings import CATALOGUE_CSV, COMMUNES_CSV
 
 YEAR = 2025
 DEADLINE = (dt.date(2026, 3, 13), "pilotage.kpi@bethunebruay.fr")

@@ -15,17 +15,17 @@ import duckdb
 import pandas as pd
 import pytest
 
-from dagster_project.contracts import parse_contract
+from dagster_project.contracts.model import parse_contract
 from dagster_project.ingest.store import ensure_tables
-from dagster_project.settings import COMMUNES_CSV
-from dagster_project.validation import (
+from dagster_project.quality import (
     mart_suites,
     record_outcomes,
     run_suite,
     suites_for_raw,
     sync_suites,
 )
-from dagster_project.validation.suites import raw_suite
+from dagster_project.quality.suites import raw_suite
+from dagster_project.settings import COMMUNES_CSV
 
 PSEUDONYMS = ["0123456789abcdef", "fedcba9876543210", "00112233aabbccdd"]
 CLEAR_MATRICULE = "M004217"
@@ -150,7 +150,7 @@ def _write(path, *statements):
 def test_suites_on_disk_are_in_sync_with_contracts(gx):
     report = sync_suites(check=True)
     assert not report.changed, (
-        f"suites à régénérer (python -m dagster_project.validation sync) : "
+        f"suites à régénérer (python -m dagster_project.quality sync) : "
         f"{report.written + report.removed}"
     )
 
@@ -424,8 +424,8 @@ def test_record_outcomes_creates_the_audit_table_and_replaces_reruns(warehouse, 
 def test_asset_checks_cover_every_suite_on_the_right_assets(contracts):
     from dagster import AssetKey
 
-    from dagster_project.assets.ingestion import raw_asset_key
-    from dagster_project.validation.asset_checks import build_mart_checks, build_raw_checks
+    from dagster_project.defs.assets.ingestion import raw_asset_key
+    from dagster_project.defs.checks import build_mart_checks, build_raw_checks
 
     raw = build_raw_checks()
     assert len(raw) == len(contracts)
@@ -443,8 +443,8 @@ def test_asset_checks_cover_every_suite_on_the_right_assets(contracts):
 def test_asset_check_runs_suite_and_records_under_the_run_id(warehouse, gx):
     from dagster import AssetCheckSeverity, build_asset_check_context
 
-    from dagster_project.resources import WarehouseResource
-    from dagster_project.validation.asset_checks import build_mart_checks
+    from dagster_project.defs.checks import build_mart_checks
+    from dagster_project.defs.resources import WarehouseResource
 
     _write(
         warehouse,
@@ -472,7 +472,7 @@ def test_asset_check_runs_suite_and_records_under_the_run_id(warehouse, gx):
 def test_scrub_masks_pseudonyms_in_strings_but_keeps_numbers_valid():
     import json as _json
 
-    from dagster_project.validation.runner import scrub_strings
+    from dagster_project.quality.runner import scrub_strings
 
     data = {"observed": 3.4322820037105752, "examples": ["0123456789abcdef", "ok"], "n": 12}
     masked = scrub_strings(data)

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from dagster_project.contracts import default_contracts
+from dagster_project.contracts.model import default_contracts
 from dagster_project.ingest import engine
 from dagster_project.ingest.engine import IngestContext, _find_data_sheet, validate_sheets
 from dagster_project.ingest.normalize import CellError, CommuneMatcher, is_empty

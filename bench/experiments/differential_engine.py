@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from bad_inputs.generate import generate  # noqa: E402
 
-from dagster_project.contracts import default_contracts  # noqa: E402
+from dagster_project.contracts.model import default_contracts  # noqa: E402
 from dagster_project.ingest import engine as new  # noqa: E402
 from dagster_project.ingest.pipeline import load_catalogue, load_communes  # noqa: E402
 from dagster_project.ingest.readers import ReadError, read_file  # noqa: E402

@@ -17,7 +17,7 @@ from dagster_project.settings import Settings
 
 
 def _campaign_or_none(settings: Settings, year: int):
-    from dagster_project.campaign import CampaignError, campaign_path, load_campaign
+    from dagster_project.campaign.status import CampaignError, campaign_path, load_campaign
 
     if not campaign_path(settings.sources_dir, year).exists():
         return None
@@ -29,7 +29,7 @@ def _campaign_or_none(settings: Settings, year: int):
 
 
 def cmd_templates(args: argparse.Namespace) -> int:
-    from dagster_project.templates import write_templates
+    from dagster_project.campaign.templates import write_templates
 
     settings = settings_from(args)
     campaign = _campaign_or_none(settings, args.year)
@@ -49,7 +49,7 @@ def cmd_templates(args: argparse.Namespace) -> int:
 
 
 def _status_rows(settings: Settings, year: int, today):
-    from dagster_project.campaign import campaign_status
+    from dagster_project.campaign.status import campaign_status
 
     con = connect(settings)
     try:
@@ -64,14 +64,14 @@ def _status_rows(settings: Settings, year: int, today):
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from dagster_project.campaign import (
+    from dagster_project.campaign.status import (
         CampaignError,
         export_status_xlsx,
         format_status,
         parse_today,
         write_status_table,
     )
-    from dagster_project.contracts import default_contracts
+    from dagster_project.contracts.model import default_contracts
     from dagster_project.ingest.pipeline import unrecognised_files
 
     settings = settings_from(args)
@@ -85,7 +85,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         write_status_table(con, args.year, rows)
     finally:
         con.close()
-    from dagster_project.schedules import report_status_written
+    from dagster_project.defs.schedules import report_status_written
 
     report_status_written(args.year, today, rows, "kpi status")
     print(format_status(rows, unrecognised_files(settings.sources_dir, default_contracts())))
@@ -99,7 +99,7 @@ def cmd_remind(args: argparse.Namespace) -> int:
     import datetime as dt
     import os
 
-    from dagster_project.campaign import (
+    from dagster_project.campaign.status import (
         CampaignError,
         parse_today,
         read_reminder,
@@ -158,7 +158,7 @@ def cmd_remind(args: argparse.Namespace) -> int:
 
 
 def cmd_next_campaign(args: argparse.Namespace) -> int:
-    from dagster_project.campaign_rollover import next_campaign_command
+    from dagster_project.campaign.rollover import next_campaign_command
 
     return next_campaign_command(settings_from(args).sources_dir, args.year, force=args.force)
 

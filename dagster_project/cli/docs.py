@@ -32,7 +32,7 @@ def generate_docs(out: Path, warehouse: Path | None, empty_catalog: bool = False
     """Write ``out/index.html`` (self-contained), ``manifest.json`` and ``catalog.json``."""
     import os
 
-    from dagster_project.resources import dbt_executable
+    from dagster_project.defs.resources import dbt_executable
 
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="kpi-docs-") as tmp:

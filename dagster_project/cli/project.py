@@ -25,7 +25,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_contracts(args: argparse.Namespace) -> int:
-    from dagster_project.dbt_sources import SOURCES_YML, write_sources
+    from dagster_project.ingest.dbt_sources import SOURCES_YML, write_sources
 
     changed = write_sources()
     print(f"{SOURCES_YML} {'mis à jour' if changed else 'déjà à jour'}")

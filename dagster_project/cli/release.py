@@ -45,9 +45,9 @@ def _frozen_state(settings):
     Dagster instance and kept for the whole freeze: a run that starts meanwhile waits for it
     at its first step, so a release never mixes two states of a run (one ``kpi run`` or
     ``kpi freeze`` at a time: ``session``)."""
-    from dagster_project.instance import active_runs, get_instance, wait_for_no_active_run
-    from dagster_project.publish import ensure_build
+    from dagster_project.defs.instance import active_runs, get_instance, wait_for_no_active_run
     from dagster_project.warehouse.access import session, to_stderr, wait_seconds
+    from dagster_project.warehouse.publication import ensure_build
 
     with session(ensure_build(settings), "kpi freeze"):
         instance = get_instance()
@@ -65,7 +65,7 @@ def _frozen_state(settings):
 
 def cmd_freeze(args: argparse.Namespace) -> int:
     from dagster_project.cli.run import _publish
-    from dagster_project.release import (
+    from dagster_project.release.freeze import (
         ANCHOR,
         FreezeRefused,
         Recovery,
@@ -143,7 +143,12 @@ def cmd_freeze(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from dagster_project.release import diff_releases, format_diff, release_info, write_diff_csv
+    from dagster_project.release.freeze import (
+        diff_releases,
+        format_diff,
+        release_info,
+        write_diff_csv,
+    )
 
     settings = settings_from(args)
     con = connect(settings, read_only=True)
@@ -167,13 +172,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     import duckdb
 
-    from dagster_project.publish import (
-        PublishError,
-        ensure_build,
-        format_publication_check,
-        verify_publication,
-    )
-    from dagster_project.release import (
+    from dagster_project.release.freeze import (
         format_verification,
         needs_recovery,
         recover_interrupted,
@@ -181,6 +180,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
         verify_copy,
     )
     from dagster_project.warehouse.access import WarehouseBusy, session
+    from dagster_project.warehouse.publication import (
+        PublishError,
+        ensure_build,
+        format_publication_check,
+        verify_publication,
+    )
 
     settings = settings_from(args)
     if needs_recovery(settings.releases_dir):
@@ -224,7 +229,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
-    from dagster_project.lineage import TraceError, format_trace, trace, trace_json
+    from dagster_project.release.lineage import TraceError, format_trace, trace, trace_json
 
     settings = settings_from(args)
     con = connect(settings, read_only=True)
@@ -240,13 +245,13 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 
 def _amount(value) -> str:
-    from dagster_project.release import format_number
+    from dagster_project.release.freeze import format_number
 
     return format_number(value)
 
 
 def cmd_review_set(args: argparse.Namespace) -> int:
-    from dagster_project.review import ReviewError, set_review
+    from dagster_project.quality.review import ReviewError, set_review
 
     settings = settings_from(args)
     con = connect(settings)
@@ -271,7 +276,7 @@ def cmd_review_set(args: argparse.Namespace) -> int:
 
 
 def cmd_review_list(args: argparse.Namespace) -> int:
-    from dagster_project.review import (
+    from dagster_project.quality.review import (
         ReviewError,
         history,
         list_reviews,
@@ -324,7 +329,7 @@ def cmd_review_list(args: argparse.Namespace) -> int:
 
 
 def cmd_review_export(args: argparse.Namespace) -> int:
-    from dagster_project.review import ReviewError, export_workbook
+    from dagster_project.quality.review import ReviewError, export_workbook
 
     settings = settings_from(args)
     con = connect(settings)
@@ -341,7 +346,7 @@ def cmd_review_export(args: argparse.Namespace) -> int:
 
 
 def cmd_review_import(args: argparse.Namespace) -> int:
-    from dagster_project.review import ImportRejected, ReviewError, import_workbook
+    from dagster_project.quality.review import ImportRejected, ReviewError, import_workbook
 
     path = Path(args.file).resolve()
     if not path.is_file():

@@ -3,7 +3,7 @@
 
 The run writes the build database (``.build/warehouse.duckdb``); when it succeeds with no
 blocking check failed, the read-only copy analysts open (``warehouse.duckdb``) and the
-Parquet exports (``exports/marts/``) are replaced atomically (``dagster_project.publish``).
+Parquet exports (``exports/marts/``) are replaced atomically (``dagster_project.warehouse.publication``).
 A failed or interrupted run leaves the previous publication in place.
 """
 
@@ -22,7 +22,7 @@ from dagster_project.cli.common import (
     connect,
     settings_from,
 )
-from dagster_project.progress import progress
+from dagster_project.lib.progress import progress
 from dagster_project.settings import Settings
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -34,8 +34,8 @@ def _selected_keys(defs, selection: list[str] | None):
         return None
     from dagster import AssetSelection
 
-    from dagster_project.assets.ingestion import raw_asset_key
-    from dagster_project.contracts import default_contracts
+    from dagster_project.contracts.model import default_contracts
+    from dagster_project.defs.assets.ingestion import raw_asset_key
 
     contracts = default_contracts()
     unknown = sorted(set(selection) - set(contracts))
@@ -48,10 +48,10 @@ def _selected_keys(defs, selection: list[str] | None):
 
 def run_pipeline(settings: Settings, selection: list[str] | None = None):
     """Run the main job in this process; returns the Dagster result."""
-    from dagster_project.instance import cli_run_tags, get_instance
+    from dagster_project.defs.instance import cli_run_tags, get_instance
 
     instance = get_instance()
-    from dagster_project.definitions import build_definitions
+    from dagster_project.defs.definitions import build_definitions
 
     defs = build_definitions(settings, in_process=True)
     job = defs.resolve_job_def("kpi_run")
@@ -69,7 +69,7 @@ def run_pipeline(settings: Settings, selection: list[str] | None = None):
 def _wait_for_dagster_runs(instance) -> None:
     """Runs the daemon has queued or in progress go first (bounded wait, French message). Our
     own run is then « in progress » for the daemon, which waits for it in turn."""
-    from dagster_project.instance import wait_for_no_active_run
+    from dagster_project.defs.instance import wait_for_no_active_run
     from dagster_project.warehouse.access import to_stderr, wait_seconds
 
     waited = wait_for_no_active_run(instance, "kpi run", wait_seconds(), to_stderr)
@@ -83,17 +83,17 @@ def run_pipeline_postgres(settings: Settings, selection: list[str] | None = None
     DuckDB, so only dbt's tests check the marts on this target."""
     from dagster import AssetSelection, Definitions, define_asset_job
 
-    from dagster_project.assets.ingestion import INGESTION_GROUP
-    from dagster_project.definitions import dbt_models, ingestion_assets
-    from dagster_project.instance import cli_run_tags, get_instance
-    from dagster_project.postgres import copy_to_postgres, pg_params
-    from dagster_project.publish import ensure_build
-    from dagster_project.resources import build_resources
-    from dagster_project.validation.asset_checks import build_raw_checks
+    from dagster_project.defs.assets.dbt import build_dbt_assets
+    from dagster_project.defs.assets.ingestion import INGESTION_GROUP, build_ingestion_assets
+    from dagster_project.defs.checks import build_raw_checks
+    from dagster_project.defs.instance import cli_run_tags, get_instance
+    from dagster_project.defs.resources import build_resources
+    from dagster_project.warehouse.postgres import copy_to_postgres, pg_params
+    from dagster_project.warehouse.publication import ensure_build
 
     instance = get_instance()
     defs = Definitions(
-        assets=[*ingestion_assets, dbt_models],
+        assets=[*build_ingestion_assets(), build_dbt_assets()],
         asset_checks=build_raw_checks(),
         jobs=[define_asset_job("kpi_run_postgres", selection=AssetSelection.all())],
         resources=build_resources(settings, in_process=True),
@@ -182,7 +182,7 @@ def run_summary(settings: Settings, run_ids: list[str] | str, started: float) ->
     finally:
         con.close()
     if settings.dbt_target == "postgres":
-        from dagster_project.postgres import count_rows
+        from dagster_project.warehouse.postgres import count_rows
 
         values = count_rows("marts.fct_indicator_values") or 0
     return {
@@ -195,7 +195,7 @@ def run_summary(settings: Settings, run_ids: list[str] | str, started: float) ->
 
 
 def _publish(settings: Settings, run_id: str | None, note: str | None = None) -> int:
-    from dagster_project.publish import publish
+    from dagster_project.warehouse.publication import publish
 
     progress("publication de la copie des analystes")
     try:
@@ -251,8 +251,8 @@ def pseudonym_key_problem(settings: Settings) -> str | None:
 def cmd_run(args: argparse.Namespace) -> int:
     import contextlib
 
-    from dagster_project.publish import ensure_build
     from dagster_project.warehouse.access import session
+    from dagster_project.warehouse.publication import ensure_build
 
     settings = settings_from(args)
     os.environ["KPI_PROGRESS"] = "1"
@@ -317,7 +317,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_publish(args: argparse.Namespace) -> int:
     """Publish the build database as it is (after a repair, or a run that was not published)."""
-    from dagster_project.release import blocking_failures, latest_run_id
+    from dagster_project.release.freeze import blocking_failures, latest_run_id
 
     settings = settings_from(args)
     con = connect(settings, read_only=True)

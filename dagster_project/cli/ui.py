@@ -98,14 +98,14 @@ def skip_community_popup(home: Path) -> None:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    from dagster_project.instance import ensure_dagster_home
-    from dagster_project.publish import ensure_build
+    from dagster_project.defs.instance import ensure_dagster_home
+    from dagster_project.warehouse.publication import ensure_build
 
     settings = settings_from(args)  # exports KPI_SOURCES, KPI_WAREHOUSE… for the code location
     build = ensure_build(settings)  # runs launched from the UI continue the same history
     home = ensure_dagster_home(Path(args.dagster_home) if args.dagster_home else None)
     skip_community_popup(home)
-    from dagster_project.instance import fail_dead_cli_runs, get_instance
+    from dagster_project.defs.instance import fail_dead_cli_runs, get_instance
 
     with get_instance() as instance:  # a killed `kpi run` must not hold the run queue
         fail_dead_cli_runs(instance)

@@ -23,7 +23,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dagster_project.contracts import DUCKDB_TYPES, TYPE_LABELS_FR, Column, Contract
+from dagster_project.contracts.model import DUCKDB_TYPES, TYPE_LABELS_FR, Column, Contract
 from dagster_project.ingest.normalize import (
     EXCEL_ERRORS,
     INFINITE_REASON,

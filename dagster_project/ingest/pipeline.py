@@ -22,8 +22,7 @@ from pathlib import Path
 
 import duckdb
 
-from dagster_project.contracts import ANY_DEPARTMENT, Contract
-from dagster_project.csv_safety import neutralise_row
+from dagster_project.contracts.model import ANY_DEPARTMENT, Contract
 from dagster_project.ingest import store
 from dagster_project.ingest.engine import (
     CatalogueEntry,
@@ -37,6 +36,7 @@ from dagster_project.ingest.privacy import PseudonymKeyError, check_key, load_ke
 from dagster_project.ingest.readahead import READ_AHEAD
 from dagster_project.ingest.readers import OTHER_FORMATS
 from dagster_project.ingest.report import REPORT_HEADER, group_problems
+from dagster_project.lib.csv_safety import neutralise_row
 from dagster_project.settings import CATALOGUE_CSV, COMMUNES_CSV
 
 REPORT_SUFFIX = ".rejet.csv"

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
-from dagster_project.contracts import Contract
+from dagster_project.contracts.model import Contract
 
 LINEAGE_COLUMNS = [
     ("_delivery_id", "VARCHAR"),

@@ -1,1 +1,3 @@
-"""The build database: who may open it and when (``access``)."""
+"""The warehouse itself: who may open the build database and when (``access``), the copy
+analysts read (``publication``), the PostgreSQL target (``postgres``) and small helpers on
+its relations."""

@@ -1,1 +1,0 @@
-"""Dagster assets: ingestion (one per contract), dbt models, validation checks."""

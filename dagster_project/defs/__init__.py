@@ -1,0 +1,3 @@
+"""All Dagster wiring: definitions, resources, assets, asset checks, sensors, schedules and the
+Dagster instance the project writes. Domain packages never import it; the CLI does.
+"""

@@ -1,0 +1,1 @@
+"""Dagster assets: ingestion (one per contract), dbt models, atypical values."""
