@@ -264,7 +264,7 @@ def lift_limits() -> None:
     them (SF10 eau_qualite: 400 000 rows; SF100: 4 M rows, 300 MiB of csv). The project
     reads them from KPI_MAX_* (set in the child's environment); older readers without those
     variables get the module constants patched."""
-    from dagster_project.ingest import readers
+    from dagster_project.ingest.readers import sheet as readers
 
     for name, value in LIFTED_LIMITS.items():
         setattr(readers, name.removeprefix("KPI_"), int(value))
@@ -576,7 +576,7 @@ class ScaleRun:
         """Does a file of this scale exceed the reader's default limits?"""
         defaults = {"MAX_FILE_BYTES": 50 * 2**20, "MAX_ROWS": 200_000, "MAX_CELLS": 5_000_000}
         try:
-            from dagster_project.ingest import readers
+            from dagster_project.ingest.readers import sheet as readers
 
             limits = {k: int(getattr(readers, k, v)) for k, v in defaults.items()}
         except ImportError:

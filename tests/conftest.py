@@ -17,8 +17,8 @@ os.environ.setdefault("KPI_PSEUDONYM_KEY", "test-key-" + "0" * 40)
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
 from dagster_project.contracts.model import default_contracts  # noqa: E402
-from dagster_project.ingest.engine import IngestContext  # noqa: E402
 from dagster_project.ingest.pipeline import load_catalogue, load_communes  # noqa: E402
+from dagster_project.ingest.validation.context import IngestContext  # noqa: E402
 
 
 @pytest.fixture(scope="session")

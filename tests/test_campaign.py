@@ -13,19 +13,11 @@ import duckdb
 import openpyxl
 import pytest
 
-from dagster_project.campaign.status import (
-    CampaignError,
-    campaign_status,
-    export_status_xlsx,
-    format_status,
-    load_campaign,
-    read_reminder,
-    send_reminders,
-    summarize,
-    uncovered,
-    write_reminders,
-    write_status_table,
-)
+from dagster_project.campaign.mail import read_reminder, send_reminders
+from dagster_project.campaign.plan import CampaignError, load_campaign, uncovered
+from dagster_project.campaign.reminders import write_reminders
+from dagster_project.campaign.status import campaign_status, summarize, write_status_table
+from dagster_project.campaign.status_report import export_status_xlsx, format_status
 from dagster_project.ingest.store import ensure_ingest_tables
 from dagster_project.settings import PROJECT_ROOT
 

@@ -1,5 +1,6 @@
 """Next year's campaign in one command (dagster_project/campaign/rollover.py, `kpi
-next-campaign`), and templates of year N whose examples are in year N (templates.py)."""
+next-campaign`), and templates of year N whose examples are in year N
+(dagster_project/campaign/templates/wording.py)."""
 
 from __future__ import annotations
 
@@ -11,23 +12,18 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from dagster_project.campaign.dates import add_years, non_working_reason
+from dagster_project.campaign.plan import CampaignError, campaign_path, load_campaign
 from dagster_project.campaign.rollover import (
     RolloverError,
-    add_years,
     format_rollover,
-    non_working_reason,
     roll_campaign,
     roll_campaign_text,
     shift_free_text,
 )
-from dagster_project.campaign.status import CampaignError, campaign_path, load_campaign
-from dagster_project.campaign.templates import (
-    DATA_SHEET,
-    NOTICE_SHEET,
-    examples_for_year,
-    type_label_fr,
-    write_templates,
-)
+from dagster_project.campaign.templates.layout import DATA_SHEET, NOTICE_SHEET
+from dagster_project.campaign.templates.wording import examples_for_year, type_label_fr
+from dagster_project.campaign.templates.workbook import write_templates
 from dagster_project.cli import main
 from dagster_project.contracts.model import default_contracts
 from dagster_project.settings import PROJECT_ROOT

@@ -35,7 +35,7 @@ import pytest
 from test_publish import TODAY, copy_campaign, kpi, published_campaign
 
 from dagster_project.lib.crash import POINTS
-from dagster_project.release.freeze import verify
+from dagster_project.release.verify import verify
 from dagster_project.settings import PROJECT_ROOT, Settings
 from dagster_project.warehouse.publication import ensure_build
 

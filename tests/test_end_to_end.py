@@ -89,7 +89,7 @@ def test_manifest_hashes_inputs_and_outputs(release):
     assert manifest["release_id"] == "RA-2025-v1"
     assert {d["source_id"] for d in manifest["inputs"]} >= {"eau_reseau", "eau_udi", "eau_volumes"}
     assert all(len(d["file_sha256"]) == 64 for d in manifest["inputs"])
-    from dagster_project.release.freeze import sha256_file
+    from dagster_project.release.manifest import sha256_file
 
     for name, digest in manifest["outputs"].items():
         assert sha256_file(release / name) == digest

@@ -8,8 +8,8 @@ import datetime as dt
 import pytest
 
 from dagster_project.contracts.model import CELL_UNITS
-from dagster_project.ingest.engine import validate_delivery
 from dagster_project.ingest.normalize import CellError, CommuneMatcher, parse_month, parse_number
+from dagster_project.ingest.validation.driver import validate_delivery
 
 UDI = {("eau_udi", "udi"): {"UDI-BETHUNOIS", "UDI-LYS"}}
 VOLUME_HEADER = [
@@ -618,7 +618,8 @@ def test_number_formats_that_show_the_value_as_it_is_are_accepted(
     ],
 )
 def test_number_formats_read_from_the_workbook(code, percent, unit, scaled, hides):
-    from dagster_project.ingest.readers import NumberFormat, _number_format
+    from dagster_project.ingest.readers.number_formats import _number_format
+    from dagster_project.ingest.readers.sheet import NumberFormat
 
     assert _number_format(code) == NumberFormat(code, percent, unit, scaled, hides)
 
@@ -627,6 +628,6 @@ def test_number_formats_read_from_the_workbook(code, percent, unit, scaled, hide
     "code", ["General", "#,##0", "#,##0.00_);(#,##0.00)", "[Red]0.00", "dd/mm/yyyy", "@", "0.0E+00"]
 )
 def test_number_formats_showing_the_number_as_it_is(code):
-    from dagster_project.ingest.readers import _number_format
+    from dagster_project.ingest.readers.number_formats import _number_format
 
     assert _number_format(code) is None

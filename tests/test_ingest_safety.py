@@ -23,8 +23,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dagster_project.ingest import engine, pipeline
+from dagster_project.ingest import pipeline
 from dagster_project.ingest.pipeline import UNREADABLE, Ingestor, discover
+from dagster_project.ingest.validation import driver
 
 ACTIVITY = "assainissement_activite"
 ACTIVITY_HEADER = [
@@ -175,7 +176,7 @@ def test_an_unexpected_exception_rejects_its_delivery_and_the_batch_goes_on(
         workbook, sources, middle_rows=BAD_ROW if kind == "report" else MIDDLE
     )
     if kind == "read":
-        monkeypatch.setattr(engine, "read_file", _crash_on(middle.name, exc, engine.read_file))
+        monkeypatch.setattr(driver, "read_file", _crash_on(middle.name, exc, driver.read_file))
     elif kind == "validate":
         planted = _crash_on(middle.name, exc, pipeline.validate_delivery)
         monkeypatch.setattr(pipeline, "validate_delivery", planted)
@@ -294,10 +295,10 @@ def test_a_huge_integer_is_judged_not_a_crash(kind, sources, con, contracts, wor
 def test_a_huge_integer_in_a_long_worksheet_read_by_arrow(sources, con, contracts, workbook):
     """The worksheet Arrow path (fastexcel, 10 000 rows and more) falls back to the cell
     rules, which locate it."""
-    from dagster_project.ingest import readers
+    from dagster_project.ingest.readers import xlsx_file
 
     read = []
-    original = readers._fastexcel_sheet
+    original = xlsx_file._fastexcel_sheet
 
     def spy(*args, **kwargs):
         sheet = original(*args, **kwargs)
@@ -309,17 +310,17 @@ def test_a_huge_integer_in_a_long_worksheet_read_by_arrow(sources, con, contract
         workbook,
         sources / "2025" / "waste",
         "dechets_prevention_2025.xlsx",
-        _big_actions(readers.ARROW_MIN_ROWS, bad_row=9_000),
+        _big_actions(xlsx_file.ARROW_MIN_ROWS, bad_row=9_000),
         1_700_000_000,
         sheet="Actions",
         header=header,
     )
     ingestor = Ingestor(con, contracts, today=TODAY)
     try:
-        readers._fastexcel_sheet = spy
+        xlsx_file._fastexcel_sheet = spy
         ingestor.ingest_source("dechets_prevention", discover(sources, contracts))
     finally:
-        readers._fastexcel_sheet = original
+        xlsx_file._fastexcel_sheet = original
     assert read == [True]  # it was read by Arrow first
     rejected = logged(con, path.name)
     assert rejected["outcome"] == "rejected"
@@ -332,7 +333,8 @@ def test_a_huge_integer_in_a_long_worksheet_read_by_arrow(sources, con, contract
 def test_a_name_that_is_not_utf8_is_refused_with_a_report_named_in_text(
     sources, con, contracts, workbook
 ):
-    from dagster_project.campaign.status import campaign_status, format_status
+    from dagster_project.campaign.status import campaign_status
+    from dagster_project.campaign.status_report import format_status
     from dagster_project.defs import sensors
     from dagster_project.ingest.pipeline import unrecognised_files
 
@@ -386,16 +388,16 @@ def test_a_department_folder_whose_name_is_not_utf8(sources, con, contracts, wor
 
 
 def _spy_reads(monkeypatch) -> list[Path]:
-    from dagster_project.ingest import readahead
+    from dagster_project.ingest.readers import readahead
 
     seen: list[Path] = []
-    original = engine.read_file
+    original = driver.read_file
 
     def read_file(path, *args, **kwargs):
         seen.append(Path(path))
         return original(path, *args, **kwargs)
 
-    monkeypatch.setattr(engine, "read_file", read_file)
+    monkeypatch.setattr(driver, "read_file", read_file)
     schedule = readahead.READ_AHEAD.schedule
     monkeypatch.setattr(
         readahead.READ_AHEAD, "schedule", lambda paths: (seen.extend(paths), schedule(paths))
@@ -484,7 +486,7 @@ def test_a_link_planted_at_the_report_name_is_replaced_never_followed(
 
 
 def test_write_report_creates_its_file_in_the_folder_of_the_delivery(tmp_path):
-    from dagster_project.ingest.engine import Problem, ValidationResult
+    from dagster_project.ingest.validation.results import Problem, ValidationResult
 
     folder = tmp_path / "sources" / "2025" / "water"
     folder.mkdir(parents=True)

@@ -22,20 +22,21 @@ from test_release import (
 
 from dagster_project.cli import main
 from dagster_project.contracts.model import default_contracts
-from dagster_project.release import freeze as rel
-from dagster_project.release import lineage
+from dagster_project.release import freeze as freeze_module
 from dagster_project.release.freeze import freeze
-from dagster_project.release.lineage import (
+from dagster_project.release.lineage import filters as filters_module
+from dagster_project.release.lineage.filters import (
+    Condition,
     RowFilterError,
-    TraceError,
-    computing_model,
-    format_trace,
+    SourceFilter,
     parse_row_filters,
-    recompute_value,
-    recompute_values,
     row_filters,
-    trace,
+    source_rows_query,
 )
+from dagster_project.release.lineage.model import computing_model
+from dagster_project.release.lineage.recompute import recompute_value, recompute_values
+from dagster_project.release.lineage.report import format_trace, trace_json
+from dagster_project.release.lineage.trace import DELIVERIES_SQL, TraceError, row_ranges, trace
 from dagster_project.settings import CATALOGUE_CSV, PROJECT_ROOT
 
 AUDIT_DOC = PROJECT_ROOT / "docs" / "audit.md"
@@ -75,7 +76,7 @@ def realistic_rows(con: duckdb.DuckDBPyConnection) -> None:
 
 @pytest.fixture(autouse=True)
 def _no_exports(monkeypatch):
-    monkeypatch.setattr(rel, "_write_exports", lambda *args: [])
+    monkeypatch.setattr(freeze_module, "_write_exports", lambda *args: [])
 
 
 @pytest.fixture
@@ -186,7 +187,7 @@ def test_derived_agglomeration_value_lists_only_the_rows_its_computation_reads(c
         "sur 5 lignes livrées" in text
     )
     assert "feuille « Réseaux » : 3 ligne(s) — ligne(s) 2–4 (livraison" in text
-    data = json.loads(lineage.trace_json(t))
+    data = json.loads(trace_json(t))
     assert data["source_rows"][0]["ranges"] == ["2–4"] and data["source_rows"][0]["row_count"] == 3
     assert data["row_selection"][0]["row_filter"] == "reseau = eau_potable"
     assert t.notes == []
@@ -224,7 +225,7 @@ def test_filtered_rows_give_back_the_value(con):
     # every delivered row, the old listing, would not: 30.5 + 7 + 3
     everything = replace(
         row_filters()["water_network_length"],
-        sources={"eau_reseau": lineage.SourceFilter("eau_reseau", (), "sum(lineaire_km)")},
+        sources={"eau_reseau": SourceFilter("eau_reseau", (), "sum(lineaire_km)")},
     )
     filters = {"water_network_length": everything}
     assert recompute_value(con, "water_network_length", 2025, None, D_NET_25, filters) == 40.5
@@ -235,7 +236,7 @@ def test_hr_rows_show_only_sheet_and_row_numbers(con, manifest):
     [rows] = t.source_rows
     assert rows.table == "raw_restricted.rh_effectifs" and rows.restricted
     assert rows.ranges == ["3–8", "10–14"] and rows.row_count == 11  # not the non-permanent 9
-    text = format_trace(t) + lineage.trace_json(t)
+    text = format_trace(t) + trace_json(t)
     assert "11 lignes de rh_effectifs (statut autre que NON_PERMANENT) entrent dans le calcul" in (
         text
     )
@@ -261,7 +262,7 @@ def test_without_a_usable_filter_every_delivered_row_is_listed_and_said(
         # an indicator the file does not describe
         empty = tmp_path / "rows.yml"
         empty.write_text("version: 1\nindicators: {}\n", encoding="utf-8")
-        monkeypatch.setattr(lineage, "ROW_FILTERS_YML", empty)
+        monkeypatch.setattr(filters_module, "ROW_FILTERS_YML", empty)
         t = trace(connection, "water_network_length", 2025, manifest_path=manifest)
         assert t.source_rows[0].row_count == 4
         assert any("aucun filtre de lignes déclaré" in n for n in t.notes)
@@ -308,16 +309,16 @@ def test_unreleased_year_traces_the_current_values(tmp_path, manifest):
 
 def test_documented_sql_is_the_one_the_code_runs(con):
     doc = AUDIT_DOC.read_text(encoding="utf-8")
-    assert lineage.DELIVERIES_SQL in doc
+    assert DELIVERIES_SQL in doc
     params = {"release_id": "RA-2025-v1", "indicator_id": "permanent_staff", "code_insee": None}
-    rows = con.execute(lineage.DELIVERIES_SQL, params).fetchall()
+    rows = con.execute(DELIVERIES_SQL, params).fetchall()
     assert [(r[0], r[4]) for r in rows] == [(D_HR_25, "rh_effectifs_2025.xlsx")]
 
 
 def test_documented_source_rows_sql_is_the_one_the_code_runs():
     doc = AUDIT_DOC.read_text(encoding="utf-8")
     water = row_filters()["water_network_length"].sources["eau_reseau"]
-    query, params = lineage.source_rows_query("raw.eau_reseau", water, "62119")
+    query, params = source_rows_query("raw.eau_reseau", water, "62119")
     assert query in doc
     assert params == {"rf0_0": "eau_potable", "code_insee": "62119"}
 
@@ -402,8 +403,8 @@ def test_row_filter_conditions_in_sql_and_in_french():
 
 
 def test_row_ranges():
-    assert lineage.row_ranges([2, 3, 4, 7, 9, 10, 3]) == ["2–4", "7", "9–10"]
-    assert lineage.row_ranges([]) == []
+    assert row_ranges([2, 3, 4, 7, 9, 10, 3]) == ["2–4", "7", "9–10"]
+    assert row_ranges([]) == []
 
 
 def test_kpi_trace_command(tmp_path, capsys):
@@ -474,7 +475,7 @@ def test_demo_water_network_trace_lists_the_drinking_water_rows_only(demo, tmp_p
         "where _delivery_id = ? and reseau = 'eau_potable' and code_insee = '62119'",
         [t.value["delivery_ids"]],
     ).fetchone()[0]
-    assert [s.ranges for s in commune.source_rows] == [lineage.row_ranges(numbers)]
+    assert [s.ranges for s in commune.source_rows] == [row_ranges(numbers)]
     assert commune.row_selection[0].row_count == len(numbers) >= 1
 
 
@@ -496,9 +497,9 @@ def test_row_filters_reproduce_every_derived_value(demo):
     assert not wrong, wrong[:20]
     # and the check has teeth: the sewer rows do not give the drinking-water length
     entry = row_filters()["water_network_length"]
-    sewer = lineage.SourceFilter(
+    sewer = SourceFilter(
         "eau_reseau",
-        (lineage.Condition("reseau", "equals", ("assainissement",)),),
+        (Condition("reseau", "equals", ("assainissement",)),),
         "sum(lineaire_km)",
     )
     filters = {"water_network_length": replace(entry, sources={"eau_reseau": sewer})}

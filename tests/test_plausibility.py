@@ -19,13 +19,14 @@ from dagster_project.cli import main
 from dagster_project.quality import plausibility
 from dagster_project.quality.plausibility import bound_reason, freeze_summary
 from dagster_project.quality.review import STATUS_OK, set_review
-from dagster_project.release import freeze as rel
-from dagster_project.release.freeze import FreezeRefused, freeze
+from dagster_project.release import freeze as freeze_module
+from dagster_project.release.freeze import freeze
+from dagster_project.release.gate import FreezeRefused
 
 
 @pytest.fixture(autouse=True)
 def _fake_exports(monkeypatch):
-    monkeypatch.setattr(rel, "_write_exports", fake_exports)
+    monkeypatch.setattr(freeze_module, "_write_exports", fake_exports)
 
 
 @pytest.fixture

@@ -31,8 +31,8 @@ from dagster_project.warehouse.publication import (
     is_published_copy,
     publication_info,
     publish,
-    verify_publication,
 )
+from dagster_project.warehouse.publication_check import verify_publication
 
 PSEUDONYM = "c0ffee00deadbeef"
 SECRET_VALUE = "VALEUR-PERSONNELLE-7f3a9c"  # only ever in restricted data
@@ -830,7 +830,7 @@ def _successful_run(tags=None):
 def test_sensor_publishes_after_a_dagster_run_without_blocking_failure(built):
     from dagster import build_run_status_sensor_context
 
-    from dagster_project.warehouse.publication import build_publication_sensor
+    from dagster_project.defs.sensors import build_publication_sensor
 
     job, instance, result = _successful_run()
     sensor = build_publication_sensor(settings=built)
@@ -849,7 +849,7 @@ def test_sensor_leaves_the_runs_of_kpi_run_alone(built):
     from dagster import build_run_status_sensor_context
 
     from dagster_project.defs.instance import CLI_TRIGGER
-    from dagster_project.warehouse.publication import build_publication_sensor
+    from dagster_project.defs.sensors import build_publication_sensor
 
     _job, instance, result = _successful_run(tags={"kpi/trigger": CLI_TRIGGER})
     context = build_run_status_sensor_context(
@@ -866,7 +866,7 @@ def test_sensor_leaves_the_runs_of_kpi_run_alone(built):
 def test_sensor_does_not_publish_a_run_with_a_blocking_failure(built):
     from dagster import build_run_status_sensor_context
 
-    from dagster_project.warehouse.publication import build_publication_sensor
+    from dagster_project.defs.sensors import build_publication_sensor
 
     job, instance, result = _successful_run()
     con = duckdb.connect(str(built.build_warehouse))

@@ -1,5 +1,5 @@
-"""Reading ahead (ingest/readahead.py): calamine parses the workbooks still to ingest in the
-background; what is read never depends on it."""
+"""Reading ahead (ingest/readers/readahead.py): calamine parses the workbooks still to ingest
+in the background; what is read never depends on it."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dagster_project.ingest import readers
 from dagster_project.ingest.pipeline import Ingestor, discover
-from dagster_project.ingest.readahead import READ_AHEAD, ReadAhead
-from dagster_project.ingest.readers import read_file, read_xlsx
+from dagster_project.ingest.readers.file import read_file
+from dagster_project.ingest.readers.readahead import READ_AHEAD, ReadAhead
+from dagster_project.ingest.readers.sheet import ReadError
+from dagster_project.ingest.readers.xlsx_file import CalamineParse, read_xlsx
 
 ACTIVITY = ["code_insee", "mois", "controles_spanc_vente", "branchements_eu_crees",
             "demandes_eaux_pluviales"]  # fmt: skip
@@ -100,10 +101,10 @@ def test_a_file_changed_since_it_was_scheduled_is_read_again(workbook, tmp_path)
 def test_a_file_refused_by_the_archive_checks_is_reported_as_without_read_ahead(tmp_path):
     path = tmp_path / "eau_volumes_2025.xlsx"
     path.write_text("udi;mois\n", encoding="utf-8")
-    with pytest.raises(readers.ReadError) as without:
+    with pytest.raises(ReadError) as without:
         read_file(path)
     READ_AHEAD.schedule([path])
-    with pytest.raises(readers.ReadError) as with_ahead:
+    with pytest.raises(ReadError) as with_ahead:
         read_file(path)
     assert with_ahead.value.reason == without.value.reason
 
@@ -134,14 +135,12 @@ def test_a_forged_archive_read_ahead_never_reaches_calamine(tmp_path, workbook, 
     forged = tmp_path / "forged.xlsx"
     forged.write_bytes(bytes(data))
     parsed = []
-    monkeypatch.setattr(
-        readers.CalamineParse, "parse", lambda self, scans: parsed.append(self.path)
-    )
+    monkeypatch.setattr(CalamineParse, "parse", lambda self, scans: parsed.append(self.path))
     ahead = ReadAhead()
     ahead.schedule([forged])
     read = _take_once_begun(ahead, forged)
     assert read is not None and read.done.wait(30) and read.scans is None
-    with pytest.raises(readers.ReadError, match="bombe zip"):  # the scan's own verdict
+    with pytest.raises(ReadError, match="bombe zip"):  # the scan's own verdict
         read_xlsx(forged, read)
     assert parsed == []
 
@@ -179,7 +178,7 @@ def test_a_whole_run_reads_ahead_the_other_sources(tmp_path, monkeypatch):
     from dagster import DagsterInstance
 
     from dagster_project.defs.definitions import build_definitions
-    from dagster_project.ingest import readahead
+    from dagster_project.ingest.readers import readahead
     from dagster_project.settings import PROJECT_ROOT, Settings
 
     sources = tmp_path / "sources"

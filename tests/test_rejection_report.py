@@ -15,10 +15,12 @@ import os
 import duckdb
 import pytest
 
-from dagster_project.ingest import engine, readers
-from dagster_project.ingest.engine import MAX_PROBLEMS, Problem, ValidationResult, validate_delivery
 from dagster_project.ingest.pipeline import DeliveryFile, Ingestor, discover, write_report
+from dagster_project.ingest.readers import csv_file, xlsx_file
 from dagster_project.ingest.report import REPORT_HEADER, group_problems, rows_fr
+from dagster_project.ingest.validation import driver
+from dagster_project.ingest.validation.driver import validate_delivery
+from dagster_project.ingest.validation.results import MAX_PROBLEMS, Problem, ValidationResult
 
 NBSP = "\u00a0"
 COLLECTE = ["code_insee", "mois", "flux", "tonnage_t"]
@@ -171,12 +173,12 @@ def test_other_year_same_answer_on_the_csv_arrow_path(
     lines = [";".join(ACTIVITY)] + [";".join(map(str, row)) for row in _activity(year_of)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     contract = contracts["assainissement_activite"]
-    monkeypatch.setattr(engine, "CHUNK_ROWS", 3)  # the first chunks pass in Arrow
-    real, read = readers._csv_arrow, []
-    monkeypatch.setattr(readers, "_csv_arrow", lambda *a: read.append(1) or real(*a))
+    monkeypatch.setattr(driver, "CHUNK_ROWS", 3)  # the first chunks pass in Arrow
+    real, read = csv_file._csv_arrow, []
+    monkeypatch.setattr(csv_file, "_csv_arrow", lambda *a: read.append(1) or real(*a))
     with_arrow = validate_delivery(contract, path, make_context())
     assert read  # read by Arrow's CSV parser
-    monkeypatch.setattr(readers, "_csv_arrow", lambda *args: None)
+    monkeypatch.setattr(csv_file, "_csv_arrow", lambda *args: None)
     cell_by_cell = validate_delivery(contract, path, make_context())
     assert outcome(with_arrow) == outcome(cell_by_cell)
     assert bool(_year_line(with_arrow)) == said
@@ -196,13 +198,13 @@ def test_other_year_same_answer_on_the_worksheet_arrow_path(
 ):
     path = workbook({"Activité": [ACTIVITY, *_activity(year_of)]}, name="activite.xlsx")
     contract = contracts["assainissement_activite"]
-    monkeypatch.setattr(engine, "CHUNK_ROWS", 3)
-    monkeypatch.setattr(readers, "ARROW_MIN_ROWS", 2)  # read by fastexcel into Arrow columns
-    real, read = readers._fastexcel_sheet, []
-    monkeypatch.setattr(readers, "_fastexcel_sheet", lambda *a: read.append(real(*a)) or read[-1])
+    monkeypatch.setattr(driver, "CHUNK_ROWS", 3)
+    monkeypatch.setattr(xlsx_file, "ARROW_MIN_ROWS", 2)  # read by fastexcel into Arrow columns
+    real, read = xlsx_file._fastexcel_sheet, []
+    monkeypatch.setattr(xlsx_file, "_fastexcel_sheet", lambda *a: read.append(real(*a)) or read[-1])
     with_arrow = validate_delivery(contract, path, make_context())
     assert read and read[0] is not None
-    monkeypatch.setattr(readers, "ARROW_MIN_ROWS", 10**12)
+    monkeypatch.setattr(xlsx_file, "ARROW_MIN_ROWS", 10**12)
     cell_by_cell = validate_delivery(contract, path, make_context())
     assert outcome(with_arrow) == outcome(cell_by_cell)
     assert bool(_year_line(with_arrow)) == said

@@ -22,8 +22,15 @@ import pytest
 from dagster_project.cli import main
 from dagster_project.ingest.store import ensure_ingest_tables
 from dagster_project.lib.crash import POINTS as CRASH_POINTS
-from dagster_project.release import freeze as rel
-from dagster_project.release.freeze import FreezeRefused, diff_releases, freeze, verify
+from dagster_project.release import freeze as freeze_module
+from dagster_project.release.anchor import ANCHOR, chain_head, read_anchor
+from dagster_project.release.diff import diff_releases, format_diff
+from dagster_project.release.freeze import freeze
+from dagster_project.release.gate import FreezeRefused
+from dagster_project.release.manifest import output_files, sha256_file, values_sha256
+from dagster_project.release.records import release_for
+from dagster_project.release.recovery import needs_recovery, recover_interrupted
+from dagster_project.release.verify import format_verification, verify, verify_records
 
 YEAR = 2025
 D_DECL_25 = "indicateurs_declares-2025-finance-aaaaaaaaaaaa"
@@ -250,7 +257,7 @@ def fake_exports(con, release_id, year, folder: Path) -> list[Path]:
 
 @pytest.fixture(autouse=True)
 def _fake_exports(monkeypatch):
-    monkeypatch.setattr(rel, "_write_exports", fake_exports)
+    monkeypatch.setattr(freeze_module, "_write_exports", fake_exports)
 
 
 @pytest.fixture
@@ -285,14 +292,14 @@ def test_freeze_hashes_every_file_and_the_values(con, tmp_path):
     assert set(manifest["outputs"]) == files - {"manifest.json"}
     assert "rapport/index.html" in manifest["outputs"]  # recursive
     for name, digest in manifest["outputs"].items():
-        assert rel.sha256_file(folder / name) == digest
+        assert sha256_file(folder / name) == digest
     # values_sha256: the warehouse rows rendered as CSV are values.csv, byte for byte
-    assert manifest["values_sha256"] == rel.sha256_file(folder / "values.csv")
-    assert rel.values_sha256(con, release.release_id) == manifest["values_sha256"]
+    assert manifest["values_sha256"] == sha256_file(folder / "values.csv")
+    assert values_sha256(con, release.release_id) == manifest["values_sha256"]
     stored = con.execute(
         "select manifest_sha256, values_sha256, value_count from release.releases"
     ).fetchone()
-    assert stored == (rel.sha256_file(folder / "manifest.json"), manifest["values_sha256"], 5)
+    assert stored == (sha256_file(folder / "manifest.json"), manifest["values_sha256"], 5)
     assert [d["delivery_id"] for d in manifest["inputs"]] == sorted([D_DECL_25, D_HR_25, D_NET_25])
     assert "run_id" not in manifest["validation"]
     assert manifest["review"]["non revu"] == 5 and manifest["waivers"] == []
@@ -329,7 +336,7 @@ def test_revision_needs_a_reason_and_never_touches_v1(con, tmp_path):
     manifest = json.loads((v2.folder / "manifest.json").read_text(encoding="utf-8"))
     assert D_DECL_24 in {d["delivery_id"] for d in manifest["inputs"]}
     assert manifest["previous_release_id"] == "RA-2025-v1"
-    assert manifest["previous_manifest_sha256"] == rel.sha256_file(v1.folder / "manifest.json")
+    assert manifest["previous_manifest_sha256"] == sha256_file(v1.folder / "manifest.json")
     # both versions stay queryable; the view reads the latest
     assert con.execute(
         "select release_id, value from release.latest_values where indicator_id = "
@@ -339,8 +346,8 @@ def test_revision_needs_a_reason_and_never_touches_v1(con, tmp_path):
         "select value from release.release_values where release_id = 'RA-2025-v1' "
         "and indicator_id = 'water_network_length' and code_insee is null"
     ).fetchone() == (30.5,)
-    assert rel.release_for(con, YEAR) == "RA-2025-v2"
-    assert rel.release_for(con, YEAR, "RA-2025-v1") == "RA-2025-v1"
+    assert release_for(con, YEAR) == "RA-2025-v2"
+    assert release_for(con, YEAR, "RA-2025-v1") == "RA-2025-v1"
     assert verify(con, releases).intact
 
 
@@ -366,7 +373,7 @@ def test_diff_lists_changed_added_and_removed_values(con, tmp_path):
         ("retirée", "water_network_length", "62126", 10.5, None),
         ("ajoutée", "declared_budget", "62119", None, 10.0),
     }
-    text = rel.format_diff("RA-2025-v1", "RA-2025-v2", changes, "Révision")
+    text = format_diff("RA-2025-v1", "RA-2025-v2", changes, "Révision")
     assert "30,5 km → 31 km" in text and "Beuvry (62126)" in text
     assert "Valeurs ajoutées : 1" in text and "Valeurs retirées : 1" in text
 
@@ -558,11 +565,11 @@ import sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[3])
 import duckdb
-from dagster_project.release import freeze as rel
+from dagster_project.release import freeze as freeze_module
 from test_release import fake_exports
-rel._write_exports = fake_exports
+freeze_module._write_exports = fake_exports
 con = duckdb.connect(sys.argv[1])
-rel.freeze(con, 2025, Path(sys.argv[2]), reason=sys.argv[4] or None)
+freeze_module.freeze(con, 2025, Path(sys.argv[2]), reason=sys.argv[4] or None)
 """
 
 
@@ -580,7 +587,7 @@ def freeze_killed_at(point: str, warehouse: Path, releases: Path, reason: str = 
 
 
 def reopen(warehouse: Path) -> duckdb.DuckDBPyConnection:
-    from dagster_project.warehouse.publication import recover_after_crash
+    from dagster_project.warehouse.recovery import recover_after_crash
 
     recover_after_crash(warehouse)  # as every `kpi` command does before opening the build
     return duckdb.connect(str(warehouse))
@@ -601,7 +608,7 @@ def test_a_freeze_killed_at_any_point_is_absent_or_complete_on_the_next_command(
     freeze_killed_at(point, warehouse, releases)
     con = reopen(warehouse)
     try:
-        recovery = rel.recover_interrupted(con, releases)
+        recovery = recover_interrupted(con, releases)
         leftovers = [p.name for p in releases.iterdir() if p.name.startswith(".")]
         assert leftovers == [], leftovers  # no staging folder, no journal
         result = verify(con, releases)
@@ -609,7 +616,7 @@ def test_a_freeze_killed_at_any_point_is_absent_or_complete_on_the_next_command(
         if point in COMPLETED_AT:
             assert result.checked == ["RA-2025-v1"]
             assert folder_bytes(releases / "RA-2025-v1") == expected
-            assert set(rel.read_anchor(releases).releases) == {"RA-2025-v1"}
+            assert set(read_anchor(releases).releases) == {"RA-2025-v1"}
             if point == "freeze:renamed":
                 assert recovery.completed == ["RA-2025-v1"]
                 assert any("enregistrement complété" in m for m in recovery.messages)
@@ -659,9 +666,9 @@ def test_a_killed_revision_completed_from_its_folder_keeps_its_chain_and_notes(t
     assert done.returncode == -9, done.stderr
     con = reopen(warehouse)
     try:
-        assert rel.needs_recovery(releases)
-        assert rel.recover_interrupted(con, releases).completed == ["RA-2025-v2"]
-        assert not rel.needs_recovery(releases)
+        assert needs_recovery(releases)
+        assert recover_interrupted(con, releases).completed == ["RA-2025-v2"]
+        assert not needs_recovery(releases)
         row = con.execute(
             "select reason, run_id, previous_release_id, previous_manifest_sha256, value_count "
             "from release.releases where release_id = 'RA-2025-v2'"
@@ -671,7 +678,7 @@ def test_a_killed_revision_completed_from_its_folder_keeps_its_chain_and_notes(t
             ("raw_eau_reseau", "Doublons connus")
         ]
         assert verify(con, releases).intact
-        assert list(rel.read_anchor(releases).releases) == ["RA-2025-v1", "RA-2025-v2"]
+        assert list(read_anchor(releases).releases) == ["RA-2025-v1", "RA-2025-v2"]
     finally:
         con.close()
 
@@ -750,8 +757,8 @@ def test_leftovers_without_a_journal_are_removed_or_set_aside_with_a_french_mess
     orphan.mkdir()
     (orphan / "values.csv").write_bytes((v1.folder / "values.csv").read_bytes())
     assert any("sans enregistrement" in p for p in verify(con, releases).problems)
-    assert rel.needs_recovery(releases)
-    recovery = rel.recover_interrupted(con, releases)
+    assert needs_recovery(releases)
+    recovery = recover_interrupted(con, releases)
     assert recovery.completed == []
     assert recovery.messages[0] == (
         ".RA-2025-v2-k1ll3d : dossier temporaire d'un gel interrompu, supprimé"
@@ -772,51 +779,51 @@ def test_leftovers_without_a_journal_are_removed_or_set_aside_with_a_french_mess
 def test_the_anchor_is_checkable_with_sha256sum_and_appended_at_each_freeze(con, tmp_path):
     releases = tmp_path / "releases"
     v1 = freeze(con, YEAR, releases)
-    head_v1 = rel.chain_head(releases)
-    anchor_v1 = (releases / rel.ANCHOR).read_bytes()
+    head_v1 = chain_head(releases)
+    anchor_v1 = (releases / ANCHOR).read_bytes()
     v2 = freeze(con, YEAR, releases, reason="Deuxième version")
-    text = (releases / rel.ANCHOR).read_text(encoding="utf-8")
+    text = (releases / ANCHOR).read_text(encoding="utf-8")
     assert text.encode().startswith(anchor_v1)  # appended, never rewritten
     assert hashlib.sha256(anchor_v1).hexdigest() == head_v1
     assert text.splitlines()[-1] == f"{v2.manifest_sha256}  RA-2025-v2/manifest.json"
     assert f"{v1.manifest_sha256}  RA-2025-v1/manifest.json" in text.splitlines()
-    assert {name for name in rel.read_anchor(releases).releases["RA-2025-v1"]} == set(
+    assert {name for name in read_anchor(releases).releases["RA-2025-v1"]} == set(
         folder_bytes(v1.folder)
     )
-    assert (releases / rel.ANCHOR).stat().st_mode & 0o777 == 0o444
+    assert (releases / ANCHOR).stat().st_mode & 0o777 == 0o444
     if shutil.which("sha256sum"):
         checked = subprocess.run(
-            ["sha256sum", "-c", "--strict", rel.ANCHOR], cwd=releases, capture_output=True
+            ["sha256sum", "-c", "--strict", ANCHOR], cwd=releases, capture_output=True
         )
         assert checked.returncode == 0, checked.stdout + checked.stderr
     result = verify(con, releases)
-    assert result.intact and result.chain_head == rel.chain_head(releases)
-    assert f"tête de chaîne {result.chain_head}" in rel.format_verification(result)
+    assert result.intact and result.chain_head == chain_head(releases)
+    assert f"tête de chaîne {result.chain_head}" in format_verification(result)
 
 
 def test_a_warehouse_frozen_before_the_anchor_gets_one_when_its_releases_verify(con, tmp_path):
     releases = tmp_path / "releases"
     freeze(con, YEAR, releases)
     freeze(con, YEAR, releases, reason="Deuxième version")
-    expected = (releases / rel.ANCHOR).read_bytes()
-    (releases / rel.ANCHOR).unlink()
+    expected = (releases / ANCHOR).read_bytes()
+    (releases / ANCHOR).unlink()
     assert verify(con, releases).problems == [
         "ancre SHA256SUMS absente du dossier des publications : les publications ne peuvent "
         "pas être vérifiées hors de l'entrepôt"
     ]
-    assert rel.needs_recovery(releases)
-    (message,) = rel.recover_interrupted(con, releases).messages
+    assert needs_recovery(releases)
+    (message,) = recover_interrupted(con, releases).messages
     assert message.startswith("ancre SHA256SUMS créée avec les 2 publication(s) existante(s)")
-    assert (releases / rel.ANCHOR).read_bytes() == expected
+    assert (releases / ANCHOR).read_bytes() == expected
     assert verify(con, releases).intact
     # not from releases that do not verify
-    (releases / rel.ANCHOR).unlink()
+    (releases / ANCHOR).unlink()
     con.execute(
         "update release.release_values set value = 1 where indicator_id = 'declared_budget'"
     )
-    (message,) = rel.recover_interrupted(con, releases).messages
+    (message,) = recover_interrupted(con, releases).messages
     assert message.startswith("ancre SHA256SUMS non créée")
-    assert not (releases / rel.ANCHOR).exists()
+    assert not (releases / ANCHOR).exists()
 
 
 def _forge(con, releases: Path, release_id: str, values_sql: str) -> None:
@@ -827,17 +834,17 @@ def _forge(con, releases: Path, release_id: str, values_sql: str) -> None:
     folder = releases / release_id
     for path in folder.rglob("*"):
         path.chmod(0o644 if path.is_file() else 0o755)
-    digest = rel._write_values(con, release_id, folder)
+    digest = freeze_module._write_values(con, release_id, folder)
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     manifest["values_sha256"] = digest
     manifest["outputs"] = {
-        p.relative_to(folder).as_posix(): rel.sha256_file(p) for p in rel.output_files(folder)
+        p.relative_to(folder).as_posix(): sha256_file(p) for p in output_files(folder)
     }
     (folder / "manifest.json").write_text(
         json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True) + "\n",
         encoding="utf-8",
     )
-    manifest_sha = rel.sha256_file(folder / "manifest.json")
+    manifest_sha = sha256_file(folder / "manifest.json")
     con.execute(
         "update release.releases set values_sha256 = ?, manifest_sha256 = ? where release_id = ?",
         [digest, manifest_sha, release_id],
@@ -856,7 +863,7 @@ def _forge(con, releases: Path, release_id: str, values_sql: str) -> None:
         con.execute(
             "update release.releases set previous_manifest_sha256 = ?, manifest_sha256 = ? "
             "where release_id = ?",
-            [manifest_sha, rel.sha256_file(path), following.name],
+            [manifest_sha, sha256_file(path), following.name],
         )
 
 
@@ -874,7 +881,7 @@ def test_a_release_forged_in_the_build_database_and_its_folders_is_caught_by_the
         "and indicator_id = 'declared_budget'",
     )
     # consistent with itself: the warehouse, the folders and the manifest chain all agree
-    assert rel._verify_records(con, releases).intact
+    assert verify_records(con, releases).intact
     problems = verify(con, releases).problems
     assert "RA-2025-v1 : le manifeste n'est pas celui de l'ancre SHA256SUMS" in problems
     assert any(p.startswith("RA-2025-v1 : l'empreinte du manifeste enregistrée") for p in problems)
@@ -883,7 +890,7 @@ def test_a_release_forged_in_the_build_database_and_its_folders_is_caught_by_the
         p.startswith("RA-2025-v2 : le manifeste n'est pas celui de l'ancre") for p in problems
     )
     if shutil.which("sha256sum"):  # and without kpi
-        checked = subprocess.run(["sha256sum", "-c", rel.ANCHOR], cwd=releases, capture_output=True)
+        checked = subprocess.run(["sha256sum", "-c", ANCHOR], cwd=releases, capture_output=True)
         assert checked.returncode != 0 and b"RA-2025-v1/values.csv: FAILED" in checked.stdout
     # a record added to the build database alone is not anchored either
     con.execute(
@@ -899,7 +906,8 @@ def test_kpi_verify_checks_the_release_tables_analysts_read(tmp_path, capsys):
     """An edit of the published copy's release tables, with its publication fingerprint
     recomputed so the copy's own check passes, still shows against the anchor."""
     from dagster_project.settings import Settings
-    from dagster_project.warehouse import publication as pub
+    from dagster_project.warehouse.publication import columns_of, hash_rows, relation_fingerprint
+    from dagster_project.warehouse.publication_check import verify_publication
 
     warehouse = tmp_path / "w.duckdb"
     build_warehouse(tmp_path / ".build" / "w.duckdb")
@@ -915,20 +923,20 @@ def test_kpi_verify_checks_the_release_tables_analysts_read(tmp_path, capsys):
     copy.execute(
         "update release.release_values set value = 999 where indicator_id = 'declared_budget'"
     )
-    rows, rows_hash = pub._rows_hash(copy, "select * from release.release_values")
+    rows, rows_hash = hash_rows(copy, "select * from release.release_values")
     comment = copy.execute(
         "select comment from duckdb_tables() where schema_name = 'release' "
         "and table_name = 'release_values'"
     ).fetchone()[0]
-    columns = pub._columns_of(copy, "w")[("release", "release_values")]
+    columns = columns_of(copy, "w")[("release", "release_values")]
     copy.execute(
         "update publication.tables set fingerprint = ? where schema_name = 'release' "
         "and table_name = 'release_values'",
-        [pub._digest(comment, columns, rows, rows_hash)],
+        [relation_fingerprint(comment, columns, rows, rows_hash)],
     )
     copy.close()
     target.chmod(0o444)
-    assert pub.verify_publication(Settings(tmp_path, warehouse, tmp_path / "releases")).intact
+    assert verify_publication(Settings(tmp_path, warehouse, tmp_path / "releases")).intact
     assert main(["verify", *args]) == 3
     out = capsys.readouterr().out
     assert (

@@ -22,15 +22,16 @@ from dagster_project.quality.review import (
     import_workbook,
     set_review,
 )
-from dagster_project.release import freeze as rel
-from dagster_project.release.freeze import FreezeRefused, freeze
+from dagster_project.release import freeze as freeze_module
+from dagster_project.release.freeze import freeze
+from dagster_project.release.gate import FreezeRefused
 
 YEAR = 2025
 
 
 @pytest.fixture(autouse=True)
 def _no_exports(monkeypatch):
-    monkeypatch.setattr(rel, "_write_exports", lambda *args: [])
+    monkeypatch.setattr(freeze_module, "_write_exports", lambda *args: [])
 
 
 @pytest.fixture

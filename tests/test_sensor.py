@@ -230,7 +230,7 @@ def _evaluate_schedule(sources: Path, today: str):
 
 
 def test_schedule_runs_only_while_a_campaign_is_open(campaign_sources):
-    from dagster_project.campaign.status import load_campaign
+    from dagster_project.campaign.plan import load_campaign
     from dagster_project.defs.schedules import GRACE_DAYS, closing_date, last_due_date
 
     campaign = load_campaign(campaign_sources, 2025)

@@ -1,4 +1,4 @@
-"""Blank campaign workbooks derived from the contracts (dagster_project/campaign/templates.py).
+"""Blank campaign workbooks derived from the contracts (dagster_project/campaign/templates/).
 
 The main test is a round trip for every source: generate the template, fill it the way a
 department would (openpyxl, values respecting the contract), and check the ingestion engine
@@ -15,17 +15,17 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from dagster_project.campaign.templates import (
+from dagster_project.campaign.templates.layout import (
     DATA_SHEET,
     INDICATORS_SHEET,
     LISTS_SHEET,
     NOTICE_SHEET,
-    direction_of,
-    write_templates,
 )
+from dagster_project.campaign.templates.workbook import write_templates
 from dagster_project.contracts.model import default_contracts
-from dagster_project.ingest.engine import validate_delivery
+from dagster_project.contracts.reference import direction_of
 from dagster_project.ingest.privacy import pseudonymiser
+from dagster_project.ingest.validation.driver import validate_delivery
 from dagster_project.settings import CATALOGUE_CSV, COMMUNES_CSV
 
 YEAR = 2025

@@ -147,14 +147,6 @@ def _write(path, *statements):
 # ---------------------------------------------------------------------------------------------
 
 
-def test_suites_on_disk_are_in_sync_with_contracts(gx):
-    report = sync_suites(check=True)
-    assert not report.changed, (
-        f"suites à régénérer (python -m dagster_project.quality sync) : "
-        f"{report.written + report.removed}"
-    )
-
-
 def test_one_suite_per_source_and_the_mart_suites(contracts):
     for source_id in contracts:
         assert suites_for_raw(source_id) == [f"raw_{source_id}"]

@@ -1,7 +1,7 @@
 """A long, clean worksheet is read by fastexcel into typed Arrow columns and judged column by
-column (readers._fastexcel_sheet, engine._python_values); any other sheet, and any
-delivery whose Arrow columns hold a problem or something only the cell-by-cell rules explain,
-is judged on python-calamine's values (``Sheet.reread``).
+column (readers.xlsx_file._fastexcel_sheet, validation.arrow_chunks._python_values); any other
+sheet, and any delivery whose Arrow columns hold a problem or something only the
+cell-by-cell rules explain, is judged on python-calamine's values (``Sheet.reread``).
 
 The two paths must give the same answer: each workbook below is validated both ways (the
 Arrow path turned off by raising ``ARROW_MIN_ROWS``) and the results compared whole:
@@ -16,8 +16,11 @@ import datetime as dt
 import openpyxl
 import pytest
 
-from dagster_project.ingest import engine, readers
-from dagster_project.ingest.engine import validate_delivery
+from dagster_project.ingest.readers import xlsx_file
+from dagster_project.ingest.readers.archive import check_archive
+from dagster_project.ingest.readers.scan import scan_archive
+from dagster_project.ingest.validation import driver
+from dagster_project.ingest.validation.driver import validate_delivery
 
 QUALITY = [
     "ID prélèvement",
@@ -221,9 +224,9 @@ def _nan(path) -> None:
 
 def _both_ways(monkeypatch, validate):
     """(result with the Arrow path, result cell by cell, whether the Arrow path decided)."""
-    monkeypatch.setattr(engine, "CHUNK_ROWS", 3)  # several chunks, each judged on its own
+    monkeypatch.setattr(driver, "CHUNK_ROWS", 3)  # several chunks, each judged on its own
     read, reread = [], []
-    real_read, real_python = readers._fastexcel_sheet, engine._python_sheets
+    real_read, real_python = xlsx_file._fastexcel_sheet, driver._python_sheets
 
     def fastexcel_sheet(path, name, scan):
         sheet = real_read(path, name, scan)
@@ -234,12 +237,12 @@ def _both_ways(monkeypatch, validate):
         reread.append([s.name for s in sheets if s.reread is not None])
         return real_python(sheets)
 
-    monkeypatch.setattr(readers, "_fastexcel_sheet", fastexcel_sheet)
-    monkeypatch.setattr(engine, "_python_sheets", python_sheets)
-    monkeypatch.setattr(readers, "ARROW_MIN_ROWS", 2)  # the data sheet, not the notice
+    monkeypatch.setattr(xlsx_file, "_fastexcel_sheet", fastexcel_sheet)
+    monkeypatch.setattr(driver, "_python_sheets", python_sheets)
+    monkeypatch.setattr(xlsx_file, "ARROW_MIN_ROWS", 2)  # the data sheet, not the notice
     with_arrow = validate()
     arrow_decided = read == [True] and not any(reread)
-    monkeypatch.setattr(readers, "ARROW_MIN_ROWS", 10**12)
+    monkeypatch.setattr(xlsx_file, "ARROW_MIN_ROWS", 10**12)
     read.clear()
     cell_by_cell = validate()
     assert read == []  # the cell-by-cell run never asked fastexcel
@@ -331,7 +334,7 @@ def test_layouts_same_answer_both_ways(
 
 def test_error_cells_and_uncached_formulas_stay_with_calamine(tmp_path, monkeypatch):
     """The scan sees what fastexcel would turn into empty cells: such a sheet is not offered."""
-    monkeypatch.setattr(readers, "ARROW_MIN_ROWS", 1)
+    monkeypatch.setattr(xlsx_file, "ARROW_MIN_ROWS", 1)
     path = tmp_path / "book.xlsx"
     book = openpyxl.Workbook()
     sheet = book.active
@@ -339,25 +342,25 @@ def test_error_cells_and_uncached_formulas_stay_with_calamine(tmp_path, monkeypa
         sheet.append(row)
     sheet["F3"] = "#N/A"  # openpyxl writes it as an error cell (t="e")
     book.save(path)
-    (parsed,) = readers.read_xlsx(path)
+    (parsed,) = xlsx_file.read_xlsx(path)
     assert parsed.reread is None and parsed.errors == {(2, 5): "#N/A"}
     sheet["F3"] = "=1/0"  # a formula saved without its value
     book.save(path)
-    (parsed,) = readers.read_xlsx(path)
+    (parsed,) = xlsx_file.read_xlsx(path)
     assert parsed.reread is None and parsed.uncached_formulas == {(2, 5)}
     sheet["F3"] = 1.5
     book.save(path)
-    (parsed,) = readers.read_xlsx(path)
+    (parsed,) = xlsx_file.read_xlsx(path)
     assert parsed.reread is not None and parsed.rows == [QUALITY]
 
 
 def test_head_rows_counted_by_the_scan(tmp_path):
     path = tmp_path / "book.xlsx"
     _write(path, [["Titre", None, "source"], [], ["a", "b", "c", "d"], *[[1, 2, 3, 4]] * 12])
-    with readers.check_archive(path) as archive:
-        scan = readers.scan_archive(path, archive)["Données"]
+    with check_archive(path) as archive:
+        scan = scan_archive(path, archive)["Données"]
     assert scan.head_filled == {0: 2, 2: 4, **{row: 4 for row in range(3, 11)}}
-    assert readers._header_guess(scan) == 2
+    assert xlsx_file._header_guess(scan) == 2
 
 
 def test_first_cell_seen_by_the_scan(tmp_path):
@@ -366,14 +369,14 @@ def test_first_cell_seen_by_the_scan(tmp_path):
     book.active["A1"] = "x"
     book.active["B2"] = 1
     book.save(path)
-    with readers.check_archive(path) as archive:
-        (scan,) = readers.scan_archive(path, archive).values()
+    with check_archive(path) as archive:
+        (scan,) = scan_archive(path, archive).values()
     assert scan.first_cell == b"A1"
     book.active["A1"] = None
     book.active["A1"].number_format = "0.00"  # a styled cell without a value: not the first
     book.save(path)
-    with readers.check_archive(path) as archive:
-        (scan,) = readers.scan_archive(path, archive).values()
+    with check_archive(path) as archive:
+        (scan,) = scan_archive(path, archive).values()
     assert scan.first_cell is None
 
 

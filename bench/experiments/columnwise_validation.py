@@ -19,10 +19,12 @@ import time
 from pathlib import Path
 
 from dagster_project.contracts.model import default_contracts
-from dagster_project.ingest import engine
-from dagster_project.ingest.engine import IngestContext, _find_data_sheet, validate_sheets
 from dagster_project.ingest.normalize import CellError, CommuneMatcher, is_empty
-from dagster_project.ingest.readers import read_file
+from dagster_project.ingest.readers.file import read_file
+from dagster_project.ingest.validation import cells, columns
+from dagster_project.ingest.validation.context import IngestContext
+from dagster_project.ingest.validation.driver import validate_sheets
+from dagster_project.ingest.validation.header import _find_data_sheet
 
 WORK = Path(os.environ.get("KPI_BENCH_DIR", "/tmp/kpi_bench"))
 
@@ -46,7 +48,7 @@ def column_wise(contract, sheets, ctx) -> tuple[int, int]:
                     hit = (True, column.default)
                 else:
                     try:
-                        hit = (True, engine._parse_cell(column, value, ctx, text))
+                        hit = (True, cells._parse_cell(column, value, ctx, text))
                     except CellError as exc:
                         hit = (False, exc)
                 memo[key] = hit
@@ -80,7 +82,7 @@ def main(sf: str, sources: list[str]) -> None:
         reference = validate_sheets(contract, sheets, ctx)
         row_wise = time.perf_counter() - started
 
-        original, caches = engine._parse_cell, {}
+        original, caches = columns._parse_cell, {}
 
         def memoised(column, raw, ctx, header, original=original, caches=caches):
             cache = caches.setdefault(column.name, {})
@@ -96,11 +98,11 @@ def main(sf: str, sources: list[str]) -> None:
                 return hit[1]
             raise hit[1]
 
-        engine._parse_cell = memoised
+        columns._parse_cell = memoised
         started = time.perf_counter()
         again = validate_sheets(contract, sheets, ctx)
         memo_time = time.perf_counter() - started
-        engine._parse_cell = original
+        columns._parse_cell = original
         assert again.records == reference.records
 
         started = time.perf_counter()

@@ -25,9 +25,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 from bad_inputs.generate import generate  # noqa: E402
 
 from dagster_project.contracts.model import default_contracts  # noqa: E402
-from dagster_project.ingest import engine as new  # noqa: E402
 from dagster_project.ingest.pipeline import load_catalogue, load_communes  # noqa: E402
-from dagster_project.ingest.readers import ReadError, read_file  # noqa: E402
+from dagster_project.ingest.readers.file import read_file  # noqa: E402
+from dagster_project.ingest.readers.sheet import ReadError  # noqa: E402
+from dagster_project.ingest.validation import context as new_context  # noqa: E402
+from dagster_project.ingest.validation import driver as new  # noqa: E402
 
 UDIS = {"UDI-BETHUNOIS", "UDI-LYS", "UDI-NOEUX-LABOURSE", "UDI-AUCHEL", "UDI-BRUAY"}
 
@@ -95,7 +97,7 @@ def main() -> int:
                 )
 
             a = old.validate_sheets(contracts[source], copy.deepcopy(sheets), context(old))
-            b = new.validate_sheets(contracts[source], sheets, context(new))
+            b = new.validate_sheets(contracts[source], sheets, context(new_context))
             compared += 1
             problems_a = [(p.reason, p.sheet, p.row, p.column, p.value) for p in a.problems]
             problems_b = [(p.reason, p.sheet, p.row, p.column, p.value) for p in b.problems]

@@ -19,7 +19,9 @@ Owners (direction, contact, e-mail), sources and ``required`` are kept as they a
 ``roll_campaign(sources_dir, year)`` checks the result with ``load_campaign`` (the
 validation of any campaign file, run on a scratch copy) and only then writes
 ``sources/<year + 1>/campagne.yml``, never over an existing file unless ``force``.
-``format_rollover`` says in French what was written and what to check.
+``format_rollover`` says in French what was written and what to check (the due dates
+falling on a day off: ``dates.non_working_reason``); ``kpi next-campaign``
+(``dagster_project/cli/campaign.py``) prints it.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import sys
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -35,21 +36,19 @@ from pathlib import Path
 
 import yaml
 
-from dagster_project.campaign.status import (
-    CAMPAIGN_FILE,
+from dagster_project.campaign.dates import add_years, fr_date, non_working_reason
+from dagster_project.campaign.plan import (
     Campaign,
     CampaignError,
     campaign_path,
     load_campaign,
     uncovered,
 )
-from dagster_project.cli.common import EXIT_ERROR, EXIT_OK
 from dagster_project.contracts.model import Contract
 from dagster_project.settings import CATALOGUE_CSV
 
 DATE_KEYS = ("opening_date", "default_due_date", "due_date")
 FREE_TEXT_KEY = "comment_fr"
-WEEKDAYS_FR = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 
 _ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 _FR = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
@@ -63,18 +62,6 @@ _TEXT_DATE_OR_YEAR = re.compile(
 
 class RolloverError(ValueError):
     """The next campaign cannot be prepared; the message is French and says what to do."""
-
-
-def add_years(day: dt.date, years: int = 1) -> dt.date:
-    """The same day ``years`` later; 29 February becomes 28 February in a common year."""
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year + years, day=28)
-
-
-def _fr(day: dt.date) -> str:
-    return day.strftime("%d/%m/%Y")
 
 
 @dataclass(frozen=True)
@@ -371,47 +358,6 @@ def roll_campaign(
 # --- what to tell the steering department -----------------------------------------------------
 
 
-def _easter(year: int) -> dt.date:
-    """Easter Sunday (Gregorian calendar, anonymous algorithm)."""
-    a, b, c = year % 19, year // 100, year % 100
-    d, e = divmod(b, 4)
-    f = (b + 8) // 25
-    g = (b - f + 1) // 3
-    h = (19 * a + b - d - g + 15) % 30
-    i, k = divmod(c, 4)
-    ell = (32 + 2 * e + 2 * i - h - k) % 7
-    m = (a + 11 * h + 22 * ell) // 451
-    month, day = divmod(h + ell - 7 * m + 114, 31)
-    return dt.date(year, month, day + 1)
-
-
-def public_holidays_fr(year: int) -> dict[dt.date, str]:
-    """French public holidays (metropolitan France) of ``year``."""
-    easter = _easter(year)
-    days = {
-        dt.date(year, 1, 1): "jour de l'An",
-        easter + dt.timedelta(days=1): "lundi de Pâques",
-        dt.date(year, 5, 1): "fête du Travail",
-        dt.date(year, 5, 8): "Victoire 1945",
-        easter + dt.timedelta(days=39): "Ascension",
-        easter + dt.timedelta(days=50): "lundi de Pentecôte",
-        dt.date(year, 7, 14): "fête nationale",
-        dt.date(year, 8, 15): "Assomption",
-        dt.date(year, 11, 1): "Toussaint",
-        dt.date(year, 11, 11): "Armistice",
-        dt.date(year, 12, 25): "Noël",
-    }
-    return dict(sorted(days.items()))
-
-
-def non_working_reason(day: dt.date) -> str | None:
-    """« samedi », « dimanche » or the public holiday; None on a working day."""
-    if day.weekday() >= 5:
-        return WEEKDAYS_FR[day.weekday()]
-    holiday = public_holidays_fr(day.year).get(day)
-    return f"{WEEKDAYS_FR[day.weekday()]}, {holiday}" if holiday else None
-
-
 def _plural(n: int, singular: str, plural: str | None = None) -> str:
     return f"{n} {singular if n == 1 else (plural or singular + 's')}"
 
@@ -433,11 +379,15 @@ def format_rollover(
     top = [c for c in rollover.dates if c.where == "campagne"]
     for change in top:
         label = "ouverture" if change.key == "opening_date" else "échéance par défaut"
-        lines.append(f"  {label.capitalize()} : {_fr(change.before)} → {_fr(change.after)}.")
+        lines.append(
+            f"  {label.capitalize()} : {fr_date(change.before)} → {fr_date(change.after)}."
+        )
     others = [c for c in rollover.dates if c.where != "campagne"]
     if others:
         first, last = min(c.after for c in others), max(c.after for c in others)
-        span = f"le {_fr(first)}" if first == last else f"du {_fr(first)} au {_fr(last)}"
+        span = (
+            f"le {fr_date(first)}" if first == last else f"du {fr_date(first)} au {fr_date(last)}"
+        )
         lines.append(
             f"  {_plural(len(others), 'échéance')} de direction ou de source "
             f"{'décalée' if len(others) == 1 else 'décalées'} d'un an ({span})."
@@ -478,11 +428,11 @@ def format_rollover(
             if count == 0
             else _plural(count, "livraison attendue", "livraisons attendues")
         )
-        lines.append(f"      {_fr(day)} ({reason}) : {what}")
+        lines.append(f"      {fr_date(day)} ({reason}) : {what}")
     for change in (c for c in rollover.dates if c.clamped):
         lines.append(
             f"  - {change.where}, {change.key} : le 29/02/{change.before.year} devient le "
-            f"{_fr(change.after)} ({change.after.year} n'a pas de 29 février)."
+            f"{fr_date(change.after)} ({change.after.year} n'a pas de 29 février)."
         )
     lines.append(
         f"  - les responsables : départs, arrivées, changements de direction depuis {old} ; "
@@ -509,37 +459,13 @@ def format_rollover(
     return "\n".join(lines)
 
 
-def next_campaign_command(sources_dir: Path, year: int, *, force: bool = False) -> int:
-    """``kpi next-campaign``: prints what was written (stdout) or why not (stderr, code 1)."""
-    try:
-        result = roll_campaign(sources_dir, year, force=force)
-    except RolloverError as exc:
-        print(f"kpi next-campaign : {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except CampaignError as exc:
-        print(
-            f"kpi next-campaign : la campagne {year + 1} obtenue n'est pas valide, rien n'a été "
-            f"écrit.\n{exc}\nCorrigez d'abord {campaign_path(sources_dir, year)} (contrat ou "
-            "direction disparus, échéance avant l'ouverture...), puis relancez.",
-            file=sys.stderr,
-        )
-        return EXIT_ERROR
-    print(format_rollover(result))
-    return EXIT_OK
-
-
 __all__ = [
-    "CAMPAIGN_FILE",
     "DateChange",
     "Rollover",
     "RolloverError",
     "RolloverResult",
     "TextChange",
-    "add_years",
     "format_rollover",
-    "next_campaign_command",
-    "non_working_reason",
-    "public_holidays_fr",
     "roll_campaign",
     "roll_campaign_text",
     "shift_free_text",

@@ -15,7 +15,7 @@ import argparse
 import importlib
 import sys
 
-COMMAND_MODULES = ["run", "release", "campaign", "project", "ui", "docs"]
+COMMAND_MODULES = ["run", "release", "campaign", "project", "generate", "ui", "portal", "docs"]
 
 
 def version() -> str:

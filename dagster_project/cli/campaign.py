@@ -17,7 +17,7 @@ from dagster_project.settings import Settings
 
 
 def _campaign_or_none(settings: Settings, year: int):
-    from dagster_project.campaign.status import CampaignError, campaign_path, load_campaign
+    from dagster_project.campaign.plan import CampaignError, campaign_path, load_campaign
 
     if not campaign_path(settings.sources_dir, year).exists():
         return None
@@ -29,7 +29,7 @@ def _campaign_or_none(settings: Settings, year: int):
 
 
 def cmd_templates(args: argparse.Namespace) -> int:
-    from dagster_project.campaign.templates import write_templates
+    from dagster_project.campaign.templates.workbook import write_templates
 
     settings = settings_from(args)
     campaign = _campaign_or_none(settings, args.year)
@@ -64,13 +64,10 @@ def _status_rows(settings: Settings, year: int, today):
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from dagster_project.campaign.status import (
-        CampaignError,
-        export_status_xlsx,
-        format_status,
-        parse_today,
-        write_status_table,
-    )
+    from dagster_project.campaign.dates import parse_today
+    from dagster_project.campaign.plan import CampaignError
+    from dagster_project.campaign.status import write_status_table
+    from dagster_project.campaign.status_report import export_status_xlsx, format_status
     from dagster_project.contracts.model import default_contracts
     from dagster_project.ingest.pipeline import unrecognised_files
 
@@ -99,14 +96,14 @@ def cmd_remind(args: argparse.Namespace) -> int:
     import datetime as dt
     import os
 
-    from dagster_project.campaign.status import (
-        CampaignError,
-        parse_today,
+    from dagster_project.campaign.dates import parse_today
+    from dagster_project.campaign.mail import (
         read_reminder,
         record_reminder,
         send_reminders_from_env,
-        write_reminders,
     )
+    from dagster_project.campaign.plan import CampaignError
+    from dagster_project.campaign.reminders import write_reminders
 
     settings = settings_from(args)
     today = parse_today(args.today or settings.today)
@@ -158,9 +155,26 @@ def cmd_remind(args: argparse.Namespace) -> int:
 
 
 def cmd_next_campaign(args: argparse.Namespace) -> int:
-    from dagster_project.campaign.rollover import next_campaign_command
+    """``kpi next-campaign``: prints what was written (stdout) or why not (stderr, code 1)."""
+    from dagster_project.campaign.plan import CampaignError, campaign_path
+    from dagster_project.campaign.rollover import RolloverError, format_rollover, roll_campaign
 
-    return next_campaign_command(settings_from(args).sources_dir, args.year, force=args.force)
+    sources_dir, year = settings_from(args).sources_dir, args.year
+    try:
+        result = roll_campaign(sources_dir, year, force=args.force)
+    except RolloverError as exc:
+        print(f"kpi next-campaign : {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except CampaignError as exc:
+        print(
+            f"kpi next-campaign : la campagne {year + 1} obtenue n'est pas valide, rien n'a été "
+            f"écrit.\n{exc}\nCorrigez d'abord {campaign_path(sources_dir, year)} (contrat ou "
+            "direction disparus, échéance avant l'ouverture...), puis relancez.",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    print(format_rollover(result))
+    return EXIT_OK
 
 
 def register(sub) -> None:

@@ -65,16 +65,10 @@ def _frozen_state(settings):
 
 def cmd_freeze(args: argparse.Namespace) -> int:
     from dagster_project.cli.run import _publish
-    from dagster_project.release.freeze import (
-        ANCHOR,
-        FreezeRefused,
-        Recovery,
-        chain_head,
-        freeze,
-        needs_recovery,
-        prepare_freeze,
-        recover_interrupted,
-    )
+    from dagster_project.release.anchor import ANCHOR, chain_head
+    from dagster_project.release.freeze import freeze
+    from dagster_project.release.gate import FreezeRefused, prepare_freeze
+    from dagster_project.release.recovery import Recovery, needs_recovery, recover_interrupted
 
     waivers = _waivers(args)
     if waivers is None:
@@ -143,12 +137,8 @@ def cmd_freeze(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from dagster_project.release.freeze import (
-        diff_releases,
-        format_diff,
-        release_info,
-        write_diff_csv,
-    )
+    from dagster_project.release.diff import diff_releases, format_diff, write_diff_csv
+    from dagster_project.release.records import release_info
 
     settings = settings_from(args)
     con = connect(settings, read_only=True)
@@ -172,17 +162,11 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     import duckdb
 
-    from dagster_project.release.freeze import (
-        format_verification,
-        needs_recovery,
-        recover_interrupted,
-        verify,
-        verify_copy,
-    )
+    from dagster_project.release.recovery import needs_recovery, recover_interrupted
+    from dagster_project.release.verify import format_verification, verify, verify_copy
     from dagster_project.warehouse.access import WarehouseBusy, session
-    from dagster_project.warehouse.publication import (
-        PublishError,
-        ensure_build,
+    from dagster_project.warehouse.publication import PublishError, ensure_build
+    from dagster_project.warehouse.publication_check import (
         format_publication_check,
         verify_publication,
     )
@@ -229,7 +213,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
-    from dagster_project.release.lineage import TraceError, format_trace, trace, trace_json
+    from dagster_project.release.lineage.report import format_trace, trace_json
+    from dagster_project.release.lineage.trace import TraceError, trace
 
     settings = settings_from(args)
     con = connect(settings, read_only=True)
@@ -245,7 +230,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 
 def _amount(value) -> str:
-    from dagster_project.release.freeze import format_number
+    from dagster_project.lib.french import format_number
 
     return format_number(value)
 

@@ -317,7 +317,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_publish(args: argparse.Namespace) -> int:
     """Publish the build database as it is (after a repair, or a run that was not published)."""
-    from dagster_project.release.freeze import blocking_failures, latest_run_id
+    from dagster_project.release.gate import blocking_failures, latest_run_id
 
     settings = settings_from(args)
     con = connect(settings, read_only=True)

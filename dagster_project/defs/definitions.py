@@ -25,9 +25,12 @@ from dagster_project.defs.schedules import (
     campaign_status_daily,
     campaign_status_job,
 )
-from dagster_project.defs.sensors import build_delivery_sensor, build_interrupted_runs_sensor
+from dagster_project.defs.sensors import (
+    build_delivery_sensor,
+    build_interrupted_runs_sensor,
+    build_publication_sensor,
+)
 from dagster_project.settings import Settings
-from dagster_project.warehouse.publication import build_publication_sensor
 
 kpi_run_job = define_asset_job(
     "kpi_run",

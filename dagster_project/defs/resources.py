@@ -56,8 +56,8 @@ class SourcesResource(ConfigurableResource):
     path: str
     today: str | None = None  # ISO date; None = the real date
     # every step of a run in this process (``kpi run``): an ingestion step may read the
-    # workbooks of the run's other sources ahead (ingest/readahead.py); a step in a process
-    # of its own reads ahead only its own source's
+    # workbooks of the run's other sources ahead (ingest/readers/readahead.py); a step in a
+    # process of its own reads ahead only its own source's
     read_ahead: bool = False
 
     def today_date(self) -> dt.date:

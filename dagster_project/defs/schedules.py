@@ -40,14 +40,11 @@ from dagster import (
     schedule,
 )
 
+from dagster_project.campaign.dates import parse_today
+from dagster_project.campaign.plan import CAMPAIGN_FILE, Campaign, CampaignError, load_campaign
 from dagster_project.campaign.status import (
-    CAMPAIGN_FILE,
-    Campaign,
-    CampaignError,
     StatusRow,
     campaign_status,
-    load_campaign,
-    parse_today,
     summarize,
     write_status_table,
 )

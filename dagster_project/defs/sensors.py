@@ -1,5 +1,9 @@
-"""Sensor: a new or changed delivery under ``sources/`` triggers the ingestion of its source
-and what depends on it (staging, indicators, marts), not a rebuild of unrelated sources."""
+"""Sensors: a new or changed delivery under ``sources/`` triggers the ingestion of its source
+and what depends on it (staging, indicators, marts), not a rebuild of unrelated sources
+(``new_deliveries``); a successful run launched through Dagster publishes the analysts' copy
+unless a blocking check of that run failed (``publish_after_run``, with
+``warehouse.publication``); a ``kpi run`` killed before it recorded its end is marked failed
+(``interrupted_kpi_runs``)."""
 
 from __future__ import annotations
 
@@ -9,18 +13,26 @@ from pathlib import Path
 
 from dagster import (
     AssetSelection,
+    DagsterRunStatus,
     DefaultSensorStatus,
     RunRequest,
     SensorEvaluationContext,
     SkipReason,
+    run_status_sensor,
     sensor,
 )
 
 from dagster_project.contracts.model import default_contracts
 from dagster_project.defs.assets.ingestion import raw_asset_key
+from dagster_project.defs.instance import CLI_TRIGGER
 from dagster_project.ingest.pipeline import discover, printable
+from dagster_project.release.gate import blocking_failures
+from dagster_project.settings import Settings
+from dagster_project.warehouse.access import access
+from dagster_project.warehouse.publication import connect_build, publish, quote_ident
 
 SENSOR_INTERVAL_SECONDS = 30
+PUBLICATION_SENSOR_INTERVAL_SECONDS = 5
 
 
 def snapshot(sources_dir: Path) -> dict[str, list]:
@@ -126,6 +138,63 @@ def build_delivery_sensor(job, sources_path: str, build_path: str | None = None)
         )
 
     return new_deliveries
+
+
+def blocking_failures_of(settings: Settings, run_id: str | None) -> list[dict]:
+    """Blocking checks (GX suites, dbt tests) that failed in the run, read from the build."""
+    build = settings.build_warehouse
+    if not build.exists():
+        return []
+    with access(build, "read", "la vérification des contrôles avant publication"):
+        con, alias = connect_build(build)
+        try:
+            con.execute(f"use {quote_ident(alias)}")
+            return blocking_failures(con, run_id)
+        finally:
+            con.close()
+
+
+def build_publication_sensor(settings: Settings | None = None):
+    """``publish_after_run``, a run-status sensor (on by default): after every successful run
+    of this code location launched through Dagster (the UI, the ``new_deliveries`` sensor, a
+    schedule), publish the analysts' copy and the Parquet exports, unless a blocking check of
+    that run failed (then the copy stays as it was, and the tick says why). A failed run
+    triggers nothing. Runs of ``kpi run`` are left alone: it publishes by itself.
+    """
+
+    @run_status_sensor(
+        name="publish_after_run",
+        run_status=DagsterRunStatus.SUCCESS,
+        default_status=DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=PUBLICATION_SENSOR_INTERVAL_SECONDS,
+        description="Après chaque exécution réussie lancée par Dagster (interface, capteur, "
+        "planification) et sans contrôle bloquant en échec, publie la copie en lecture seule des "
+        "analystes (warehouse.duckdb) et les exports Parquet.",
+    )
+    def publish_after_run(context):  # a RunStatusSensorContext
+        run = context.dagster_run
+        if run.tags.get("kpi/trigger") == CLI_TRIGGER:
+            return SkipReason(f"exécution {run.run_id[:8]} lancée par kpi run, qui publie lui-même")
+        current = settings or Settings.from_env()
+        failures = blocking_failures_of(current, run.run_id)
+        if failures:
+            return SkipReason(
+                f"exécution {run.run_id[:8]} : {len(failures)} contrôle(s) bloquant(s) en échec, "
+                "la copie publiée ne change pas"
+            )
+        publication = publish(current, run_id=run.run_id)
+        context.log.info(f"publication {publication.publication_id} en place")
+        if publication.repaired:
+            context.log.warning(
+                "copie publiée modifiée depuis la publication précédente, tables réécrites "
+                "depuis la base de construction : " + ", ".join(publication.repaired)
+            )
+        return SkipReason(
+            f"exécution {run.run_id[:8]} publiée : {publication.publication_id} "
+            f"({len(publication.tables)} tables, {publication.seconds:.1f} s)"
+        )
+
+    return publish_after_run
 
 
 def build_interrupted_runs_sensor():

@@ -7,47 +7,13 @@ import datetime as dt
 import re
 from collections import defaultdict
 
+from dagster_project.contracts.reference import DIRECTIONS_FR
+
 from ._common import last_day, rng_for
 from ._xlsx import Book, Sheet
 from .context import Ctx
 
 SOURCE_ID = "indicateurs_declares"
-
-DIRECTIONS_FR = {
-    "agriculture": "Direction de l'Agriculture et de l'Alimentation",
-    "animal_welfare": "Direction de la Tranquillité Publique (fourrière et refuge)",
-    "archaeology": "Direction de l'Archéologie Préventive",
-    "civil_protection": "Direction de la Prévention des Risques et de la Protection Civile",
-    "communication": "Direction de la Communication",
-    "culture": "Direction de la Culture",
-    "digital_inclusion": "Direction de l'Inclusion Numérique",
-    "early_childhood": "Direction de la Petite Enfance",
-    "economy": "Direction du Développement Économique",
-    "education": "Direction de l'Éducation et de la Jeunesse",
-    "employment": "Direction de l'Emploi et de l'Insertion",
-    "energy": "Direction de la Transition Énergétique",
-    "environment": "Direction de l'Environnement et de la Biodiversité",
-    "facilities": "Direction du Patrimoine et des Bâtiments",
-    "finance": "Direction des Finances",
-    "governance": "Direction Générale des Services",
-    "health": "Direction de la Santé",
-    "housing": "Direction de l'Habitat",
-    "hr": "Direction des Ressources Humaines",
-    "innovation": "Direction de l'Innovation",
-    "it": "Direction des Systèmes d'Information",
-    "legal_admin": "Direction des Affaires Juridiques et de l'Administration Générale",
-    "mobility": "Direction de la Mobilité",
-    "participation": "Direction de la Participation Citoyenne",
-    "planning": "Direction de la Planification Territoriale",
-    "social": "Direction de la Cohésion Sociale",
-    "sport": "Direction des Sports",
-    "strategy": "Direction du Pilotage Stratégique",
-    "territory": "Direction du Pilotage Stratégique (observatoire territorial)",
-    "tourism": "Direction du Tourisme",
-    "urbanism": "Direction de l'Urbanisme et du Droit des Sols",
-    "waste": "Direction Déchets et Économie Circulaire",
-    "water": "Direction du Petit Cycle de l'Eau",
-}
 
 # Notes the steering department wants next to a figure (contradictions of the
 # report, figures that are not of the usual kind).

@@ -1,6 +1,7 @@
 """dbt's ``models/staging/_sources.yml``, generated from the contracts.
 
-Run ``kpi contracts`` after changing a contract; a test fails while the file is stale.
+Run ``kpi generate`` (or ``kpi contracts``, which writes only this file) after changing a
+contract; a test fails while the file is stale.
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ from dagster_project.ingest.store import LINEAGE_COLUMNS
 from dagster_project.settings import DBT_PROJECT_DIR
 
 SOURCES_YML = DBT_PROJECT_DIR / "models" / "staging" / "_sources.yml"
-HEADER = (
-    "# GÉNÉRÉ depuis sources/contracts/*.yml par `kpi contracts` : ne pas modifier à la main.\n"
-)
+HEADER = "# GÉNÉRÉ depuis sources/contracts/*.yml par `kpi generate` : ne pas modifier à la main.\n"
 LINEAGE_DESCRIPTIONS = {
     "_delivery_id": "Identifiant de la livraison (fichier) d'où vient la ligne.",
     "_file_sha256": "Empreinte SHA-256 du fichier livré.",

@@ -24,25 +24,22 @@ import duckdb
 
 from dagster_project.contracts.model import ANY_DEPARTMENT, Contract
 from dagster_project.ingest import store
-from dagster_project.ingest.engine import (
-    CatalogueEntry,
-    IngestContext,
-    Problem,
-    ValidationResult,
-    validate_delivery,
-)
 from dagster_project.ingest.normalize import CommuneMatcher
 from dagster_project.ingest.privacy import PseudonymKeyError, check_key, load_key, pseudonymiser
-from dagster_project.ingest.readahead import READ_AHEAD
-from dagster_project.ingest.readers import OTHER_FORMATS
+from dagster_project.ingest.readers.file import OTHER_FORMATS
+from dagster_project.ingest.readers.readahead import READ_AHEAD
 from dagster_project.ingest.report import REPORT_HEADER, group_problems
+from dagster_project.ingest.validation.context import CatalogueEntry, IngestContext
+from dagster_project.ingest.validation.driver import validate_delivery
+from dagster_project.ingest.validation.results import Problem, ValidationResult
 from dagster_project.lib.csv_safety import neutralise_row
 from dagster_project.settings import CATALOGUE_CSV, COMMUNES_CSV
 
 REPORT_SUFFIX = ".rejet.csv"
 NOTICE_SUFFIX = ".a_confirmer.csv"  # atypical values of an accepted file (validation.notices)
 # .xlsx and .csv are read; a file of another format named after a source (.xlsm, .xls,
-# .ods...) is a delivery too, refused with a report saying how to save it (readers.OTHER_FORMATS)
+# .ods...) is a delivery too, refused with a report saying how to save it
+# (readers.file.OTHER_FORMATS)
 DELIVERY_SUFFIXES = (".xlsx", ".csv", *OTHER_FORMATS)
 _YEAR_DIR = re.compile(r"^\d{4}$")
 # recorded as ``depends_on`` of a delivery whose judgement failed on an internal error: never
@@ -186,7 +183,7 @@ def discover(sources_dir: Path, contracts: dict[str, Contract]) -> list[Delivery
 def ingestion_order(contracts: dict[str, Contract], files: list[DeliveryFile]) -> list[str]:
     """The order in which one process ingests the sources: each after the sources it
     references, and among those free to go, the one with the fewest bytes of workbooks first.
-    The largest workbooks are read ahead first (``ingest.readahead``): ingested last, their
+    The largest workbooks are read ahead first (``ingest.readers.readahead``): ingested last, their
     reading overlaps the other sources' validation and writing instead of being waited for
     (SF10: 0.5 s of a 5.5 s ingestion, bench/README.md). ``kpi run`` gives Dagster this order
     as step priorities; the benchmark follows it."""
@@ -537,7 +534,7 @@ class Ingestor:
 
     def read_ahead(self, files: list[DeliveryFile]) -> list[Path]:
         """Have calamine parse, in the background, the workbooks among ``files`` that the
-        warehouse has not recorded yet (``ingest.readahead``); returns them. A file whose
+        warehouse has not recorded yet (``ingest.readers.readahead``); returns them. A file whose
         path, size and modification time match a recorded delivery is taken as recorded
         (only the schedule depends on it: ``evaluate`` still compares the contents' hash)."""
         recorded = set(

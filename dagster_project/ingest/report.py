@@ -19,9 +19,9 @@ through ``group_problems``:
 - a group of one problem is exactly the line it would have been alone (its row as a plain
   number, its value as it is).
 
-``group_problems`` is pure and takes ``engine.Problem`` objects or the dicts read from
-``ingest.delivery_problems`` (keys ``sheet``, ``row_number`` or ``row``, ``column_name`` or
-``column``, ``value``, ``reason``, optionally ``severity``).
+``group_problems`` is pure and takes ``validation.results.Problem`` objects or the dicts read
+from ``ingest.delivery_problems`` (keys ``sheet``, ``row_number`` or ``row``, ``column_name``
+or ``column``, ``value``, ``reason``, optionally ``severity``).
 """
 
 from __future__ import annotations
@@ -173,8 +173,8 @@ def _fields(problem: object) -> tuple[str, str | None, int | None, str | None, s
 
 
 def group_problems(problems: Iterable[object]) -> list[ProblemGroup]:
-    """Problems (``engine.Problem`` or dicts) grouped by (severity, sheet, column, reason),
-    the problems without a row first, then by first row (see the module docstring)."""
+    """Problems (``validation.results.Problem`` or dicts) grouped by (severity, sheet, column,
+    reason), the problems without a row first, then by first row (see the module docstring)."""
     groups: dict[tuple, dict] = {}
     for index, problem in enumerate(problems):
         severity, sheet, row, column, value, reason = _fields(problem)

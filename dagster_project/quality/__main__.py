@@ -1,9 +1,8 @@
-"""``python -m dagster_project.quality sync|check|run``.
+"""``python -m dagster_project.quality run``: an engineer's tool to run the suites by hand.
 
-sync   write the GX suites generated from the contracts and expectations/marts.yml
-check  exit 1 when the suites on disk differ from what sync would write (CI)
-run    run every suite (or those named) on the warehouse, print the outcomes; with
-       --record RUN_ID, also write them to audit.check_results
+Runs every suite (or those named) on the warehouse and prints the outcomes; with
+``--record RUN_ID``, also writes them to audit.check_results. The suites themselves are
+written by ``kpi generate`` (dagster_project/cli/generate.py).
 """
 
 from __future__ import annotations
@@ -17,8 +16,6 @@ from dagster_project.settings import Settings
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dagster_project.quality")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("sync", help="écrire les suites GX générées")
-    sub.add_parser("check", help="vérifier que les suites sur disque sont à jour")
     run = sub.add_parser("run", help="exécuter les suites sur l'entrepôt")
     run.add_argument("suites", nargs="*", help="noms de suites (toutes par défaut)")
     run.add_argument(
@@ -27,22 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--record", metavar="RUN_ID", help="enregistrer dans audit.check_results")
     args = parser.parse_args(argv)
 
-    from dagster_project.quality import record_outcomes, run_all, sync_suites
-
-    if args.command in ("sync", "check"):
-        report = sync_suites(check=args.command == "check")
-        verb = "à écrire" if args.command == "check" else "écrite(s)"
-        print(
-            f"{len(report.written)} suite(s) {verb}, {len(report.removed)} à retirer, "
-            f"{len(report.unchanged)} inchangée(s)"
-        )
-        for name in report.written:
-            print(f"  ~ {name}")
-        for name in report.removed:
-            print(f"  - {name}")
-        return 1 if args.command == "check" and report.changed else 0
-
     import duckdb
+
+    from dagster_project.quality import record_outcomes, run_all
 
     path = args.warehouse or str(Settings.from_env().build_warehouse)
     with duckdb.connect(path, read_only=True) as con:

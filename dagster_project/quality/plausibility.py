@@ -19,7 +19,7 @@ is never published). A value of the year is **implausible** when
 An implausible value is **qualified** when its current review (``kpi review``) says « sans
 anomalie apparente » or « présomption d'anomalie » with a comment, for the value as it is now
 (a value changed since its review must be reviewed again). « anomalie » still blocks the
-freeze (``release.freeze``). ``freeze_summary`` gathers what ``kpi freeze`` shows before it
+freeze (``release.gate``). ``freeze_summary`` gathers what ``kpi freeze`` shows before it
 writes anything.
 """
 
@@ -33,6 +33,7 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project.lib.french import format_number
 from dagster_project.settings import CATALOGUE_CSV
 from dagster_project.warehouse.relations import table_exists
 
@@ -55,8 +56,6 @@ def plausibility_factors(path: Path = CATALOGUE_CSV) -> dict[str, float]:
 
 
 def _number(value: float | None) -> str:
-    from dagster_project.release.freeze import format_number
-
     return format_number(value) if value is not None else "vide"
 
 

@@ -378,7 +378,7 @@ def connect(
 ) -> WarehouseConnection:
     """Open the build database for writing (``read_only=False``) or reading, once its turn
     comes (see the module's docstring); close the connection to let the others in."""
-    from dagster_project.warehouse.publication import recover_after_crash
+    from dagster_project.warehouse.recovery import recover_after_crash
 
     build = Path(build)
     stack = contextlib.ExitStack()

@@ -2037,7 +2037,7 @@ def _(path: Path) -> None:
 
 # --- heavy: huge sheets and zip bombs (cheap to write, made to exhaust a trusting reader) ----
 
-HUGE_ROWS = 250_001  # beyond readers.MAX_ROWS (200 000)
+HUGE_ROWS = 250_001  # beyond readers.sheet.MAX_ROWS (200 000)
 
 
 _HUGE_ROW = (

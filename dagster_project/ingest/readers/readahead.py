@@ -4,15 +4,15 @@ Calamine's parse is most of the time a workbook takes to read (SF10 water-qualit
 3.6 s of 5 s) and it runs without Python's lock, so it can use the second core while the
 ingestion validates and writes other deliveries. ``Ingestor.ingest_source`` hands the
 workbooks not yet recorded in the warehouse to ``READ_AHEAD`` (one process-wide instance:
-each Dagster ingestion step builds its own ``Ingestor``); ``readers.read_file`` takes a
+each Dagster ingestion step builds its own ``Ingestor``); ``readers.file.read_file`` takes a
 workbook's parse when it is there.
 
 One worker thread reads the largest workbook first (the one whose parse would otherwise
 wait longest) and holds at most one finished read nobody has taken yet: at most two
 workbooks' cells in calamine's memory besides the one being validated. A read ahead is the
-same as ``readers.read_xlsx``'s own: the archive's checks (``check_archive``, then the
-streaming ``scan_archive``), and only when they pass, calamine's parse; a file refused by
-the checks is read again when its turn comes, to say why; a file modified since it was
+same as ``readers.xlsx_file.read_xlsx``'s own: the archive's checks (``check_archive``, then
+the streaming ``scan_archive``), and only when they pass, calamine's parse; a file refused
+by the checks is read again when its turn comes, to say why; a file modified since it was
 scheduled is read again.
 """
 
@@ -22,7 +22,7 @@ import os
 import threading
 from pathlib import Path
 
-from dagster_project.ingest.readers import CalamineParse
+from dagster_project.ingest.readers.xlsx_file import CalamineParse
 
 
 def _key(path: Path) -> tuple[str, int, int] | None:

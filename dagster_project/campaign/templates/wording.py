@@ -1,0 +1,216 @@
+"""A contract's column described in plain French, as the blank templates show it.
+
+The Notice's table of columns and each cell's input help say, for a column, its type, its
+unit (``unit_fr``), whether it is required (``required_fr``) and its allowed values and
+bounds (``constraints_fr``). The examples of the contracts are written for one campaign
+year (``CONTRACT_EXAMPLES_YEAR``): ``examples_for_year`` and ``type_label_fr`` move them, so
+that a template of year N shows its examples in year N.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from dagster_project.contracts.model import TYPE_LABELS_FR, Column, Contract
+
+UNITS_FR = {
+    "eur": "€",
+    "eur_ht": "€ HT",
+    "eur_per_year": "€ par an",
+    "eur_per_unit": "€ par unité",
+    "m3": "m³",
+    "m3_per_year": "m³ par an",
+    "m2": "m²",
+    "t": "tonnes",
+    "t_per_year": "tonnes par an",
+    "t_co2_per_year": "tonnes de CO₂ par an",
+    "km": "km",
+    "ha": "ha",
+    "jours": "jours",
+    "days": "jours",
+    "years": "années",
+    "count": "nombre",
+    "count_per_year": "nombre par an",
+    "count_per_week": "nombre par semaine",
+    "persons": "personnes",
+    "inhabitants": "habitants",
+    "inhabitants_per_km2": "habitants par km²",
+    "communes": "communes",
+    "dwellings": "logements",
+    "jobs": "emplois",
+    "agents": "agents",
+    "pct": "%",
+    "pct_per_year": "% par an",
+    "pct_points": "points de %",
+    "ratio": "ratio",
+    "rank": "rang",
+    "gwh_per_year": "GWh par an",
+    "kwh": "kWh",
+}
+KINDS_FR = {"value": "valeur constatée", "forecast": "prévision", "target": "objectif"}
+TYPE_LABELS_TEMPLATE = {**TYPE_LABELS_FR, "commune": "code INSEE (5 chiffres)"}
+# The examples of the contracts' descriptions (« ex. janvier 2025, 2025-01 ou 01/2025 ») and
+# of TYPE_LABELS_FR (« janvier 2025 ») are written for this campaign year: a template for
+# year N shows them moved to N (an example of the following year stays in N + 1).
+CONTRACT_EXAMPLES_YEAR = 2025
+
+
+def unit_fr(unit: str | None) -> str:
+    if not unit:
+        return ""
+    return UNITS_FR.get(unit, unit)
+
+
+def num_fr(value: float) -> str:
+    """A bound written the French way (0,5 ; 1 000)."""
+    if float(value).is_integer():
+        return f"{int(value):,}".replace(",", " ")
+    return str(value).replace(".", ",")
+
+
+_EXAMPLE = re.compile(r"\b(?:ex\.|par exemple)\s*[^);\n]*?(?=\)|;|\n|\.(?:\s|$)|$)")
+_DATE_OR_YEAR = re.compile(
+    r"(?<!\d)(?:(?P<d>\d{1,2})/(?P<m>\d{1,2})/(?P<y>\d{4})"
+    r"|(?P<y2>\d{4})-(?P<m2>\d{2})-(?P<d2>\d{2})|(?P<year>(?:19|20)\d{2}))(?!\d)"
+)
+
+
+def _shift_years(text: str, years: int) -> str:
+    """Every year of ``text`` (alone, in a month or in a date) ``years`` later; a date keeps
+    its format, 29 February becomes 28 February in a common year."""
+    if not years:
+        return text
+
+    def moved(year: int, month: int, day: int) -> dt.date | None:
+        try:
+            start = dt.date(year, month, day)
+        except ValueError:
+            return None
+        try:
+            return start.replace(year=year + years)
+        except ValueError:
+            return start.replace(year=year + years, day=28)
+
+    def replace(m: re.Match) -> str:
+        if m["year"]:
+            return str(int(m["year"]) + years)
+        if m["y"]:
+            day = moved(int(m["y"]), int(m["m"]), int(m["d"]))
+            if day is None:
+                return m[0]
+            return f"{day.day:0{len(m['d'])}d}/{day.month:0{len(m['m'])}d}/{day.year}"
+        day = moved(int(m["y2"]), int(m["m2"]), int(m["d2"]))
+        return day.isoformat() if day else m[0]
+
+    return _DATE_OR_YEAR.sub(replace, text)
+
+
+def examples_for_year(text: str, year: int) -> str:
+    """A contract text with its examples (« ex. … ») in the campaign ``year``.
+
+    Only the years inside an example move, by ``year - CONTRACT_EXAMPLES_YEAR``: a rule
+    (« à partir de 2015 ») stays as written.
+    """
+    years = year - CONTRACT_EXAMPLES_YEAR
+    if not years or not text:
+        return text
+    return _EXAMPLE.sub(lambda m: _shift_years(m[0], years), text)
+
+
+def type_label_fr(kind: str, year: int) -> str:
+    """French label of a column type, its example (« janvier 2025 ») in ``year``."""
+    return _shift_years(TYPE_LABELS_TEMPLATE[kind], year - CONTRACT_EXAMPLES_YEAR)
+
+
+def required_fr(column: Column) -> str:
+    if column.default is not None:
+        return f"non (vide = {num_fr(column.default) if isinstance(column.default, int | float) else column.default})"
+    return "oui" if column.required else "non"
+
+
+def _date_rule_fr(column: Column, year: int) -> list[str]:
+    rule = column.effective_date_range
+    parts: list[str] = []
+    if rule == "campaign_year":
+        parts.append(
+            f"mois de l'année {year}" if column.type == "month" else f"dans l'année {year}"
+        )
+    elif isinstance(rule, dict):
+        if rule.get("min_year"):
+            parts.append(f"à partir de {rule['min_year']}")
+        if rule.get("not_future"):
+            parts.append("jamais dans le futur")
+    return parts
+
+
+def constraints_fr(column: Column, contract: Contract, year: int) -> str:
+    """Allowed values and bounds of a column, in plain French."""
+    parts: list[str] = []
+    if column.allowed is not None:
+        parts.append("valeurs : " + ", ".join(column.allowed))
+    if column.type == "yes_no":
+        parts.append("oui ou non")
+    if column.type == "commune":
+        parts.append("une des 100 communes de l'agglomération (liste déroulante)")
+    if column.type in ("integer", "number"):
+        low = column.lower_bound
+        if low is not None:
+            parts.append(f"≥ {num_fr(low)}")
+        if column.min_exclusive is not None:
+            parts.append(f"> {num_fr(column.min_exclusive)}")
+        if column.max is not None:
+            parts.append(f"≤ {num_fr(column.max)}")
+        if column.max_exclusive is not None:
+            parts.append(f"< {num_fr(column.max_exclusive)}")
+        if column.step:
+            parts.append(f"multiple de {num_fr(column.step)}")
+        if column.allow_negative and low is None and column.min_exclusive is None:
+            if _declared_value_column(contract) == column.name:
+                parts.append(
+                    "négatif seulement pour les indicateurs qui l'autorisent (feuille Indicateurs)"
+                )
+            else:
+                parts.append("valeur négative acceptée")
+    if column.type in ("date", "month"):
+        parts.extend(_date_rule_fr(column, year))
+    if column.not_after:
+        parts.append(f"au plus tard la date « {column.not_after} » de la même ligne")
+    if column.age_reference:
+        low, high = column.age_years_min, column.age_years_max
+        if low is not None and high is not None:
+            parts.append(
+                f"âge entre {num_fr(low)} et {num_fr(high)} ans à la date « {column.age_reference} »"
+            )
+    if column.unique:
+        parts.append("valeur unique (pas de doublon)")
+    for rule in contract.rules_of("references"):
+        if rule["column"] == column.name:
+            parts.append(f"doit exister dans la livraison « {rule['source']} » de {year}")
+    for rule in contract.rules_of("column_le"):
+        if rule["column"] == column.name:
+            parts.append(f"≤ « {rule['other']} » de la même ligne")
+    for rule in contract.rules_of("constant"):
+        if rule["column"] == column.name:
+            parts.append("identique sur toutes les lignes")
+    for rule in contract.rules_of("required_unless"):
+        if rule["column"] == column.name:
+            parts.append(
+                f"vide seulement si « {rule['other']} » vaut " + " ou ".join(rule["values"])
+            )
+    for rule in contract.rules_of("declared_indicator"):
+        if rule["column"] == column.name:
+            parts.append("un identifiant de la feuille Indicateurs (indicateur de votre direction)")
+    if column.is_pseudonymised:
+        parts.append("remplacé par un pseudonyme à l'intégration")
+    return " ; ".join(parts)
+
+
+def _declared_value_column(contract: Contract) -> str | None:
+    rules = contract.rules_of("declared_indicator")
+    return rules[0].get("value_column", "valeur") if rules else None
+
+
+def header_of(column: Column) -> str:
+    """Header written in the template (communes are given by INSEE code)."""
+    return "code_insee" if column.type == "commune" else column.name

@@ -1,0 +1,331 @@
+"""The steering department's pages: the campaign at a glance, reminders, review, freeze.
+
+The campaign's status is computed by ``campaign.status.campaign_status`` on the published
+copy (read-only, never waits for a run). Reminders, reviews and the freeze go through the
+``kpi`` commands themselves (``runner.kpi_command``): same checks, same messages, same turn
+in the warehouse as on the command line; the portal records who did what in its journal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.routing import Route
+
+from dagster_project.campaign.mail import read_reminder
+from dagster_project.campaign.status import summarize
+from dagster_project.defs.schedules import closing_date
+from dagster_project.portal.runner import kpi_command
+from dagster_project.portal.web import _form_with_csrf, _portal, _require
+from dagster_project.quality.review import STATUSES
+
+FILTERS = {"retard": "en retard", "rejete": "rejeté", "attente": "en attente de traitement"}
+REVIEW_STATUSES = tuple(STATUSES)
+
+
+def _year(request: Request, portal) -> int | None:
+    value = request.query_params.get("annee") or request.path_params.get("year")
+    if value and str(value).isdigit():
+        return int(value)
+    opened = portal.open_campaigns()
+    if opened:
+        return opened[-1].year
+    campaigns = portal.campaigns()
+    return campaigns[-1].year if campaigns else None
+
+
+def progress_chart(rows, campaign, today: dt.date) -> dict:
+    """An SVG line chart (drawn on the server, no script): accepted deliveries in force over
+    time against the deliveries due by each date, from the opening to the closing date."""
+    expected = [r for r in rows if r.expected and r.required]
+    start = campaign.opening_date
+    end = max(closing_date(campaign), today)
+    days = max(1, (end - start).days)
+    width, height, left, bottom = 640, 240, 48, 28
+    total = max(1, len(expected))
+
+    def x(day: dt.date) -> float:
+        return left + (width - left - 10) * max(0, (day - start).days) / days
+
+    def y(count: int) -> float:
+        return 10 + (height - bottom - 10) * (1 - count / total)
+
+    due = sorted(r.due_date for r in expected if r.due_date)
+    accepted = sorted(
+        r.in_force_received_at.date() for r in expected if r.in_force_received_at is not None
+    )
+    due_points = [(x(start), y(0))]
+    for i, day in enumerate(due, 1):
+        due_points += [(x(day), y(i - 1)), (x(day), y(i))]
+    due_points.append((x(end), y(len(due))))
+    got_points = [(x(start), y(0))]
+    for i, day in enumerate(accepted, 1):
+        day = max(day, start)
+        got_points += [(x(day), y(i - 1)), (x(day), y(i))]
+    got_points.append((x(min(today, end)), y(len(accepted))))
+    ticks = [(y(n), n) for n in sorted({0, total // 2, total})]
+    return {
+        "width": width,
+        "height": height,
+        "left": left,
+        "bottom": bottom,
+        "due": " ".join(f"{a:.1f},{b:.1f}" for a, b in due_points),
+        "got": " ".join(f"{a:.1f},{b:.1f}" for a, b in got_points),
+        "today_x": x(min(today, end)),
+        "ticks": ticks,
+        "start": start,
+        "end": end,
+        "total": total,
+        "accepted": len(accepted),
+        "due_by_today": sum(1 for d in due if d <= today),
+    }
+
+
+async def overview(request: Request):
+    portal = _portal(request)
+    account, csrf, error = _require(request, "steering")
+    if error is not None:
+        return error
+    year = _year(request, portal)
+    campaign = portal.campaign(year) if year else None
+    if campaign is None:
+        return portal.error(request, 404, "Aucune campagne lisible.", account, csrf)
+    rows = await run_in_threadpool(portal.status_rows, year)
+    chosen = request.query_params.get("filtre", "")
+    shown = rows
+    if chosen == "retard":
+        shown = [r for r in rows if r.late]
+    elif chosen == "rejete":
+        shown = [r for r in rows if r.rejected]
+    elif chosen == "attente":
+        shown = [r for r in rows if r.pending_file]
+    today = portal.config.today()
+    return portal.render(
+        request,
+        "steering.html",
+        {
+            "title": f"Campagne {year}",
+            "year": year,
+            "years": [c.year for c in portal.campaigns()],
+            "campaign": campaign,
+            "rows": shown,
+            "all_count": len(rows),
+            "summary": summarize(rows, year),
+            "filters": FILTERS,
+            "chosen": chosen,
+            "chart": progress_chart(rows, campaign, today),
+            "uploads": portal.store.uploads(year=year, limit=20),
+            "runs": portal.runner.runs()[-10:],
+        },
+        account=account,
+        csrf=csrf,
+    )
+
+
+def _today_args(portal) -> list[str]:
+    return ["--today", portal.config.today().isoformat()]
+
+
+async def reminders(request: Request):
+    portal = _portal(request)
+    account, csrf, error = _require(request, "steering")
+    if error is not None:
+        return error
+    year = _year(request, portal)
+    out = portal.state / "relances"
+    sent = None
+    if request.method == "POST":
+        form, ok = await _form_with_csrf(request, csrf, max_files=0, max_fields=5)
+        if not ok:
+            return portal.error(
+                request, 403, "Jeton de sécurité (CSRF) absent ou invalide.", account, csrf
+            )
+        code, output = await run_in_threadpool(
+            kpi_command,
+            portal.settings,
+            "remind",
+            "--year",
+            str(year),
+            "--out",
+            str(out),
+            "--sources",
+            str(portal.settings.sources_dir),
+            *_today_args(portal),
+            "--send",
+        )
+        sent = {"code": code, "output": output}
+        portal.store.log(
+            account,
+            "relances envoyées" if code == 0 else "relances non envoyées",
+            year=year,
+            detail=output.splitlines()[-1] if output else "",
+        )
+    code, preview = await run_in_threadpool(
+        kpi_command,
+        portal.settings,
+        "remind",
+        "--year",
+        str(year),
+        "--out",
+        str(out),
+        "--sources",
+        str(portal.settings.sources_dir),
+        *_today_args(portal),
+    )
+    folder = out / portal.config.today().isoformat()
+    messages = []
+    if folder.is_dir():
+        for path in sorted(folder.glob("*.eml")):
+            message = read_reminder(path)
+            body = message.get_body(preferencelist=("plain",))
+            messages.append(
+                {
+                    "to": message["To"],
+                    "subject": message["Subject"],
+                    "body": body.get_content() if body else "",
+                    "attachments": [a.get_filename() for a in message.iter_attachments()],
+                }
+            )
+    return portal.render(
+        request,
+        "reminders.html",
+        {
+            "title": f"Relances de la campagne {year}",
+            "year": year,
+            "preview": preview,
+            "code": code,
+            "messages": messages,
+            "sent": sent,
+        },
+        account=account,
+        csrf=csrf,
+    )
+
+
+async def review(request: Request):
+    portal = _portal(request)
+    account, csrf, error = _require(request, "steering")
+    if error is not None:
+        return error
+    year = _year(request, portal)
+    result = None
+    errors = {}
+    if request.method == "POST":
+        form, ok = await _form_with_csrf(request, csrf, max_files=0, max_fields=8)
+        if not ok:
+            return portal.error(
+                request, 403, "Jeton de sécurité (CSRF) absent ou invalide.", account, csrf
+            )
+        indicator = str(form.get("indicateur", "")).strip()
+        commune = str(form.get("commune", "")).strip()
+        status = str(form.get("statut", "")).strip()
+        comment = str(form.get("commentaire", "")).strip()
+        if not indicator:
+            errors["indicateur"] = "Saisissez l'identifiant de l'indicateur."
+        if status not in REVIEW_STATUSES:
+            errors["statut"] = "Choisissez un statut."
+        if not errors:
+            args = [
+                "review",
+                "set",
+                "--year",
+                str(year),
+                "--indicator",
+                indicator,
+                "--status",
+                status,
+                "--reviewer",
+                account.login,
+            ]
+            if commune:
+                args += ["--commune", commune]
+            if comment:
+                args += ["--comment", comment]
+            code, output = await run_in_threadpool(kpi_command, portal.settings, *args)
+            result = {"code": code, "output": output}
+            if code == 0:
+                portal.store.log(
+                    account,
+                    "valeur revue",
+                    year=year,
+                    detail=f"{indicator} {commune or 'agglomération'} : {status} — {comment}",
+                )
+            else:
+                errors["indicateur"] = output.splitlines()[-1] if output else "refusé"
+    code, listing = await run_in_threadpool(
+        kpi_command, portal.settings, "review", "list", "--year", str(year)
+    )
+    return portal.render(
+        request,
+        "review.html",
+        {
+            "title": f"Revue des valeurs {year}",
+            "year": year,
+            "listing": listing,
+            "code": code,
+            "result": result,
+            "errors": errors,
+            "statuses": REVIEW_STATUSES,
+        },
+        account=account,
+        csrf=csrf,
+    )
+
+
+async def freeze(request: Request):
+    portal = _portal(request)
+    account, csrf, error = _require(request, "steering")
+    if error is not None:
+        return error
+    year = _year(request, portal)
+    result = None
+    errors = {}
+    if request.method == "POST":
+        form, ok = await _form_with_csrf(request, csrf, max_files=0, max_fields=5)
+        if not ok:
+            return portal.error(
+                request, 403, "Jeton de sécurité (CSRF) absent ou invalide.", account, csrf
+            )
+        if form.get("confirmation") != "oui":
+            errors["confirmation"] = "Cochez la case pour confirmer le gel."
+        else:
+            reason = str(form.get("motif", "")).strip()
+            args = ["freeze", "--year", str(year)]
+            if reason:
+                args += ["--reason", reason]
+            code, output = await run_in_threadpool(kpi_command, portal.settings, *args)
+            result = {"code": code, "output": output}
+            portal.store.log(
+                account,
+                "gel" if code == 0 else "gel refusé",
+                year=year,
+                detail=(output.splitlines() or [""])[-1][:500],
+            )
+    code, gate = await run_in_threadpool(
+        kpi_command, portal.settings, "freeze", "--year", str(year), "--dry-run"
+    )
+    return portal.render(
+        request,
+        "freeze.html",
+        {
+            "title": f"Gel de l'année {year}",
+            "year": year,
+            "gate": gate,
+            "passes": code == 0,
+            "result": result,
+            "errors": errors,
+        },
+        account=account,
+        csrf=csrf,
+    )
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/pilotage", overview),
+        Route("/pilotage/relances", reminders, methods=["GET", "POST"]),
+        Route("/pilotage/revue", review, methods=["GET", "POST"]),
+        Route("/pilotage/gel", freeze, methods=["GET", "POST"]),
+    ]
