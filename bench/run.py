@@ -75,18 +75,6 @@ ALL_STAGES = [
     "fixed",
 ]
 QUERY_RUNS = 50
-PACKAGES = [
-    "duckdb",
-    "dbt-core",
-    "dbt-duckdb",
-    "dagster",
-    "dagster-dbt",
-    "great-expectations",
-    "pandas",
-    "python-calamine",
-    "openpyxl",
-    "xlsxwriter",
-]
 
 
 # ------------------------------------------------------------------------------ measuring
@@ -946,7 +934,7 @@ def published_database(warehouse: Path) -> Path | None:
 
 
 def machine() -> dict[str, Any]:
-    from importlib import metadata
+    from dagster_project.lib.versions import EXCEL_TOOLS, TOOLS, tool_versions
 
     cpu = "?"
     try:
@@ -957,12 +945,8 @@ def machine() -> dict[str, Any]:
         mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
     except OSError:
         mem_kb = 0
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
+    # the release manifest's tools, plus the Excel libraries of the naive peer and exports
+    versions = tool_versions([*TOOLS, *EXCEL_TOOLS], absent=None)
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),

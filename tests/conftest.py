@@ -2,11 +2,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import openpyxl
@@ -15,10 +13,34 @@ import pytest
 # Tests never use the developer's key or warehouse.
 os.environ.setdefault("KPI_PSEUDONYM_KEY", "test-key-" + "0" * 40)
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+# the shared helpers' asserts explain themselves as the tests' do
+pytest.register_assert_rewrite("support")
+
+from support import TESTS_DIR  # noqa: E402
+from support.demo import DEMO_TODAY, BuiltDemo, DemoCampaign  # noqa: E402
+from support.settings import SETTINGS_VARS  # noqa: E402
 
 from dagster_project.contracts.model import default_contracts  # noqa: E402
 from dagster_project.ingest.pipeline import load_catalogue, load_communes  # noqa: E402
 from dagster_project.ingest.validation.context import IngestContext  # noqa: E402
+
+UNIT_DIR = TESTS_DIR / "unit"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """tests/unit holds fast tests only: a test there marked slow (by itself, its class or its
+    module) is a collection error, whatever ``-m`` says. Slow tests go to tests/integration,
+    whose conftest marks them all."""
+    slow_units = [
+        item.nodeid
+        for item in items
+        if item.path.resolve().is_relative_to(UNIT_DIR) and item.get_closest_marker("slow")
+    ]
+    if slow_units:
+        raise pytest.UsageError(
+            "slow tests under tests/unit (move them to tests/integration): " + ", ".join(slow_units)
+        )
 
 
 @pytest.fixture(scope="session")
@@ -68,6 +90,25 @@ def make_context(communes):
     return factory
 
 
+# what building definitions exports to os.environ (``Settings.export``)
+KPI_VARS = ("KPI_SOURCES", "KPI_WAREHOUSE", "KPI_RELEASES", "KPI_DBT_TARGET", "KPI_TODAY")
+
+
+@pytest.fixture
+def isolated_env(monkeypatch, tmp_path):
+    """Building definitions exports the settings to os.environ: record and restore them."""
+    for name in KPI_VARS:
+        monkeypatch.setenv(name, "recorded")  # remembers the original value (or its absence)
+        monkeypatch.delenv(name)
+    from dagster_project.defs.instance import DAGSTER_YAML
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(DAGSTER_YAML, encoding="utf-8")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    return monkeypatch
+
+
 @pytest.fixture
 def workbook(tmp_path):
     """Write a small workbook: sheets = {name: [row, ...]}; returns its path."""
@@ -98,65 +139,16 @@ def workbook(tmp_path):
 
 # --- the demo campaign, built once per session (slow tests) ------------------------------------
 
-DEMO_TODAY = "2026-01-31"
-# what `Settings.export()` of an in-process run may have left in os.environ: never inherited
-SETTINGS_VARS = (
-    "KPI_SOURCES",
-    "KPI_WAREHOUSE",
-    "KPI_BUILD_WAREHOUSE",
-    "KPI_RELEASES",
-    "KPI_DBT_TARGET",
-    "KPI_TODAY",
-)
-
-
-@dataclass(frozen=True)
-class DemoCampaign:
-    """A demo campaign folder: ``sources/`` (2023-2025), ``warehouse.duckdb`` (the published
-    copy) with ``.build/warehouse.duckdb`` and ``exports/``, ``dagster_home/``, ``releases/``
-    (none yet)."""
-
-    root: Path
-
-    @property
-    def sources(self) -> Path:
-        return self.root / "sources"
-
-    @property
-    def warehouse(self) -> Path:
-        return self.root / "warehouse.duckdb"
-
-    @property
-    def releases(self) -> Path:
-        return self.root / "releases"
-
-    @property
-    def dagster_home(self) -> Path:
-        return self.root / "dagster_home"
-
-
-@dataclass(frozen=True)
-class BuiltDemo(DemoCampaign):
-    returncode: int = -1
-    stdout: str = ""
-    stderr: str = ""
-    seconds: float = 0.0
-
-    def copy(self, destination: Path) -> DemoCampaign:
-        """A private copy of the whole tree (modification times kept: they date the
-        deliveries; the ``exports/marts`` symbolic link kept relative)."""
-        shutil.copytree(self.root, destination, symlinks=True)
-        return DemoCampaign(destination)
-
 
 @pytest.fixture(scope="session")
 def demo_warehouse(tmp_path_factory) -> BuiltDemo:
     """The demo campaign (``generate_demo``: every workbook of 2023-2025) after one
     uninterrupted `kpi run --today 2026-01-31` in a child process, once per session.
 
-    Shared by the slow tests that need a built demo warehouse (test_end_to_end.py,
-    test_sensor.py): read it or ``.copy()`` it, never write it. The run's exit code and output
-    are kept for the tests to check (the fixture itself asserts nothing)."""
+    Shared by the slow tests that need a built demo warehouse (tests/integration:
+    test_end_to_end.py, test_sensor.py…): read it or ``.copy()`` it, never write it. The
+    run's exit code and output are kept for the tests to check (the fixture itself asserts
+    nothing)."""
     from dagster_project.demo import generate_demo
 
     root = tmp_path_factory.mktemp("demo_warehouse")

@@ -24,7 +24,8 @@ from dagster_project.campaign.dates import days_fr, fr_date
 from dagster_project.campaign.plan import Campaign, load_campaign
 from dagster_project.contracts.model import ANY_DEPARTMENT, Contract, default_contracts
 from dagster_project.ingest.pipeline import NOTICE_SUFFIX, delivery_sha256, discover
-from dagster_project.warehouse.relations import table_exists
+from dagster_project.warehouse.relations import column_exists, table_exists
+from dagster_project.warehouse.schema import STATUS_COLUMNS, ensure
 
 # --- status ----------------------------------------------------------------------------------
 
@@ -174,12 +175,7 @@ def _deliveries(con: duckdb.DuckDBPyConnection, year: int) -> list[dict]:
     # a delivery whose file was removed from sources/ is withdrawn: it no longer counts
     # (its rejection is not chased); its history stays in ingest.deliveries
     present = (
-        "and coalesce(present, true) "
-        if con.execute(
-            "select count(*) from duckdb_columns() where schema_name = 'ingest' "
-            "and table_name = 'deliveries' and column_name = 'present'"
-        ).fetchone()[0]
-        else ""
+        "and coalesce(present, true) " if column_exists(con, "ingest.deliveries", "present") else ""
     )
     cursor = con.execute(
         "select delivery_id, department, source_id, file_name, file_sha256, received_at, "
@@ -295,51 +291,10 @@ def campaign_status(
 
 # --- warehouse table -------------------------------------------------------------------------
 
-STATUS_COLUMNS = [
-    ("year", "INTEGER"),
-    ("department", "VARCHAR"),
-    ("source_id", "VARCHAR"),
-    ("owner", "VARCHAR"),
-    ("email", "VARCHAR"),
-    ("due_date", "DATE"),
-    ("required", "BOOLEAN"),
-    ("received", "BOOLEAN"),
-    ("latest_file", "VARCHAR"),
-    ("received_at", "TIMESTAMP"),
-    ("latest_outcome", "VARCHAR"),
-    ("problem_count", "INTEGER"),
-    ("report_path", "VARCHAR"),
-    ("in_force_file", "VARCHAR"),
-    ("days_late", "INTEGER"),
-    ("status_fr", "VARCHAR"),
-    ("computed_at", "TIMESTAMP"),
-    ("expected", "BOOLEAN"),
-    ("direction_fr", "VARCHAR"),
-    ("title_fr", "VARCHAR"),
-    ("latest_delivery_id", "VARCHAR"),
-    ("latest_sha256", "VARCHAR"),
-    ("in_force_received_at", "TIMESTAMP"),
-    ("pending_file", "VARCHAR"),
-    ("atypical_count", "INTEGER"),
-]
-
 
 def ensure_status_table(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("create schema if not exists campaign")
-    if not table_exists(con, "campaign.status"):
-        columns = ", ".join(f"{name} {kind}" for name, kind in STATUS_COLUMNS)
-        con.execute(f"create table campaign.status ({columns})")
-        return
-    existing = {
-        r[0]
-        for r in con.execute(
-            "select column_name from information_schema.columns "
-            "where table_schema = 'campaign' and table_name = 'status'"
-        ).fetchall()
-    }
-    for name, kind in STATUS_COLUMNS:
-        if name not in existing:
-            con.execute(f"alter table campaign.status add column {name} {kind}")
+    """campaign.status, with the columns it gained since (``warehouse.schema``)."""
+    ensure(con, "campaign.status")
 
 
 def write_status_table(

@@ -2,11 +2,16 @@
 
 ``format_status`` is the terminal table of ``kpi status`` (one line per expected delivery,
 then the summary line); ``export_status_xlsx`` is a formatted workbook to send around (one
-row per expected delivery, French headers, filters, late rows in red, a summary sheet).
+row per expected delivery, French headers, filters, late rows in red, a summary sheet, and a
+sheet « Graphiques » of native Excel charts beside their tables: per direction, its sources
+accepted, rejected and late; the progress of the accepted deliveries against the due
+dates). The same rows give the same bytes (fixed document dates and zip timestamps).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -40,8 +45,135 @@ EXPORT_COLUMNS = [  # (header, width, value)
 ]
 
 
+CHARTS = "Graphiques"
+DIRECTION_SERIES = ("Sources", "Acceptées (en vigueur)", "Rejetées", "En retard")
+PROGRESS_SERIES = ("Échéances passées", "Livraisons acceptées")
+_ROW_CM = 0.53  # height of a default row (15 points)
+
+
+def direction_counts(rows: Sequence[StatusRow]) -> list[tuple[str, int, int, int, int]]:
+    """Per direction (in the rows' order): its sources, those with an accepted delivery in
+    force, those whose latest delivery was rejected, those late."""
+    counts: dict[str, list[int]] = {}
+    for r in rows:
+        c = counts.setdefault(r.direction_fr or r.department, [0, 0, 0, 0])
+        c[0] += 1
+        c[1] += r.accepted_in_force
+        c[2] += r.rejected
+        c[3] += r.late
+    return [(name, *c) for name, c in counts.items()]
+
+
+def progress(rows: Sequence[StatusRow]) -> list[tuple[dt.date, int, int]]:
+    """The campaign's progress against its due dates, for the required deliveries: at each
+    date that changes something (a due date, an accepted delivery now in force), how many
+    were due by then and how many were accepted by then."""
+    required = [r for r in rows if r.expected and r.required]
+    due = sorted(r.due_date for r in required if r.due_date)
+    accepted = sorted(
+        r.in_force_received_at.date()
+        if isinstance(r.in_force_received_at, dt.datetime)
+        else r.in_force_received_at
+        for r in required
+        if r.in_force_received_at
+    )
+    return [
+        (day, sum(d <= day for d in due), sum(a <= day for a in accepted))
+        for day in sorted(set(due) | set(accepted))
+    ]
+
+
+def _stamp(rows: Sequence[StatusRow]) -> dt.datetime:
+    """The workbook's fixed date: its latest delivery, else 1 January of the campaign year."""
+    received = [r.received_at for r in rows if isinstance(r.received_at, dt.datetime)]
+    if received:
+        return max(received).replace(microsecond=0, tzinfo=None)
+    year = rows[0].year if rows else 2000
+    return dt.datetime(year, 1, 1)
+
+
+def _charts_sheet(workbook, rows: Sequence[StatusRow]) -> None:
+    """Tables and their charts: deliveries per direction; progress against the due dates."""
+    from openpyxl.chart import BarChart, LineChart, Reference
+    from openpyxl.chart.axis import DateAxis
+    from openpyxl.chart.data_source import AxDataSource, StrRef
+    from openpyxl.styles import Font
+
+    sheet = workbook.create_sheet(CHARTS)
+    bold = Font(bold=True)
+    sheet.column_dimensions["A"].width = 48
+    for letter in "BCDE":
+        sheet.column_dimensions[letter].width = 14
+    counts = direction_counts(rows)
+    sheet.append(["Livraisons par direction"])
+    sheet["A1"].font = Font(bold=True, size=12)
+    sheet.append(["Direction", *DIRECTION_SERIES])
+    for cell in sheet[2]:
+        cell.font = bold
+    for line in counts:
+        sheet.append(list(line))
+    last = 2 + len(counts)
+    bars = BarChart()
+    bars.type = "bar"  # horizontal: the directions' names are long
+    bars.grouping = "clustered"
+    bars.title = "Sources par direction : acceptées, rejetées, en retard"
+    bars.y_axis.title = "Nombre de sources"
+    bars.x_axis.scaling.orientation = "maxMin"  # the directions in the table's order
+    bars.y_axis.majorGridlines = None
+    bars.add_data(Reference(sheet, min_col=2, max_col=5, min_row=2, max_row=max(last, 3)),
+                  titles_from_data=True)
+    names = Reference(sheet, min_col=1, min_row=3, max_row=max(last, 3))
+    for series in bars.series:  # the directions are text: a string reference, not numbers
+        series.cat = AxDataSource(strRef=StrRef(f=str(names)))
+    bars.legend.position = "b"
+    bars.width = 22
+    bars.height = max(7.5, 2.5 + 1.4 * len(counts))
+    for series, colour in zip(bars.series, ("A6A6A6", "70AD47", "FFC000", "C00000"), strict=True):
+        series.graphicalProperties.solidFill = colour
+        series.graphicalProperties.line.solidFill = colour
+    sheet.add_chart(bars, "G2")
+
+    start = max(last + 3, 2 + math.ceil(bars.height / _ROW_CM) + 2)
+    points = progress(rows)
+    sheet.cell(start, 1, "Avancement par rapport aux échéances (livraisons obligatoires)").font = (
+        Font(bold=True, size=12)
+    )
+    for col, header in enumerate(["Date", *PROGRESS_SERIES], start=1):
+        sheet.cell(start + 1, col, header).font = bold
+    for i, (day, due, accepted) in enumerate(points, start=start + 2):
+        sheet.cell(i, 1, day).number_format = "DD/MM/YYYY"
+        sheet.cell(i, 2, due)
+        sheet.cell(i, 3, accepted)
+    end = start + 1 + len(points)
+    line = LineChart()
+    line.title = "Livraisons acceptées et échéances passées (cumul)"
+    line.y_axis.title = "Livraisons obligatoires"
+    line.y_axis.crossAx = 500
+    line.x_axis = DateAxis(crossAx=100)
+    line.x_axis.number_format = "dd/mm/yyyy"
+    line.x_axis.majorTimeUnit = "days"
+    line.x_axis.title = "Date"
+    line.add_data(
+        Reference(sheet, min_col=2, max_col=3, min_row=start + 1, max_row=max(end, start + 2)),
+        titles_from_data=True,
+    )
+    line.set_categories(Reference(sheet, min_col=1, min_row=start + 2, max_row=max(end, start + 2)))
+    line.legend.position = "b"
+    line.width = 22
+    line.height = 9
+    for series, colour in zip(line.series, ("C00000", "70AD47"), strict=True):
+        series.graphicalProperties.line.solidFill = colour
+        series.graphicalProperties.line.width = 28575  # 2.25 points
+        series.smooth = False
+    for chart in (bars, line):  # shown axes (openpyxl leaves « delete » unset: hidden in Excel)
+        chart.x_axis.delete = False
+        chart.y_axis.delete = False
+    sheet.add_chart(line, f"G{start + 1}")
+
+
 def export_status_xlsx(rows: Sequence[StatusRow], path: Path) -> Path:
-    """A formatted workbook to send around: one row per expected delivery, late rows in red."""
+    """A formatted workbook to send around: one row per expected delivery, late rows in red,
+    a summary, charts (« Graphiques »); fixed dates: the same rows give the same bytes."""
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
@@ -102,10 +234,12 @@ def export_status_xlsx(rows: Sequence[StatusRow], path: Path) -> Path:
     about.append(["reçu, accepté : une livraison acceptée est en vigueur"])
     about["A6"].fill = accepted_fill
     about.column_dimensions["A"].width = 100
+    _charts_sheet(workbook, rows)
+
+    from dagster_project.campaign.templates.workbook import _save
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    workbook.save(path)
+    _save(workbook, path, _stamp(rows))  # fixed document dates and zip timestamps, atomically
     return path
 
 

@@ -15,7 +15,17 @@ import argparse
 import importlib
 import sys
 
-COMMAND_MODULES = ["run", "release", "campaign", "project", "generate", "ui", "portal", "docs"]
+COMMAND_MODULES = [
+    "run",
+    "release",
+    "campaign",
+    "project",
+    "generate",
+    "ui",
+    "portal",
+    "docs",
+    "schemas",
+]
 
 
 def version() -> str:

@@ -43,7 +43,7 @@ def connect(settings: Settings, read_only: bool = False, purpose: str | None = N
     while a run writes it (``dagster_project.warehouse.access``: a bounded wait with a French
     message, then ``WarehouseBusy``, which ``kpi`` turns into exit code 3)."""
     from dagster_project.warehouse.access import connect as open_build
-    from dagster_project.warehouse.publication import ensure_build
+    from dagster_project.warehouse.build import ensure_build
 
     command = purpose or CURRENT_COMMAND.get()
     return open_build(ensure_build(settings), read_only=read_only, purpose=command)

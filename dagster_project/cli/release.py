@@ -47,7 +47,7 @@ def _frozen_state(settings):
     ``kpi freeze`` at a time: ``session``)."""
     from dagster_project.defs.instance import active_runs, get_instance, wait_for_no_active_run
     from dagster_project.warehouse.access import session, to_stderr, wait_seconds
-    from dagster_project.warehouse.publication import ensure_build
+    from dagster_project.warehouse.build import ensure_build
 
     with session(ensure_build(settings), "kpi freeze"):
         instance = get_instance()
@@ -165,7 +165,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from dagster_project.release.recovery import needs_recovery, recover_interrupted
     from dagster_project.release.verify import format_verification, verify, verify_copy
     from dagster_project.warehouse.access import WarehouseBusy, session
-    from dagster_project.warehouse.publication import PublishError, ensure_build
+    from dagster_project.warehouse.build import PublishError, ensure_build
     from dagster_project.warehouse.publication_check import (
         format_publication_check,
         verify_publication,
@@ -261,6 +261,7 @@ def cmd_review_set(args: argparse.Namespace) -> int:
 
 
 def cmd_review_list(args: argparse.Namespace) -> int:
+    from dagster_project.contracts.reference import amount_fr
     from dagster_project.quality.review import (
         ReviewError,
         history,
@@ -297,7 +298,7 @@ def cmd_review_list(args: argparse.Namespace) -> int:
         where = f"{v.commune or ''} ({v.code_insee})".strip() if v.code_insee else "agglomération"
         line = (
             f"{v.status or 'non revu':<24} {v.indicator_id} — {where} : "
-            f"{_amount(v.value)} {v.unit or ''}".rstrip()
+            f"{amount_fr(v.value, v.unit)}"
         )
         if v.status:
             line += f" | {v.reviewer}, {v.reviewed_at:%d/%m/%Y}"

@@ -88,8 +88,8 @@ def run_pipeline_postgres(settings: Settings, selection: list[str] | None = None
     from dagster_project.defs.checks import build_raw_checks
     from dagster_project.defs.instance import cli_run_tags, get_instance
     from dagster_project.defs.resources import build_resources
+    from dagster_project.warehouse.build import ensure_build
     from dagster_project.warehouse.postgres import copy_to_postgres, pg_params
-    from dagster_project.warehouse.publication import ensure_build
 
     instance = get_instance()
     defs = Definitions(
@@ -252,10 +252,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     import contextlib
 
     from dagster_project.warehouse.access import session
-    from dagster_project.warehouse.publication import ensure_build
+    from dagster_project.warehouse.build import ensure_build
+    from dagster_project.warehouse.inputs import (
+        forget_last_run,
+        inputs_fingerprint,
+        record_run,
+        unchanged_since_last_run,
+    )
 
     settings = settings_from(args)
     os.environ["KPI_PROGRESS"] = "1"
+    fingerprint = inputs_fingerprint(settings)
+    last = None if args.force or args.select else unchanged_since_last_run(settings, fingerprint)
+    if last:
+        print(
+            f"kpi run : rien à faire. Aucune livraison, aucun contrat ni aucun fichier du projet "
+            f"n'a changé depuis l'exécution {last['run_id'][:8]} du "
+            f"{last['finished_at'].replace('T', ' à ')} ; la copie publiée "
+            f"{last['publication_id']} est à jour. Pour tout reconstruire quand même : "
+            "kpi run --force."
+        )
+        return EXIT_OK
+    forget_last_run(settings)  # until this run is published, the next one is a full one
     build = ensure_build(settings)
     print(
         f"kpi run : livraisons {settings.sources_dir}, base de construction {build} "
@@ -312,7 +330,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if settings.dbt_target == "postgres":
         print("  Cible PostgreSQL : les analystes lisent les schémas marts de PostgreSQL.")
         return EXIT_OK
-    return _publish(settings, run_ids[-1])
+    code = _publish(settings, run_ids[-1])
+    if code == EXIT_OK and not args.select:  # a full run, published: what it was made of
+        record_run(settings, fingerprint, run_ids[-1])
+    return code
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
@@ -354,6 +375,11 @@ def register(sub) -> None:
         help="ne traiter que ces sources et tout ce qui en dépend (staging, indicateurs, marts : comme « source+ » dans dbt)",
     )
     run.add_argument("--verbose", "-v", action="store_true", help="afficher la sortie de dbt")
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="tout reconstruire même si rien n'a changé depuis la dernière exécution publiée",
+    )
     run.set_defaults(func=cmd_run)
 
     pub = sub.add_parser(

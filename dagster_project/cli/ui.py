@@ -99,7 +99,7 @@ def skip_community_popup(home: Path) -> None:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     from dagster_project.defs.instance import ensure_dagster_home
-    from dagster_project.warehouse.publication import ensure_build
+    from dagster_project.warehouse.build import ensure_build
 
     settings = settings_from(args)  # exports KPI_SOURCES, KPI_WAREHOUSE… for the code location
     build = ensure_build(settings)  # runs launched from the UI continue the same history

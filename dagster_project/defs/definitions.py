@@ -14,8 +14,14 @@ from __future__ import annotations
 
 from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
 
+from dagster_project.contracts.model import default_contracts
 from dagster_project.defs.assets.dbt import build_dbt_assets
-from dagster_project.defs.assets.ingestion import INGESTION_GROUP, build_ingestion_assets
+from dagster_project.defs.assets.ingestion import (
+    DELIVERY_LOG_SPEC,
+    INGESTION_GROUP,
+    build_ingestion_assets,
+    ingestion_owners,
+)
 from dagster_project.defs.assets.quality import atypical_values
 from dagster_project.defs.checks import build_mart_checks, build_raw_checks
 from dagster_project.defs.resources import build_resources
@@ -50,16 +56,23 @@ def build_definitions(settings: Settings | None = None, *, in_process: bool = Fa
     steps get priorities for the files there now (the code location, loaded once, does not
     look at the files)."""
     settings = settings or Settings.from_env()
-    assets = build_ingestion_assets()
+    contracts = default_contracts()
+    # the departments' contacts of the campaign file (team:<department> without one)
+    owners = ingestion_owners(contracts, settings.sources_dir, settings.today)
+    order = None
     if in_process:  # a run about to start: its ingestion steps in the order for the files there
-        from dagster_project.contracts.model import default_contracts
         from dagster_project.ingest.pipeline import discover, ingestion_order
 
-        contracts = default_contracts()
-        files = discover(settings.sources_dir, contracts)
-        assets = build_ingestion_assets(contracts, ingestion_order(contracts, files))
+        order = ingestion_order(contracts, discover(settings.sources_dir, contracts))
+    assets = build_ingestion_assets(contracts, order, owners)
     return Definitions(
-        assets=[*assets, build_dbt_assets(), atypical_values, campaign_status_asset],
+        assets=[
+            *assets,
+            DELIVERY_LOG_SPEC,
+            build_dbt_assets(),
+            atypical_values,
+            campaign_status_asset,
+        ],
         asset_checks=[*build_raw_checks(), *build_mart_checks()],
         jobs=[kpi_run_job, ingestion_job, campaign_status_job],
         sensors=[

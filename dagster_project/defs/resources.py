@@ -76,7 +76,7 @@ class KpiDbtCliResource(DbtCliResource):
 
     - it asks the dbt executable for its version in a subprocess (``dbt --version``: a whole
       dbt start, ~3 s). When the executable is the one of this virtual environment, the version
-      is the installed dbt-core's (tests/test_dbt_resource.py checks that they agree);
+      is the installed dbt-core's (tests/unit/defs/test_dbt_resource.py checks that they agree);
     - it builds a dbt-core adapter inside the Dagster process (~3.5 s: dbt's imports and its
       macro parsing) used only to fetch row counts and column metadata, which this project
       does not ask for. dagster-dbt supports running without one (the dbt Fusion engine has

@@ -7,7 +7,6 @@ unless a blocking check of that run failed (``publish_after_run``, with
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -26,10 +25,12 @@ from dagster_project.contracts.model import default_contracts
 from dagster_project.defs.assets.ingestion import raw_asset_key
 from dagster_project.defs.instance import CLI_TRIGGER
 from dagster_project.ingest.pipeline import discover, printable
+from dagster_project.lib.hashing import sha256_text
 from dagster_project.release.gate import blocking_failures
 from dagster_project.settings import Settings
 from dagster_project.warehouse.access import access
-from dagster_project.warehouse.publication import connect_build, publish, quote_ident
+from dagster_project.warehouse.build import connect_build, quote_ident
+from dagster_project.warehouse.publication import publish
 
 SENSOR_INTERVAL_SECONDS = 30
 PUBLICATION_SENSOR_INTERVAL_SECONDS = 5
@@ -129,7 +130,7 @@ def build_delivery_sensor(job, sources_path: str, build_path: str | None = None)
         keys = AssetSelection.assets(*(raw_asset_key(contracts[s]) for s in sources)).downstream()
         selection = sorted(keys.resolve(graph), key=lambda k: k.to_user_string())
         state = json.dumps(current, sort_keys=True)
-        fingerprint = ",".join(sources) + ":" + hashlib.sha256(state.encode()).hexdigest()[:16]
+        fingerprint = ",".join(sources) + ":" + sha256_text(state)[:16]
         context.update_cursor(state)
         return RunRequest(
             run_key=fingerprint,

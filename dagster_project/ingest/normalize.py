@@ -48,7 +48,7 @@ class CellError(ValueError):
 
 # characters a person does not see in a cell: Unicode's control (Cc, but tab and line breaks)
 # and format characters (Cf: zero-width space, joiners, word joiner, byte order mark, soft
-# hyphen, direction marks...); tests/test_ingest_rules.py checks the list against Unicode.
+# hyphen, direction marks...); tests/unit/ingest/test_ingest_rules.py checks the list against Unicode.
 # They are removed from every text the rules read (keys, enumerations, communes, dates,
 # numbers, headers), so that a value is what a person reads: « UDI-LYS » followed by a
 # zero-width space is « UDI-LYS » (a duplicate of it, a known reference).

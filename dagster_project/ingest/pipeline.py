@@ -33,10 +33,11 @@ from dagster_project.ingest.validation.context import CatalogueEntry, IngestCont
 from dagster_project.ingest.validation.driver import validate_delivery
 from dagster_project.ingest.validation.results import Problem, ValidationResult
 from dagster_project.lib.csv_safety import neutralise_row
+from dagster_project.lib.hashing import sha256_bytes, sha256_file
 from dagster_project.settings import CATALOGUE_CSV, COMMUNES_CSV
 
 REPORT_SUFFIX = ".rejet.csv"
-NOTICE_SUFFIX = ".a_confirmer.csv"  # atypical values of an accepted file (validation.notices)
+NOTICE_SUFFIX = ".a_confirmer.csv"  # atypical values of an accepted file (quality.notices)
 # .xlsx and .csv are read; a file of another format named after a source (.xlsm, .xls,
 # .ods...) is a delivery too, refused with a report saying how to save it
 # (readers.file.OTHER_FORMATS)
@@ -214,15 +215,6 @@ def unrecognised_files(sources_dir: Path, contracts: dict[str, Contract]) -> lis
     return out
 
 
-def sha256_of(path: Path) -> str:
-    """The SHA-256 of a file's content; never through a link (it fails on one)."""
-    digest = hashlib.sha256()
-    with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _refused_sha256(path: Path, refusal: str) -> str:
     """What stands for the SHA-256 of a refused file, whose content is never read: a hash of
     what it is (name, link target, size, modification time, why it is refused), so the same
@@ -240,7 +232,9 @@ def delivery_sha256(path: Path) -> str:
     """The SHA-256 a delivery is known by: its content's, or for a refused file
     (``refusal_of``) a hash of what it is, without reading it."""
     refusal = refusal_of(path)
-    return sha256_of(path) if refusal is None else _refused_sha256(path, refusal)
+    return (
+        sha256_file(path, follow_links=False) if refusal is None else _refused_sha256(path, refusal)
+    )
 
 
 def delivery_id_of(delivery: DeliveryFile, sha: str) -> str:
@@ -427,7 +421,7 @@ class Ingestor:
         contract = self.contracts[delivery.source_id]
         refusal = refusal_of(delivery.path)
         if refusal is None:
-            sha = sha256_of(delivery.path)
+            sha = sha256_file(delivery.path, follow_links=False)
             depends_on = self._dependencies_key(delivery, contract)
         else:  # a link, a linked folder, a name that is not text: never read
             sha = _refused_sha256(delivery.path, refusal)
@@ -523,9 +517,13 @@ class Ingestor:
         path = delivery.path
         try:
             refusal = refusal_of(path)
-            sha = sha256_of(path) if refusal is None else _refused_sha256(path, refusal)
+            sha = (
+                sha256_file(path, follow_links=False)
+                if refusal is None
+                else _refused_sha256(path, refusal)
+            )
         except Exception:  # (the file removed or unreadable meanwhile)
-            sha = hashlib.sha256(b"unreadable\0" + os.fsencode(path.name)).hexdigest()
+            sha = sha256_bytes(b"unreadable\0" + os.fsencode(path.name))
         delivery_id = delivery_id_of(delivery, sha)
         result = ValidationResult(
             sheet=None, problems=[Problem(unreadable_reason(exc, path))], warnings=[]

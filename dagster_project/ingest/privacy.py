@@ -23,6 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dagster_project.settings import PROJECT_ROOT
+from dagster_project.warehouse.relations import table_exists
+from dagster_project.warehouse.schema import ensure
 
 DEFAULT_KEY_FILE = PROJECT_ROOT / "secrets" / "pseudonym.key"
 PSEUDONYM_LENGTH = 16
@@ -93,12 +95,7 @@ def key_fingerprint(key: bytes) -> str:
 
 def recorded_fingerprint(con) -> tuple[str, object] | None:
     """(fingerprint, recorded_at) of the key the warehouse was built with, if recorded."""
-    schema, table = FINGERPRINT_TABLE.split(".")
-    exists = con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema, table],
-    ).fetchone()[0]
-    if not exists:
+    if not table_exists(con, FINGERPRINT_TABLE):
         return None
     row = con.execute(
         f"select fingerprint, recorded_at from {FINGERPRINT_TABLE} order by recorded_at limit 1"
@@ -129,11 +126,7 @@ def check_key(con, key: bytes, *, record: bool = True) -> None:
         return
     if not record:
         return
-    con.execute("create schema if not exists raw_restricted")
-    con.execute(
-        f"create table if not exists {FINGERPRINT_TABLE} (fingerprint varchar not null, "
-        "algorithm varchar not null, recorded_at timestamp not null)"
-    )
+    ensure(con, FINGERPRINT_TABLE)
     con.execute(
         f"insert into {FINGERPRINT_TABLE} values (?, ?, current_timestamp::timestamp)",
         [fingerprint, "HMAC-SHA256(clé, " + FINGERPRINT_LABEL.decode() + ")"],

@@ -10,6 +10,8 @@ import duckdb
 import pyarrow as pa
 
 from dagster_project.contracts.model import Contract
+from dagster_project.warehouse.relations import column_names
+from dagster_project.warehouse.schema import ensure
 
 LINEAGE_COLUMNS = [
     ("_delivery_id", "VARCHAR"),
@@ -20,59 +22,17 @@ LINEAGE_COLUMNS = [
     ("_department", "VARCHAR"),
 ]
 
-INGEST_DDL = """
-create schema if not exists ingest;
-create table if not exists ingest.deliveries (
-    delivery_id varchar primary key,
-    campaign_year integer not null,
-    department varchar not null,
-    source_id varchar not null,
-    file_path varchar not null,
-    file_name varchar not null,
-    file_sha256 varchar not null,
-    file_size bigint,
-    received_at timestamp not null,
-    processed_at timestamp not null,
-    outcome varchar not null,
-    row_count integer not null,
-    problem_count integer not null,
-    warning_count integer not null,
-    sheet varchar,
-    report_path varchar,
-    depends_on varchar,
-    in_force boolean not null default false
-);
--- the delivery's file is (still) in sources/; when it was last seen there, when removed
-alter table ingest.deliveries add column if not exists present boolean default true;
-alter table ingest.deliveries add column if not exists last_seen_at timestamp;
-alter table ingest.deliveries add column if not exists withdrawn_at timestamp;
-create table if not exists ingest.delivery_problems (
-    delivery_id varchar not null,
-    severity varchar not null,
-    sheet varchar,
-    row_number integer,
-    column_name varchar,
-    value varchar,
-    reason varchar not null
-);
-"""
-
 
 def ensure_ingest_tables(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(INGEST_DDL)
+    """The delivery log and its problems (``warehouse.schema``)."""
+    ensure(con, "ingest")
 
 
 def ensure_raw_table(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
     """Create the raw table, or add the columns a contract gained since (never drops any)."""
     con.execute(f"create schema if not exists {contract.raw_schema}")
     wanted = contract.stored_columns + LINEAGE_COLUMNS
-    existing = {
-        row[0]
-        for row in con.execute(
-            "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
-            [contract.raw_schema, contract.source_id],
-        ).fetchall()
-    }
+    existing = column_names(con, f"{contract.raw_schema}.{contract.source_id}")
     if not existing and _moved_from_other_raw_schema(con, contract):
         return ensure_raw_table(con, contract)
     if not existing:

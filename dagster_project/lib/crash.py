@@ -1,6 +1,6 @@
 """Named points where a command can be killed on purpose, to test that every kill recovers.
 
-``tests/test_crash_safety.py`` sets ``KPI_CRASH_AT=<point>`` for one ``kpi`` command: when
+``tests/integration/test_crash_safety.py`` sets ``KPI_CRASH_AT=<point>`` for one ``kpi`` command: when
 the command reaches that point it kills itself with SIGKILL, as a crash, the OOM killer or a
 power cut would (no ``finally``, no ``atexit``, nothing flushed). Without the variable (in
 production) a point does nothing. The points of ``kpi freeze`` (``dagster_project.release.freeze``)

@@ -9,6 +9,11 @@ import time
 _START = time.monotonic()
 
 
+def enabled() -> bool:
+    """Whether a CLI asked for progress lines (``KPI_PROGRESS=1``)."""
+    return os.environ.get("KPI_PROGRESS") == "1"
+
+
 def progress(message: str) -> None:
-    if os.environ.get("KPI_PROGRESS") == "1":
+    if enabled():
         print(f"[{time.monotonic() - _START:6.1f} s] {message}", file=sys.stderr, flush=True)

@@ -29,12 +29,12 @@ from dagster_project.ingest.pipeline import (
     load_catalogue,
     load_communes,
     refusal_of,
-    sha256_of,
 )
 from dagster_project.ingest.privacy import load_key, pseudonymiser
 from dagster_project.ingest.report import group_problems
 from dagster_project.ingest.validation.driver import validate_delivery
 from dagster_project.ingest.validation.results import Problem, ValidationResult
+from dagster_project.lib.hashing import sha256_file
 
 
 @dataclass
@@ -101,7 +101,7 @@ class PortalIngestor(Ingestor):
                 sha,
                 "",
             )
-        sha = sha256_of(delivery.path)
+        sha = sha256_file(delivery.path, follow_links=False)
         depends_on = self._dependencies_key(delivery, contract)
         if not contract.accepts_department(delivery.department):
             result = ValidationResult(

@@ -30,17 +30,8 @@ from typing import Any
 
 import duckdb
 
-EVIDENCE_DDL = """
-create schema if not exists audit;
-create table if not exists audit.check_evidence (
-    check_name varchar not null,
-    run_id varchar not null,
-    checked_at timestamp default current_timestamp,
-    suite_sha256 varchar not null,
-    rows bigint,
-    result_json varchar
-);
-"""
+from dagster_project.lib.hashing import sha256_text
+from dagster_project.warehouse.schema import ensure
 
 # Counts only for personal data (no observed value: it may be an age, a date...)
 PERSONAL_KEYS = (
@@ -78,9 +69,9 @@ def scrub(value: Any) -> Any:
 
 
 def suite_digest(suite: dict) -> str:
-    """SHA-256 of a suite as loaded (``validation.suites.load_suite``)."""
+    """SHA-256 of a suite as loaded (``quality.suites.load_suite``)."""
     text = json.dumps(suite, ensure_ascii=False, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return sha256_text(text)
 
 
 def content_fingerprint(df) -> str:
@@ -150,7 +141,7 @@ class Evidence:
 
 def record_evidence(con: duckdb.DuckDBPyConnection, run_id: str, outcomes: list) -> None:
     """Keep each outcome's GX result (``CheckOutcome.evidence_json``) as its suite's latest."""
-    con.execute(EVIDENCE_DDL)
+    ensure(con, "audit.check_evidence")
     for outcome in outcomes:
         if not outcome.suite_sha256:
             continue

@@ -1,7 +1,7 @@
 """Atypical values told to the department that delivered them, at delivery time.
 
 After the marts are built (the ``quality/atypical_values`` asset), every atypical value not
-yet qualified (``validation.plausibility``) is traced to the deliveries in force that feed it
+yet qualified (``quality.plausibility``) is traced to the deliveries in force that feed it
 (``fct_indicator_values.delivery_ids``). Each such delivery gets a French notice beside its
 file, ``<file>.a_confirmer.csv`` (UTF-8 with BOM, ``;``: opens in French Excel), like the
 rejection report: the file is accepted, but these figures look wrong and someone must
@@ -28,21 +28,8 @@ from dagster_project.ingest.pipeline import NOTICE_SUFFIX
 from dagster_project.lib.csv_safety import neutralise_row
 from dagster_project.quality.plausibility import Flag, _number, implausible_values
 from dagster_project.warehouse.relations import table_exists
+from dagster_project.warehouse.schema import recreate
 
-TABLE_DDL = """
-create schema if not exists quality;
-create or replace table quality.atypical_values (
-    year integer not null,
-    indicator_id varchar not null,
-    code_insee varchar,
-    label_fr varchar,
-    value double,
-    previous_value double,
-    reasons varchar not null,
-    qualified boolean not null,
-    delivery_ids varchar
-);
-"""
 HEADER = [
     "Indicateur",
     "Libellé",
@@ -84,7 +71,7 @@ def record_atypical_values(
 ) -> dict[str, list[tuple[int, Flag]]]:
     """Replace ``quality.atypical_values``; returns, per delivery in force, its atypical
     values not qualified yet."""
-    con.execute(TABLE_DDL)
+    recreate(con, "quality.atypical_values")
     by_delivery: dict[str, list[tuple[int, Flag]]] = {}
     if not table_exists(con, "marts.fct_indicator_values"):
         return by_delivery

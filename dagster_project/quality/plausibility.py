@@ -13,7 +13,7 @@ is never published). A value of the year is **implausible** when
 - a **warning check** of the marts fails on it (``expectations/marts.yml``, non-blocking
   suites whose dataset names values by ``indicator_id``, ``year`` and ``code_insee``: today
   ``marts_fct_yoy_jumps``, ±50 % on stock figures). Its ``between`` expectations are applied
-  to the same dataset the check validated (``validation.datasets``), without Great
+  to the same dataset the check validated (``quality.datasets``), without Great
   Expectations: the rows out of bounds are the values it failed on.
 
 An implausible value is **qualified** when its current review (``kpi review``) says « sans

@@ -23,9 +23,12 @@ from pathlib import Path
 
 import duckdb
 
-STATUS_OK = "sans anomalie apparente"
-STATUS_SUSPECT = "présomption d'anomalie"
-STATUS_ANOMALY = "anomalie"
+from dagster_project.contracts.reference import direction_fr, unit_label
+from dagster_project.warehouse.schema import REVIEW_STATUSES, ensure
+
+# « sans anomalie apparente », « présomption d'anomalie », « anomalie »: declared with the
+# table that accepts only them, review.value_reviews (warehouse.schema.REVIEW_STATUSES)
+STATUS_OK, STATUS_SUSPECT, STATUS_ANOMALY = REVIEW_STATUSES
 STATUSES = [STATUS_OK, STATUS_SUSPECT, STATUS_ANOMALY]
 NOT_REVIEWED = "non revu"
 # Statuses that need a comment saying what is wrong.
@@ -44,28 +47,6 @@ STATUS_HELP = (
     "sans anomalie apparente, présomption d'anomalie ou anomalie (alias : ok, presomption)"
 )
 
-REVIEW_DDL = f"""
-create schema if not exists review;
-create sequence if not exists review.value_review_seq;
-create table if not exists review.value_reviews (
-    review_id bigint primary key default nextval('review.value_review_seq'),
-    year integer not null,
-    indicator_id varchar not null,
-    code_insee varchar,
-    status varchar not null check (status in ({", ".join("'" + s.replace("'", "''") + "'" for s in STATUSES)})),
-    comment varchar,
-    reviewer varchar not null,
-    reviewed_at timestamp not null,
-    value_at_review double,
-    origin varchar
-);
-create or replace view review.current_reviews as
-select * from review.value_reviews
-qualify row_number() over (
-    partition by year, indicator_id, code_insee order by review_id desc
-) = 1;
-"""
-
 
 class ReviewError(ValueError):
     """A review cannot be recorded; the message (French) says why."""
@@ -80,7 +61,8 @@ class ImportRejected(ValueError):
 
 
 def ensure_review_tables(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(REVIEW_DDL)
+    """review.value_reviews and the view review.current_reviews (``warehouse.schema``)."""
+    ensure(con, "review")
 
 
 def _fold(text: str) -> str:
@@ -365,12 +347,12 @@ HEADERS = [
     (H_YEAR, 8),
     (H_ID, 34),
     (H_LABEL, 50),
-    (H_DEPARTMENT, 14),
+    (H_DEPARTMENT, 36),
     (H_PRIORITY, 10),
     (H_CODE, 11),
     (H_COMMUNE, 24),
     (H_VALUE, 14),
-    (H_UNIT, 12),
+    (H_UNIT, 16),
     (H_PREVIOUS, 14),
     (H_CHANGE, 14),
     (H_CHANGE_PCT, 12),
@@ -411,7 +393,7 @@ def export_workbook(con: duckdb.DuckDBPyConnection, year: int, out: Path) -> int
             ws.write_number(i, col_of[H_YEAR], v.year)
             ws.write_string(i, col_of[H_ID], v.indicator_id)
             ws.write_string(i, col_of[H_LABEL], v.label or "")
-            ws.write_string(i, col_of[H_DEPARTMENT], v.department or "")
+            ws.write_string(i, col_of[H_DEPARTMENT], direction_fr(v.department))
             ws.write_string(i, col_of[H_PRIORITY], v.priority or "")
             ws.write_string(i, col_of[H_CODE], v.code_insee or "")
             ws.write_string(
@@ -425,7 +407,7 @@ def export_workbook(con: duckdb.DuckDBPyConnection, year: int, out: Path) -> int
             ):
                 if amount is not None and math.isfinite(amount):
                     ws.write_number(i, col_of[title], amount, fmt)
-            ws.write_string(i, col_of[H_UNIT], v.unit or "")
+            ws.write_string(i, col_of[H_UNIT], unit_label(v.unit))
             if v.status:
                 ws.write_string(i, col_of[H_STATUS], v.status, editable)
             if v.comment:

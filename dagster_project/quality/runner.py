@@ -38,6 +38,7 @@ from dagster_project.quality.evidence import (
     suite_digest,
 )
 from dagster_project.quality.suites import YEAR_COLUMN, load_suite
+from dagster_project.warehouse.schema import ensure
 
 EXAMPLES = 3
 _COUNT_KEYS = (
@@ -49,21 +50,6 @@ _COUNT_KEYS = (
     "unexpected_percent_nonmissing",
 )
 _PUBLIC_KEYS = (*_COUNT_KEYS, "observed_value", "partial_unexpected_list", "details")
-
-AUDIT_DDL = """
-create schema if not exists audit;
-create table if not exists audit.check_results (
-    run_id varchar not null,
-    checked_at timestamp default current_timestamp,
-    check_name varchar not null,
-    asset varchar,
-    passed boolean not null,
-    blocking boolean not null,
-    severity varchar not null,
-    description_fr varchar,
-    details_json varchar
-);
-"""
 
 
 @dataclass
@@ -366,7 +352,7 @@ def record_outcomes(
 ) -> None:
     """Write outcomes to audit.check_results (one row per suite; a rerun replaces its row),
     and their GX results to audit.check_evidence (the latest of each suite)."""
-    con.execute(AUDIT_DDL)
+    ensure(con, "audit.check_results")
     for outcome in outcomes:
         con.execute(
             "delete from audit.check_results where run_id = ? and check_name = ?",

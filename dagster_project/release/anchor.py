@@ -18,7 +18,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dagster_project.release.manifest import MANIFEST, sha256_file
+from dagster_project.lib.hashing import sha256_file
+from dagster_project.release.manifest import MANIFEST
 
 # Beside the releases, outside the warehouse file: the anchor every release is checked
 # against (`sha256sum -c`), the write-ahead intent of the freeze in progress, and where a

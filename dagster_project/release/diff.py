@@ -1,19 +1,18 @@
 """Two versions of a year's release compared value by value (``kpi diff``): every value
-changed (value or unit), added or removed, as French text (``format_diff``) or as CSV
-(``write_diff_csv``, its text cells neutralised: ``csv_safety``).
+changed (value or unit), added or removed, as French text (``format_diff``) or as a CSV for
+French Excel (``write_diff_csv``: UTF-8 with BOM, « ; », decimal comma, units in French, text
+cells neutralised: ``csv_safety``).
 """
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
-from dagster_project.lib.csv_safety import neutralise
-from dagster_project.lib.french import format_number
-from dagster_project.release.manifest import csv_cell
+from dagster_project.contracts.reference import amount_fr, unit_label
+from dagster_project.lib.csv_safety import write_excel_csv
 from dagster_project.release.records import release_info
 from dagster_project.warehouse.relations import table_exists
 
@@ -91,7 +90,7 @@ def format_diff(old_id: str, new_id: str, changes: list[ValueChange], reason: st
         return f"{c.commune} ({c.code_insee})" if c.commune else c.code_insee
 
     def amount(value, unit) -> str:
-        return f"{format_number(value)} {unit or ''}".rstrip()
+        return amount_fr(value, unit)
 
     lines = [f"Différences entre {old_id} et {new_id}"]
     if reason:
@@ -133,20 +132,22 @@ DIFF_CSV_COLUMNS = [
 
 
 def write_diff_csv(changes: list[ValueChange], path: Path) -> None:
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(DIFF_CSV_COLUMNS)
-        for c in changes:
-            text = [
+    """The changes as a CSV for French Excel; units by their French label (« € », « km »)."""
+    write_excel_csv(
+        path,
+        DIFF_CSV_COLUMNS,
+        (
+            [
                 c.change,
                 c.indicator_id,
                 c.label or "",
                 c.code_insee or "",
                 c.commune or ("agglomération" if c.code_insee is None else ""),
+                c.old_value,
+                c.new_value,
+                unit_label(c.old_unit),
+                unit_label(c.new_unit),
             ]
-            units = [c.old_unit or "", c.new_unit or ""]
-            # text neutralised (csv_safety), the numbers written as numbers
-            writer.writerow(
-                [*map(neutralise, text), csv_cell(c.old_value), csv_cell(c.new_value)]
-                + [neutralise(unit) for unit in units]
-            )
+            for c in changes
+        ),
+    )

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import json
 import os
 import shutil
@@ -30,6 +29,8 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.lib.crash import crash_point
+from dagster_project.lib.hashing import sha256_bytes, sha256_file
+from dagster_project.lib.versions import tool_versions
 from dagster_project.release.anchor import (
     ANCHOR,
     JOURNAL,
@@ -56,8 +57,6 @@ from dagster_project.release.manifest import (
     output_files,
     render_values_csv,
     review_counts,
-    sha256_file,
-    tool_versions,
 )
 from dagster_project.release.records import RELEASED_COLUMNS, VALUE_COLUMNS, VALUES_ORDER
 from dagster_project.release.recovery import recover_interrupted
@@ -103,7 +102,7 @@ def _write_values(con: duckdb.DuckDBPyConnection, release_id: str, folder: Path)
         f"where release_id = '{quoted}' order by {VALUES_ORDER}) "
         f"to '{parquet}' (format parquet, compression zstd)"
     )
-    return hashlib.sha256(rendered).hexdigest()
+    return sha256_bytes(rendered)
 
 
 def _write_exports(con: duckdb.DuckDBPyConnection, release_id: str, year: int, folder: Path):

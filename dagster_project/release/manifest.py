@@ -18,15 +18,15 @@ removed).
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
-from importlib import metadata
 from pathlib import Path
 
 import duckdb
 
 from dagster_project.lib.csv_safety import neutralise
-from dagster_project.release.records import RELEASED_COLUMNS, VALUES_ORDER, column_exists
+from dagster_project.lib.hashing import sha256_bytes
+from dagster_project.release.records import RELEASED_COLUMNS, VALUES_ORDER
+from dagster_project.warehouse.relations import column_exists
 
 NOT_REVIEWED = "non revu"
 MANIFEST = "manifest.json"
@@ -36,24 +36,6 @@ MANIFEST = "manifest.json"
 # (``csv_safety``; numbers are never touched, and values.parquet keeps the text as it is). A
 # release is always re-rendered the way it was frozen, so a release frozen before 2 verifies.
 VALUES_CSV_FORMAT = 2
-TOOLS = [
-    "duckdb",
-    "dbt-core",
-    "dbt-duckdb",
-    "dagster",
-    "dagster-dbt",
-    "great-expectations",
-    "pandas",
-    "python-calamine",
-]
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def input_deliveries(con: duckdb.DuckDBPyConnection, year: int, release_id: str) -> list[dict]:
@@ -70,16 +52,6 @@ def input_deliveries(con: duckdb.DuckDBPyConnection, year: int, release_id: str)
     ).fetchall()
     keys = ["delivery_id", "source_id", "department", "file_name", "file_sha256", "received_at"]
     return [dict(zip(keys, row, strict=True)) for row in rows]
-
-
-def tool_versions() -> dict[str, str]:
-    versions = {}
-    for tool in TOOLS:
-        try:
-            versions[tool] = metadata.version(tool)
-        except metadata.PackageNotFoundError:
-            versions[tool] = "absent"
-    return versions
 
 
 def review_counts(con: duckdb.DuckDBPyConnection, release_id: str) -> dict[str, int]:
@@ -144,7 +116,7 @@ def _as_is(value: object) -> object:
 def values_sha256(
     con: duckdb.DuckDBPyConnection, release_id: str, values_format: int = VALUES_CSV_FORMAT
 ) -> str:
-    return hashlib.sha256(render_values_csv(con, release_id, values_format)).hexdigest()
+    return sha256_bytes(render_values_csv(con, release_id, values_format))
 
 
 def output_files(folder: Path) -> list[Path]:

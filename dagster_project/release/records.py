@@ -1,8 +1,8 @@
 """The release tables of the warehouse, and reading them back.
 
 A release is written once and never changed: rows in ``release.releases``,
-``release.release_values`` and ``release.waivers`` of the warehouse (their schema,
-``RELEASE_DDL``, with the view ``release.latest_values``), and a folder
+``release.release_values`` and ``release.waivers`` of the warehouse (declared, with the view
+``release.latest_values``, in ``warehouse.schema``), and a folder
 ``releases/RA-2025-v1/`` (``manifest``). Here are the columns a release's values are stored
 and rendered with, and the look-ups every release command shares: which release to read for
 a year (``release_for``), a release's record (``release_info``, ``release_rows``) and its
@@ -16,55 +16,9 @@ from typing import NamedTuple
 
 import duckdb
 
-from dagster_project.warehouse.relations import table_exists
+from dagster_project.warehouse.relations import column_exists, table_exists
+from dagster_project.warehouse.schema import ensure
 
-RELEASE_DDL = """
-create schema if not exists release;
-create table if not exists release.releases (
-    release_id varchar primary key,
-    year integer not null,
-    version integer not null,
-    created_at timestamp not null default current_timestamp,
-    reason varchar,
-    run_id varchar,
-    value_count integer not null,
-    manifest_sha256 varchar not null,
-    previous_release_id varchar,
-    previous_manifest_sha256 varchar,
-    folder varchar not null
-);
-alter table release.releases add column if not exists values_sha256 varchar;
-create table if not exists release.release_values (
-    release_id varchar not null,
-    indicator_id varchar not null,
-    year integer not null,
-    code_insee varchar,
-    value double,
-    unit varchar,
-    as_of_date date,
-    kind varchar,
-    computation varchar,
-    comment varchar,
-    source_ids varchar,
-    delivery_ids varchar
-);
-alter table release.release_values add column if not exists review_status varchar;
-alter table release.release_values add column if not exists review_comment varchar;
-alter table release.release_values add column if not exists plausibility_note varchar;
-create table if not exists release.waivers (
-    release_id varchar not null,
-    check_name varchar not null,
-    asset varchar,
-    description varchar,
-    justification varchar not null,
-    recorded_at timestamp not null default current_timestamp
-);
-create or replace view release.latest_values as
-select v.*, r.version, r.created_at as frozen_at
-from release.release_values as v
-join release.releases as r on r.release_id = v.release_id
-where r.version = (select max(r2.version) from release.releases as r2 where r2.year = r.year);
-"""
 VALUE_COLUMNS = [
     "indicator_id",
     "year",
@@ -85,18 +39,8 @@ VALUES_ORDER = ", ".join(f"{c} nulls first" for c in RELEASED_COLUMNS)
 
 
 def ensure_release_tables(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(RELEASE_DDL)
-
-
-def column_exists(con: duckdb.DuckDBPyConnection, qualified: str, column: str) -> bool:
-    schema, table = qualified.split(".")
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.columns "
-            "where table_schema = ? and table_name = ? and column_name = ?",
-            [schema, table, column],
-        ).fetchone()[0]
-    )
+    """The release.* tables and the view release.latest_values (``warehouse.schema``)."""
+    ensure(con, "release")
 
 
 def release_for(con: duckdb.DuckDBPyConnection, year: int, release_id: str | None = None):

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project.lib.hashing import sha256_file
 from dagster_project.release.anchor import (
     ANCHOR,
     JOURNAL,
@@ -35,7 +36,6 @@ from dagster_project.release.manifest import (
     MANIFEST,
     make_writable,
     output_files,
-    sha256_file,
     values_csv_format,
     values_sha256,
 )

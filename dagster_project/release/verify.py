@@ -11,19 +11,18 @@ same anchor.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
+from dagster_project.lib.hashing import sha256_bytes, sha256_file
 from dagster_project.release.anchor import ANCHOR, Anchor, chain_head, read_anchor
 from dagster_project.release.manifest import (
     MANIFEST,
     output_files,
     render_values_csv,
-    sha256_file,
     values_csv_format,
     values_sha256,
 )
@@ -186,7 +185,7 @@ def _verify_one(con, releases_dir: Path, row, all_rows: dict, result: Verificati
         )
     else:
         rendered = render_values_csv(con, rid, values_csv_format(manifest))
-        actual_values = hashlib.sha256(rendered).hexdigest()
+        actual_values = sha256_bytes(rendered)
         if values_sha and actual_values != values_sha:
             problems.append(
                 f"{rid} : les valeurs de release.release_values ont été modifiées (empreinte "

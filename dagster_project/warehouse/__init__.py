@@ -1,3 +1,5 @@
-"""The warehouse itself: who may open the build database and when (``access``), the copy
-analysts read (``publication``) and its verification (``publication_check``), the PostgreSQL
-target (``postgres``) and small helpers on its relations."""
+"""The warehouse itself: its own tables, declared once (``schema``), who may open the build
+database and when (``access``, ``build``), the copy analysts read (``publication``, written by
+``published_copy``, switched by ``publication_links``) and its verification
+(``publication_check``), the PostgreSQL target (``postgres``) and small helpers on its
+relations (``relations``)."""

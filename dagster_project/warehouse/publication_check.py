@@ -20,18 +20,20 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.settings import Settings
-from dagster_project.warehouse.publication import (
-    EXPORTED_SCHEMAS,
+from dagster_project.warehouse.build import (
     LOCK_WAIT_SECONDS,
-    PUBLICATION_SCHEMA,
-    columns_of,
-    hash_rows,
-    list_relations,
     publication_lock,
     quote_ident,
     quote_literal,
+)
+from dagster_project.warehouse.publication_links import EXPORTED_SCHEMAS
+from dagster_project.warehouse.published_copy import (
+    columns_of,
+    hash_rows,
+    list_relations,
     relation_fingerprint,
 )
+from dagster_project.warehouse.schema import PUBLICATION_SCHEMA
 
 COPY = "copie publiée"
 EXPORTS = "exports Parquet"

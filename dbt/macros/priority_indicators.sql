@@ -43,6 +43,7 @@ select
     ) as commune_name,
     cast(selected_values.value as {{ type_double() }}) as value,
     cast(selected_values.unit as varchar) as unit,
+    cast(selected_values.unit_label as varchar) as unit_label,
     cast(selected_values.as_of_date as date) as as_of_date,
     cast(previous_year.value as {{ type_double() }}) as previous_year_value,
     {{ round_value('selected_values.value - previous_year.value') }} as change,

@@ -34,7 +34,6 @@ from dagster_project.campaign.templates.layout import (
     WRAP,
 )
 from dagster_project.campaign.templates.wording import (
-    KINDS_FR,
     constraints_fr,
     examples_for_year,
     header_of,
@@ -44,7 +43,12 @@ from dagster_project.campaign.templates.wording import (
     unit_fr,
 )
 from dagster_project.contracts.model import Column, Contract
-from dagster_project.contracts.reference import PUBLISHED_REPORT_YEAR, Indicator
+from dagster_project.contracts.reference import (
+    KINDS_FR,
+    PUBLISHED_REPORT_YEAR,
+    Indicator,
+    period_fr,
+)
 
 COLUMN_FORMATS = {"date": "DD/MM/YYYY", "month": "MMMM YYYY", "commune": "@"}
 
@@ -292,8 +296,8 @@ def write_indicators_sheet(ws: Worksheet, indicators: list[Indicator]) -> None:
                 unit_fr(ind.unit),
                 KINDS_FR.get(ind.kind, ind.kind),
                 "oui" if ind.allow_negative else "non",
-                ind.published,
-                ind.period,
+                _published_number(ind.published),
+                period_fr(ind.period),
                 ind.definition,
             ]
         )
@@ -306,11 +310,23 @@ def write_indicators_sheet(ws: Worksheet, indicators: list[Indicator]) -> None:
     ws.auto_filter.ref = f"A1:{get_column_letter(len(header))}{max(ws.max_row, 2)}"
 
 
+def _published_number(text: str) -> float | int | str:
+    """The catalogue's published figure (« 36.7 ») as a number, for a cell French Excel shows
+    as 36,7; a text that is not a number stays as it is."""
+    try:
+        number = float(text)
+    except (TypeError, ValueError):
+        return text
+    return int(number) if number.is_integer() else number
+
+
 def indicator_comment(ind: Indicator) -> str:
     lines = [ind.label_fr, f"Unité : {unit_fr(ind.unit) or '—'}"]
     if ind.kind and ind.kind != "value":
         lines.append(f"Nature : {KINDS_FR.get(ind.kind, ind.kind)}")
     if ind.published:
-        period = f" ({ind.period})" if ind.period else ""
-        lines.append(f"Publié au rapport {PUBLISHED_REPORT_YEAR} : {ind.published}{period}")
+        period = f" ({period_fr(ind.period)})" if ind.period else ""
+        published = _published_number(ind.published)
+        shown = published if isinstance(published, str) else num_fr(published)
+        lines.append(f"Publié au rapport {PUBLISHED_REPORT_YEAR} : {shown}{period}")
     return "\n".join(lines)

@@ -13,42 +13,8 @@ import datetime as dt
 import re
 
 from dagster_project.contracts.model import TYPE_LABELS_FR, Column, Contract
+from dagster_project.contracts.reference import unit_label
 
-UNITS_FR = {
-    "eur": "€",
-    "eur_ht": "€ HT",
-    "eur_per_year": "€ par an",
-    "eur_per_unit": "€ par unité",
-    "m3": "m³",
-    "m3_per_year": "m³ par an",
-    "m2": "m²",
-    "t": "tonnes",
-    "t_per_year": "tonnes par an",
-    "t_co2_per_year": "tonnes de CO₂ par an",
-    "km": "km",
-    "ha": "ha",
-    "jours": "jours",
-    "days": "jours",
-    "years": "années",
-    "count": "nombre",
-    "count_per_year": "nombre par an",
-    "count_per_week": "nombre par semaine",
-    "persons": "personnes",
-    "inhabitants": "habitants",
-    "inhabitants_per_km2": "habitants par km²",
-    "communes": "communes",
-    "dwellings": "logements",
-    "jobs": "emplois",
-    "agents": "agents",
-    "pct": "%",
-    "pct_per_year": "% par an",
-    "pct_points": "points de %",
-    "ratio": "ratio",
-    "rank": "rang",
-    "gwh_per_year": "GWh par an",
-    "kwh": "kWh",
-}
-KINDS_FR = {"value": "valeur constatée", "forecast": "prévision", "target": "objectif"}
 TYPE_LABELS_TEMPLATE = {**TYPE_LABELS_FR, "commune": "code INSEE (5 chiffres)"}
 # The examples of the contracts' descriptions (« ex. janvier 2025, 2025-01 ou 01/2025 ») and
 # of TYPE_LABELS_FR (« janvier 2025 ») are written for this campaign year: a template for
@@ -57,9 +23,8 @@ CONTRACT_EXAMPLES_YEAR = 2025
 
 
 def unit_fr(unit: str | None) -> str:
-    if not unit:
-        return ""
-    return UNITS_FR.get(unit, unit)
+    """A unit's French label (« m³ », « € », « personnes »), a contract's own (« jours ») as is."""
+    return unit_label(unit)
 
 
 def num_fr(value: float) -> str:

@@ -3,21 +3,36 @@
 Asset keys are ``[<schema>, <model>]`` (``marts/fct_indicator_values``); dbt sources keep
 ``[<source>, <table>]``, so ``source('raw', 'eau_volumes')`` is the ingestion asset
 ``raw/eau_volumes``. dbt's data tests run in ``dbt build`` and are recorded in
-audit.dbt_results; the Great Expectations suites are the Dagster asset checks. dbt's unit
-tests check the SQL logic, not the data: they are left out of the production build
-(``DBT_BUILD_ARGS``) and run in the test suite (tests/test_dbt_unit.py).
+audit.dbt_results; one Dagster check, ``dbt_tests`` on ``marts/fct_indicator_values``,
+summarises them for each run (``dbt_tests_result``), and the Great Expectations suites are the
+other asset checks. dbt's unit tests check the SQL logic, not the data: they are left out of
+the production build (``DBT_BUILD_ARGS``) and run in the test suite
+(tests/integration/test_dbt_unit.py).
+
+``kpi run`` shows where the dbt step stands every few seconds (``DbtProgress``, from dbt's
+event stream): « dbt : 45/368 nœuds terminés… ».
 """
 
 import functools
 import json
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey
+from dagster import (
+    AssetCheckKey,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    MetadataValue,
+)
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
@@ -27,8 +42,10 @@ from dagster_dbt import (
 )
 
 from dagster_project.defs.resources import WAREHOUSE_POOL, WarehouseResource, dbt_executable
+from dagster_project.lib import progress as progress_lines
 from dagster_project.lib.progress import progress
 from dagster_project.settings import DBT_PROJECT_DIR
+from dagster_project.warehouse.schema import ensure
 
 DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
@@ -63,6 +80,26 @@ def ensure_manifest() -> Path:
     return manifest
 
 
+# dbt's data tests, summarised in one check (not one Dagster check per test: see build_dbt_assets)
+DBT_TESTS_CHECK = AssetCheckKey(AssetKey(["marts", "fct_indicator_values"]), "dbt_tests")
+DBT_TESTS_SPEC = AssetCheckSpec(
+    DBT_TESTS_CHECK.name,
+    asset=DBT_TESTS_CHECK.asset_key,
+    # a failed blocking check would fail the dbt step; a failed dbt test blocks the
+    # publication and the freeze through audit.dbt_results, as it always did
+    blocking=False,
+    description=(
+        "Résumé des tests de données dbt de l'exécution (dbt build, environ 320 tests) : "
+        "réussis, en échec, en avertissement, en erreur, lus dans audit.dbt_results, avec le "
+        "nom des tests en échec. Sévérité ERROR quand un test bloquant échoue (la copie des "
+        "analystes n'est alors pas publiée et le gel est refusé), WARN quand seuls des tests "
+        "d'avertissement échouent."
+    ),
+    metadata={"table": "audit.dbt_results"},
+)
+MAX_LISTED_TESTS = 50
+
+
 class KpiDbtTranslator(DagsterDbtTranslator):
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
         if dbt_resource_props["resource_type"] == "source":
@@ -75,6 +112,19 @@ class KpiDbtTranslator(DagsterDbtTranslator):
             return "reference"
         fqn = dbt_resource_props.get("fqn", [])
         return fqn[1] if len(fqn) > 2 else "dbt"
+
+    def get_asset_check_spec(
+        self,
+        asset_spec: AssetSpec,
+        manifest: Mapping[str, Any],
+        unique_id: str,
+        project: DbtProject | None,
+    ) -> AssetCheckSpec | None:
+        """No check per dbt test; the tests of ``marts/fct_indicator_values`` all give the one
+        summary check ``dbt_tests`` (dagster-dbt keeps one spec per name), which the dbt step
+        yields itself. dagster-dbt never maps a test's result to it (a test's check key is the
+        test's name), so test results stay out of the event log as before."""
+        return DBT_TESTS_SPEC if asset_spec.key == DBT_TESTS_CHECK.asset_key else None
 
 
 def record_dbt_results(warehouse: WarehouseResource, run_id: str, run_results: dict) -> int:
@@ -92,12 +142,7 @@ def record_dbt_results(warehouse: WarehouseResource, run_id: str, run_results: d
             )
         )
     with warehouse.connect(step="résultats de dbt build") as con:
-        con.execute("create schema if not exists audit")
-        con.execute(
-            "create table if not exists audit.dbt_results (run_id varchar, unique_id varchar, "
-            "status varchar, failures integer, message varchar, execution_time double, "
-            "recorded_at timestamp default current_timestamp)"
-        )
+        ensure(con, "audit.dbt_results")
         con.execute("delete from audit.dbt_results where run_id = ?", [run_id])
         if rows:
             con.executemany(
@@ -106,6 +151,138 @@ def record_dbt_results(warehouse: WarehouseResource, run_id: str, run_results: d
                 rows,
             )
     return sum(1 for r in rows if r[2] in ("fail", "error"))
+
+
+def _latest_dbt_run(con) -> str | None:
+    row = con.execute(
+        "select run_id from audit.dbt_results group by run_id order by max(recorded_at) desc "
+        "limit 1"
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _test_name(unique_id: str) -> str:
+    """``test.kpi_warehouse.<name>.<hash>`` -> ``<name>`` (what ``kpi freeze --waive`` takes)."""
+    parts = unique_id.split(".")
+    return parts[2] if len(parts) >= 3 else unique_id
+
+
+def dbt_tests_result(warehouse: WarehouseResource, run_id: str | None) -> AssetCheckResult:
+    """The ``dbt_tests`` check from dbt's results recorded in audit.dbt_results for the run
+    (``run_id`` None: the last run that recorded some), never by running dbt again."""
+    with warehouse.connect(read_only=True, step="résumé des tests dbt") as con:
+        exists = con.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'audit' and table_name = 'dbt_results'"
+        ).fetchone()[0]
+        if run_id is None and exists:
+            run_id = _latest_dbt_run(con)
+        rows = (
+            con.execute(
+                "select unique_id, status, failures, message from audit.dbt_results "
+                "where run_id = ? order by unique_id",
+                [run_id],
+            ).fetchall()
+            if exists and run_id
+            else []
+        )
+    tests = [r for r in rows if r[0].startswith("test.")]
+    count = {s: sum(1 for r in tests if r[1] == s) for s in ("pass", "fail", "warn", "error")}
+    skipped = sum(1 for r in tests if r[1] == "skipped")
+    broken = sorted(r[0] for r in rows if not r[0].startswith("test.") and r[1] == "error")
+    failing = [r for r in tests if r[1] in ("fail", "error")] + [r for r in tests if r[1] == "warn"]
+    blocking = count["fail"] + count["error"] + len(broken)
+    lines = [
+        f"- {r[1]} : {_test_name(r[0])}"
+        + (f" ({r[2]} ligne(s))" if r[2] else "")
+        + (f" — {' '.join((r[3] or '').split())[:200]}" if r[1] == "error" else "")
+        for r in failing[:MAX_LISTED_TESTS]
+    ] + [f"- modèle en erreur : {uid}" for uid in broken[:MAX_LISTED_TESTS]]
+    if len(failing) > MAX_LISTED_TESTS:
+        lines.append(f"- … et {len(failing) - MAX_LISTED_TESTS} autre(s) : audit.dbt_results")
+    if not rows:
+        description = "Aucun résultat de dbt build enregistré pour cette exécution."
+    else:
+        description = (
+            f"dbt build : {len(tests)} test(s), {count['pass']} réussi(s), {count['fail']} en "
+            f"échec, {count['warn']} en avertissement, {count['error']} en erreur, {skipped} "
+            f"non exécuté(s)"
+            + (f" ; {len(broken)} modèle(s) ou seed(s) en erreur" if broken else "")
+            + "."
+        )
+    return AssetCheckResult(
+        check_name=DBT_TESTS_CHECK.name,
+        asset_key=DBT_TESTS_CHECK.asset_key,
+        passed=bool(rows) and blocking == 0 and count["warn"] == 0,
+        severity=AssetCheckSeverity.WARN
+        if rows and not blocking and count["warn"]
+        else AssetCheckSeverity.ERROR,
+        description=description,
+        metadata={
+            "exécution": MetadataValue.text(run_id or "aucune"),
+            "tests": MetadataValue.int(len(tests)),
+            "réussis": MetadataValue.int(count["pass"]),
+            "en_échec": MetadataValue.int(count["fail"]),
+            "en_avertissement": MetadataValue.int(count["warn"]),
+            "en_erreur": MetadataValue.int(count["error"]),
+            "non_exécutés": MetadataValue.int(skipped),
+            "modèles_en_erreur": MetadataValue.int(len(broken)),
+            "échecs": MetadataValue.md("\n".join(lines) if lines else "aucun"),
+        },
+    )
+
+
+class DbtProgress:
+    """« dbt : 45/368 nœuds terminés… » every ``every`` seconds while dbt runs (``kpi run``),
+    from dbt's structured events: each node's result line carries its index and the total."""
+
+    def __init__(self, every: float = 3.0):
+        self.every = every
+        self.total = 0
+        self.done: set[int] = set()
+        self.failed = 0
+        self.running: dict[int, str] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def see(self, raw_event: Mapping[str, Any]) -> None:
+        data = raw_event.get("data") or {}
+        index = data.get("index")
+        if not isinstance(index, int):
+            return
+        total = data.get("total") or data.get("num_models")
+        if isinstance(total, int):
+            self.total = max(self.total, total)
+        if (raw_event.get("info") or {}).get("name") == "LogStartLine":
+            node = (data.get("node_info") or {}).get("node_name") or ""
+            self.running[index] = node
+        elif index not in self.done:
+            self.done.add(index)
+            self.running.pop(index, None)
+            self.failed += data.get("status") in ("fail", "error")
+
+    def line(self) -> str:
+        if not self.total:
+            return "dbt : lecture et compilation du projet…"
+        failed = f", {self.failed} en échec" if self.failed else ""
+        running = [n if len(n) <= 40 else n[:39] + "…" for n in sorted(self.running.values())[:2]]
+        now = f" (en cours : {', '.join(running)})" if running else ""
+        return f"dbt : {len(self.done)}/{self.total} nœuds terminés{failed}…{now}"
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.every):
+            progress(self.line())
+
+    def __enter__(self) -> "DbtProgress":
+        if progress_lines.enabled():
+            self._thread = threading.Thread(target=self._beat, name="dbt-progress", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
 
 
 KEEP_INVOCATION_DIRS = 10
@@ -147,7 +324,7 @@ def build_dbt_assets():
         # dbt's ~320 data tests are not mirrored as Dagster asset checks: each would add events to
         # the run's event log (measured: the dbt step 30 s by hand, 44-76 s inside Dagster). They
         # still run in `dbt build`, their results go to audit.dbt_results and a failure blocks the
-        # freeze; the Great Expectations suites are the asset checks the UI shows.
+        # freeze; one check, dbt_tests (KpiDbtTranslator.get_asset_check_spec), summarises them.
         dagster_dbt_translator=KpiDbtTranslator(
             settings=DagsterDbtTranslatorSettings(enable_asset_checks=False)
         ),
@@ -156,12 +333,25 @@ def build_dbt_assets():
     def dbt_models(
         context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
     ):
+        if not context.selected_asset_keys:  # the dbt_tests check alone: dbt is not run again
+            yield dbt_tests_result(warehouse, None)
+            return
         # dbt's own process writes the build database: this step holds the write access for it
         # (dagster_project.warehouse.access), so no reader or other writer opens it meanwhile
         with warehouse.writing("dbt build"):
             progress("dbt build : modèles, seeds et tests")
             invocation = dbt.cli(DBT_BUILD_ARGS, context=context, raise_on_error=False)
-            yield from invocation.stream()
+            # what invocation.stream() does, seeing each dbt event on the way for the progress
+            with DbtProgress() as counter:
+                for event in invocation.stream_raw_events():
+                    counter.see(event.raw_event)
+                    yield from event.to_default_asset_events(
+                        manifest=invocation.manifest,
+                        dagster_dbt_translator=invocation.dagster_dbt_translator,
+                        context=context,
+                        target_path=invocation.target_path,
+                        project=invocation.project,
+                    )
             try:
                 results = invocation.get_artifact("run_results.json")
             except Exception:  # no artifact when dbt could not start at all
@@ -173,5 +363,7 @@ def build_dbt_assets():
             raise RuntimeError(
                 "dbt n'a pas pu s'exécuter : " + json.dumps(invocation.get_error() or "")
             )
+        if DBT_TESTS_CHECK in context.selected_asset_check_keys:
+            yield dbt_tests_result(warehouse, context.run_id)
 
     return dbt_models

@@ -3,16 +3,71 @@
 Each asset ingests the new or changed deliveries of its source (every campaign year found
 under ``sources/``) into the raw table of its contract. Assets are generated from the
 contracts: adding a source adds an asset, with no edit here.
+
+What the UI shows before any run comes from the contract and the campaign file: the table's
+columns (``dagster/column_schema``: name, type, French description, constraints) and the
+asset's owners (``ingestion_owners``: the department's contact e-mail in the campaign file,
+else ``team:<department>``). A materialisation adds the rows in force
+(``dagster/row_count``, also kept as ``rows_in_force``). The delivery log ``ingest/deliveries``,
+which every ingestion step writes, is in the same group (``DELIVERY_LOG_SPEC``).
 """
 
-from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, asset
+import datetime as dt
+import re
+from pathlib import Path
 
-from dagster_project.contracts.model import Contract, default_contracts
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    AssetSpec,
+    MaterializeResult,
+    MetadataValue,
+    TableColumn,
+    TableColumnConstraints,
+    TableSchema,
+    asset,
+)
+
+from dagster_project.contracts.model import (
+    ANY_DEPARTMENT,
+    TYPE_LABELS_FR,
+    Column,
+    Contract,
+    default_contracts,
+)
 from dagster_project.defs.resources import WAREHOUSE_POOL, SourcesResource, WarehouseResource
 from dagster_project.ingest.pipeline import Ingestor, discover
+from dagster_project.ingest.store import LINEAGE_COLUMNS
 from dagster_project.lib.progress import progress
 
 INGESTION_GROUP = "ingestion"
+STEERING_TEAM = "team:pilotage"
+# the delivery log: written by every ingestion step, read by dbt (source('ingest',
+# 'deliveries')) and campaign/status; not materialised by an asset of its own
+DELIVERY_LOG_SPEC = AssetSpec(
+    AssetKey(["ingest", "deliveries"]),
+    group_name=INGESTION_GROUP,
+    description=(
+        "Journal des livraisons (table ingest.deliveries) : une ligne par fichier reçu, "
+        "accepté ou rejeté, avec celle en vigueur pour chaque année et direction. Écrit par "
+        "chaque étape d'ingestion ; lu par dbt (stg_ingest_deliveries) et campaign/status."
+    ),
+    kinds={"duckdb"},
+    owners=[STEERING_TEAM],
+    metadata={"table": "ingest.deliveries"},
+)
+# Dagster's own test of an owner e-mail (dagster._core.utils.is_valid_email): an address it
+# would refuse falls back to the team name instead of failing the definitions
+_DAGSTER_EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Z|a-z]{2,7}\b")
+LINEAGE_COLUMNS_FR = {
+    "_delivery_id": "Livraison d'origine de la ligne (ingest.deliveries.delivery_id).",
+    "_file_sha256": "Empreinte SHA-256 du fichier livré.",
+    "_sheet": "Feuille du classeur d'où vient la ligne.",
+    "_row_number": "Numéro de la ligne dans sa feuille.",
+    "_campaign_year": "Année de campagne de la livraison.",
+    "_department": "Direction qui a livré le fichier.",
+}
 
 
 def raw_asset_key(contract: Contract) -> AssetKey:
@@ -21,8 +76,137 @@ def raw_asset_key(contract: Contract) -> AssetKey:
     return AssetKey([contract.raw_schema, contract.source_id])
 
 
+def _number(value) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value).replace(".", ",")
+
+
+def _constraints_fr(column: Column) -> list[str]:
+    """The contract's rules on a column, in French (what « other » shows in the UI)."""
+    other = []
+    if column.unique:  # checked in each delivery; the table keeps several deliveries
+        other.append("unique dans chaque livraison")
+    if column.default is not None:
+        other.append(f"cellule vide : {column.default}")
+    if column.lower_bound is not None:
+        other.append(f"≥ {_number(column.lower_bound)}")
+    if column.min_exclusive is not None:
+        other.append(f"> {_number(column.min_exclusive)}")
+    if column.max is not None:
+        other.append(f"≤ {_number(column.max)}")
+    if column.max_exclusive is not None:
+        other.append(f"< {_number(column.max_exclusive)}")
+    if column.step is not None:
+        other.append(f"multiple de {_number(column.step)}")
+    if column.unit:
+        other.append(f"unité : {column.unit}")
+    if column.allowed is not None:
+        shown = ", ".join(column.allowed[:12]) + (" …" if len(column.allowed) > 12 else "")
+        other.append(f"valeurs : {shown}")
+    if column.effective_date_range == "campaign_year":
+        other.append("dans l'année de campagne")
+    elif isinstance(column.effective_date_range, dict):
+        bounds = column.effective_date_range
+        if bounds.get("min_year") is not None:
+            other.append(f"à partir de {bounds['min_year']}")
+        if bounds.get("not_future"):
+            other.append("pas dans le futur")
+    if column.not_after:
+        other.append(f"au plus tard « {column.not_after} »")
+    if column.is_pseudonymised:
+        other.append("pseudonymisé à l'ingestion (la valeur en clair n'entre pas dans l'entrepôt)")
+    if column.age_years_min is not None or column.age_years_max is not None:
+        low = _number(column.age_years_min) if column.age_years_min is not None else "…"
+        high = _number(column.age_years_max) if column.age_years_max is not None else "…"
+        other.append(f"âge de {low} à {high} ans")
+    return other
+
+
+def column_schema(contract: Contract) -> TableSchema:
+    """The raw table's columns as the contract describes them, then the lineage columns the
+    ingestion adds (``ingest.store.LINEAGE_COLUMNS``)."""
+    columns = []
+    for column in contract.columns:
+        if not column.stored_name:  # never reaches the warehouse
+            continue
+        description = " ".join(column.description_fr.split())
+        if column.age_reference:
+            description = (
+                f"Âge en mois à « {column.age_reference} », calculé à l'ingestion à partir de "
+                f"« {column.name} » (qui n'est pas conservée). {description}"
+            )
+        columns.append(
+            TableColumn(
+                name=column.stored_name,
+                type=column.stored_type,
+                description=description or None,
+                constraints=TableColumnConstraints(
+                    nullable=not column.required and column.default is None,
+                    unique=False,
+                    other=_constraints_fr(column),
+                ),
+                tags={"type_du_kit": TYPE_LABELS_FR[column.type]},
+            )
+        )
+    for name, kind in LINEAGE_COLUMNS:
+        columns.append(TableColumn(name=name, type=kind, description=LINEAGE_COLUMNS_FR.get(name)))
+    return TableSchema(columns=columns)
+
+
+def team_owner(department: str) -> str:
+    return STEERING_TEAM if department == ANY_DEPARTMENT else f"team:{department}"
+
+
+def ingestion_owners(
+    contracts: dict[str, Contract],
+    sources_dir: Path | str,
+    today: dt.date | str | None = None,
+) -> dict[str, list[str]]:
+    """Owners of each source's asset, by source id: the contact e-mail the campaign file
+    (``sources/<year>/campagne.yml``) gives for the source, taken from the open campaign (the
+    most recent campaign file that loads when none is open); the steering department's e-mail
+    for ``indicateurs_declares``, which every department delivers. Without a campaign file
+    that loads, or for a source it does not list: ``team:<department>``. Never raises: the
+    definitions load without a campaign file."""
+    owners = {s: [team_owner(c.department)] for s, c in contracts.items()}
+    try:
+        from dagster_project.campaign.plan import CampaignError, load_campaign
+        from dagster_project.defs.schedules import campaign_years, open_campaigns
+
+        if isinstance(today, str):  # KPI_TODAY, --today
+            today = dt.date.fromisoformat(today)
+        today = today or dt.date.today()
+        found = open_campaigns(Path(sources_dir), today)
+        campaign = max(found.campaigns, key=lambda c: c.year, default=None)
+        for year in [] if campaign else sorted(campaign_years(Path(sources_dir)), reverse=True):
+            try:
+                campaign = load_campaign(Path(sources_dir), year, contracts=contracts)
+                break
+            except CampaignError:
+                continue
+        if campaign is None:
+            return owners
+        for source_id, contract in contracts.items():
+            if contract.department == ANY_DEPARTMENT:
+                emails = [campaign.steering.email] if campaign.steering else []
+            else:
+                emails = [
+                    e.owner.email
+                    for e in campaign.entries
+                    if e.source_id == source_id and e.department == contract.department
+                ]
+            emails = sorted({e for e in emails if e and _DAGSTER_EMAIL.fullmatch(e)})
+            if emails:
+                owners[source_id] = emails
+    except Exception:  # an unreadable campaign file must not stop the code location loading
+        return {s: [team_owner(c.department)] for s, c in contracts.items()}
+    return owners
+
+
 def _build_ingestion_asset(
-    contract: Contract, contracts: dict[str, Contract], priority: int | None = None
+    contract: Contract,
+    contracts: dict[str, Contract],
+    priority: int | None = None,
+    owners: list[str] | None = None,
 ) -> AssetsDefinition:
     upstream = sorted(contract.referenced_sources)
 
@@ -33,12 +217,14 @@ def _build_ingestion_asset(
         description=f"{contract.title_fr} — {contract.direction_fr}. {contract.description_fr}",
         kinds={"duckdb", "python"},
         tags={"department": contract.department},
+        owners=owners or [team_owner(contract.department)],
         op_tags={"dagster/priority": str(priority)} if priority is not None else None,
         pool=WAREHOUSE_POOL,
         metadata={
             "contract": f"sources/contracts/{contract.source_id}.yml",
             "grain": ", ".join(contract.grain),
             "raw_table": contract.raw_table,
+            "dagster/column_schema": MetadataValue.table_schema(column_schema(contract)),
         },
     )
     def _ingest(
@@ -76,6 +262,7 @@ def _build_ingestion_asset(
                 "rejected": len(summary.rejected),
                 "unchanged": summary.unchanged,
                 "rows_in_force": rows,
+                "dagster/row_count": MetadataValue.int(rows),
                 "deliveries_in_force": ", ".join(
                     f"{year}/{dept}: {did}" for (year, dept), did in summary.in_force.items()
                 )
@@ -87,11 +274,18 @@ def _build_ingestion_asset(
 
 
 def build_ingestion_assets(
-    contracts: dict[str, Contract] | None = None, order: list[str] | None = None
+    contracts: dict[str, Contract] | None = None,
+    order: list[str] | None = None,
+    owners: dict[str, list[str]] | None = None,
 ) -> list[AssetsDefinition]:
     """One asset per contract; ``order`` (``ingest.pipeline.ingestion_order``): the order in
     which a run's ingestion steps should go, given to Dagster as step priorities (the first
-    the highest; dependencies still come first)."""
+    the highest; dependencies still come first); ``owners`` (``ingestion_owners``) by source
+    id, ``team:<department>`` for a source without."""
     contracts = contracts or default_contracts()
     rank = {source_id: len(order) - k for k, source_id in enumerate(order or [])}
-    return [_build_ingestion_asset(c, contracts, rank.get(c.source_id)) for c in contracts.values()]
+    owners = owners or {}
+    return [
+        _build_ingestion_asset(c, contracts, rank.get(c.source_id), owners.get(c.source_id))
+        for c in contracts.values()
+    ]

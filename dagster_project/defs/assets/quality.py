@@ -1,5 +1,5 @@
 """``quality/atypical_values``: after the marts, the atypical values still to confirm, told
-to the departments that delivered them (``validation.notices``: a notice beside each file in
+to the departments that delivered them (``quality.notices``: a notice beside each file in
 force, the table ``quality.atypical_values`` that ``kpi status`` and the reminders read).
 
 No ``from __future__ import annotations`` here: Dagster reads the parameter annotations.

@@ -26,7 +26,7 @@ _EXCEL_ERRORS = pa.array(sorted(EXCEL_ERRORS))
 
 
 # the characters str.strip() removes: Unicode's White_Space is not quite Python's (U+001C..U+001F
-# are spaces for Python); tests/test_csv_arrow.py checks this against every code point
+# are spaces for Python); tests/unit/ingest/test_csv_arrow.py checks this against every code point
 PYTHON_SPACES = (
     "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
     "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"

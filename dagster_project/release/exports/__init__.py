@@ -5,7 +5,9 @@ release's staging folder and writes, deterministically (same warehouse, same byt
 
 - ``rapport_<release_id>.xlsx``: the workbook for people (``workbook.py``);
 - ``valeurs_par_commune.csv``: one row per commune, one column per indicator broken down by
-  commune (open data, next to the freeze's ``values.csv`` and ``values.parquet``);
+  commune, for people: it opens with a double-click in French Excel (UTF-8 with BOM, « ; »,
+  decimal comma: ``lib.csv_safety.write_excel_csv``); the open data are the freeze's
+  ``values.csv`` and ``values.parquet``, in the international CSV dialect;
 - ``rapport/``: the static French web report with its SVG charts (``html_report.py``);
 - ``validation/`` and ``data_docs/``: the expectation suites' results and the Great
   Expectations Data Docs, readable offline (``data_docs.py``, ``vendor.py``).
@@ -15,12 +17,11 @@ See docs/exports.md.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import duckdb
 
-from dagster_project.lib.csv_safety import neutralise, neutralise_row
+from dagster_project.lib.csv_safety import write_excel_csv
 from dagster_project.release.exports.common import (
     ReleaseData,
     load_release,
@@ -44,15 +45,9 @@ def workbook_name(release_id: str) -> str:
     return f"rapport_{release_id}.xlsx"
 
 
-def _csv_number(value) -> str:
-    if value is None:
-        return ""
-    number = float(value)
-    return str(int(number)) if number.is_integer() else repr(number)
-
-
 def write_commune_csv(con: duckdb.DuckDBPyConnection, data: ReleaseData, path: Path) -> Path | None:
-    """Wide table: code_insee, commune, then one column per indicator (catalogue order)."""
+    """Wide table: code_insee, commune, then one column per indicator (catalogue order), in
+    French Excel's dialect (text neutralised, numbers with a decimal comma: csv_safety)."""
     rows = data.communes()
     if not rows:
         return None
@@ -69,18 +64,14 @@ def write_commune_csv(con: duckdb.DuckDBPyConnection, data: ReleaseData, path: P
             "select code_insee, commune_name from marts.dim_communes"
         ).fetchall():
             names.setdefault(code, name)
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(neutralise_row(["code_insee", "commune", *indicators]))
-        for code in sorted(names):  # (text neutralised: csv_safety; numbers as they are)
-            writer.writerow(
-                [
-                    neutralise(code),
-                    neutralise(names[code]),
-                    *(_csv_number(values.get((code, i))) for i in indicators),
-                ]
-            )
-    return path
+    return write_excel_csv(
+        path,
+        ["code_insee", "commune", *indicators],
+        (
+            [code, names[code], *(values.get((code, i)) for i in indicators)]
+            for code in sorted(names)
+        ),
+    )
 
 
 def write_release_exports(
@@ -130,7 +121,9 @@ def write_release_exports(
             ("values.parquet", "Toutes les valeurs (Parquet, données ouvertes)"),
         ]
         if commune_csv:
-            links.append((COMMUNE_CSV, "Valeurs par commune (CSV, une colonne par indicateur)"))
+            links.append(
+                (COMMUNE_CSV, "Valeurs par commune (CSV pour Excel, une colonne par indicateur)")
+            )
         if data_docs:
             links.append(("data_docs/index.html", "Preuves de contrôle de la qualité (Data Docs)"))
             links.append(("validation/index.json", "Résultats des contrôles (JSON)"))

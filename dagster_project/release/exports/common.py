@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from dagster_project.contracts.reference import unit_label
 from dagster_project.settings import CATALOGUE_CSV
-from dagster_project.warehouse.relations import table_exists
+from dagster_project.warehouse.relations import column_names, table_exists
 
 PRIORITIES = ["P1", "P2", "P3", "P4", "APPUI", "TERRITOIRE"]
 PRIORITY_TITLES = {
@@ -43,41 +44,8 @@ PRIORITY_MARTS = {
 AGGLOMERATION = "Agglomération"
 PUBLISHER = "Communauté d'agglomération de Béthune-Bruay, Artois Lys Romane"
 
-UNITS_FR = {
-    "agents": "agents",
-    "communes": "communes",
-    "count": "nombre",
-    "count_per_week": "nombre par semaine",
-    "count_per_year": "nombre par an",
-    "days": "jours",
-    "dwellings": "logements",
-    "eur": "€",
-    "eur_ht": "€ HT",
-    "eur_per_unit": "€ par unité",
-    "eur_per_year": "€ par an",
-    "fte": "ETP",
-    "gwh_per_year": "GWh par an",
-    "ha": "hectares",
-    "inhabitants": "habitants",
-    "inhabitants_per_km2": "habitants par km²",
-    "jobs": "emplois",
-    "kg_per_inhabitant": "kg par habitant",
-    "km": "km",
-    "kwh": "kWh",
-    "m2": "m²",
-    "m3": "m³",
-    "m3_per_year": "m³ par an",
-    "pct": "%",
-    "pct_per_year": "% par an",
-    "pct_points": "points de %",
-    "persons": "personnes",
-    "rank": "rang",
-    "ratio": "ratio",
-    "t": "tonnes",
-    "t_co2_per_year": "tonnes de CO₂ par an",
-    "t_per_year": "tonnes par an",
-    "years": "ans",
-}
+# Units in French: the labels of dbt/seeds/units.csv (the marts' unit_label column), read by
+# contracts.reference.unit_label (``unit_fr``).
 # Short forms after a number ("12 %", "1 200 €"); other units are written in full.
 UNIT_SUFFIX = {"pct": "%", "eur": "€", "eur_ht": "€ HT", "pct_points": "pts"}
 
@@ -85,30 +53,15 @@ UNIT_SUFFIX = {"pct": "%", "eur": "€", "eur_ht": "€ HT", "pct_points": "pts"
 # « présomption d'anomalie », « anomalie »); a value without a decision is « non revu ».
 NOT_REVIEWED = "non revu"
 
-KIND_FR = {"value": "valeur", "target": "objectif chiffré", "forecast": "prévision"}
-
 
 def unit_fr(unit: str | None) -> str:
-    if not unit:
-        return ""
-    return UNITS_FR.get(unit, unit.replace("_", " "))
+    """« kg par habitant » for ``kg_per_inhabitant`` (dbt/seeds/units.csv)."""
+    return unit_label(unit)
 
 
 def review_status_fr(status: str | None) -> str:
     text = "" if status is None else str(status).strip()
     return text or NOT_REVIEWED
-
-
-def _columns(con: duckdb.DuckDBPyConnection, qualified: str) -> set[str]:
-    schema, table = qualified.split(".", 1)
-    return {
-        r[0]
-        for r in con.execute(
-            "select column_name from information_schema.columns "
-            "where table_schema = ? and table_name = ?",
-            [schema, table],
-        ).fetchall()
-    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -189,7 +142,7 @@ class Row:
     review_comment: str | None
     kind: str | None
     order: int
-    # an implausible value someone qualified (validation.plausibility): said next to it
+    # an implausible value someone qualified (quality.plausibility): said next to it
     plausibility_note: str | None = None
 
     @property
@@ -291,7 +244,7 @@ def _values(con: duckdb.DuckDBPyConnection, release_id: str, year: int):
     """
     base = "indicator_id, code_insee, value, unit, as_of_date, kind, comment"
     if _release_rows(con, release_id):
-        columns = _columns(con, "release.release_values")
+        columns = column_names(con, "release.release_values")
         frozen = {"review_status", "review_comment"} <= columns
         extra = "review_status, review_comment" if frozen else "null, null"
         note = "plausibility_note" if "plausibility_note" in columns else "null"
@@ -312,7 +265,7 @@ def _current_reviews(con: duckdb.DuckDBPyConnection, year: int) -> dict | None:
     if table_exists(con, "review.current_reviews"):
         table, order = "review.current_reviews", None
     elif table_exists(con, "review.value_reviews"):
-        columns = _columns(con, "review.value_reviews")
+        columns = column_names(con, "review.value_reviews")
         table = "review.value_reviews"
         order = next((c for c in ("review_id", "reviewed_at") if c in columns), "status")
     else:

@@ -3,13 +3,18 @@
 One sheet per priority (agglomeration values, in the report's order), then one sheet with
 the commune breakdown of every indicator that has one; a first sheet says what the file is.
 French headers, French unit names, thousands separators, percentages, dates JJ/MM/AAAA, bold
-header, frozen panes, column widths and filters. Fixed document properties and zip dates:
-the same release gives the same bytes.
+header, frozen panes, column widths and filters. Then two sheets of native Excel charts, each
+beside the table it draws: « Évolutions » (per priority, the largest one-year changes of the
+agglomeration values, in %) and « Communes en tête » (per indicator broken down by commune,
+the year's ten communes with the highest value). Fixed document properties and zip dates:
+the same release gives the same bytes (the charts' data are cached in the file, so a viewer
+that does not recalculate still draws them).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import tempfile
 from pathlib import Path
 
@@ -26,6 +31,11 @@ from dagster_project.release.exports.common import (
 
 PRESENTATION = "Présentation"
 COMMUNES = "Détail par commune"
+CHANGES = "Évolutions"
+TOP_COMMUNES = "Communes en tête"
+TOP_CHANGES = 15  # bars per priority in « Évolutions »
+TOP_COUNT = 10  # communes per indicator in « Communes en tête »
+ROW_PIXELS = 20  # default row height (15 points)
 HEADERS = [
     ("Objectif", 45),
     ("Indicateur", 60),
@@ -76,6 +86,10 @@ def sheet_titles(data: ReleaseData) -> list[str]:
     titles = [PRESENTATION] + [PRIORITY_TITLES[p][:31] for p in data.priorities]
     if data.has_communes():
         titles.append(COMMUNES)
+    if any(_largest_changes(data.agglomeration(p)) for p in data.priorities):
+        titles.append(CHANGES)
+    if data.has_communes():
+        titles.append(TOP_COMMUNES)
     return titles
 
 
@@ -102,6 +116,7 @@ class _Formats:
         self.date = book.add_format({**base, "num_format": "dd/mm/yyyy", "align": "left"})
         self.title = book.add_format({"font_name": "Calibri", "font_size": 16, "bold": True})
         self.label = book.add_format({**base, "bold": True})
+        self.subtitle = book.add_format({"font_name": "Calibri", "font_size": 12, "bold": True})
 
 
 def _number(ws, row: int, col: int, value, fmt: _Formats, change: bool = False) -> None:
@@ -183,6 +198,171 @@ def _commune_sheet(ws, rows: list[Row], fmt: _Formats) -> None:
         _text(ws, i, 13, r.indicator_id, fmt.text)
 
 
+# --------------------------------------------------------------------------------------------
+# Charts: native Excel charts beside the table they draw
+# --------------------------------------------------------------------------------------------
+
+
+def _finite(value) -> bool:
+    return not is_missing(value) and math.isfinite(float(value))
+
+
+def _largest_changes(rows: list[Row]) -> list[Row]:
+    """The ``TOP_CHANGES`` agglomeration values with the largest one-year change in % (in
+    absolute value), from the largest rise to the largest fall."""
+    with_change = [r for r in rows if _finite(r.change_pct)]
+    chosen = sorted(with_change, key=lambda r: (-abs(r.change_pct), r.order, r.indicator_id))
+    return sorted(chosen[:TOP_CHANGES], key=lambda r: (-r.change_pct, r.order, r.indicator_id))
+
+
+def _top_communes(rows: list[Row]) -> list[Row]:
+    """The ``TOP_COUNT`` commune values of one indicator, highest first (ties: by name)."""
+    ranked = [r for r in rows if _finite(r.value)]
+    ranked.sort(key=lambda r: (-float(r.value), r.commune_name.casefold(), r.code_insee or ""))
+    return ranked[:TOP_COUNT]
+
+
+def _cached(values) -> list[str]:
+    # the chart's own copy of its numbers (xlsxwriter's precision): drawn without recalculation
+    return [f"{float(v):.16g}" for v in values]
+
+
+def _bar_chart(book, sheet: str, first: int, last: int, labels: list[str], values: list[float],
+               *, title: str, number_format: str, colour: str):
+    """A horizontal bar chart of column B (values) against column A (labels), rows
+    ``first``..``last`` of ``sheet``, in the table's order from top to bottom."""
+    chart = book.add_chart({"type": "bar"})
+    chart.add_series(
+        {
+            "name": title,
+            "categories": [sheet, first, 0, last, 0],
+            "values": [sheet, first, 1, last, 1],
+            "categories_data": labels,
+            "values_data": _cached(values),
+            "fill": {"color": colour},
+            "invert_if_negative": False,
+            "data_labels": {"value": True, "num_format": number_format},
+            "gap": 60,
+        }
+    )
+    chart.set_title({"name": title, "name_font": {"size": 11, "bold": True}})
+    chart.set_legend({"none": True})
+    chart.set_y_axis({"reverse": True, "num_font": {"size": 9}})  # the categories, top first
+    chart.set_x_axis(
+        {
+            "num_format": number_format,
+            "major_gridlines": {"visible": True, "line": {"color": "#D9D9D9"}},
+            "num_font": {"size": 9},
+        }
+    )
+    return chart
+
+
+def _chart_rows(height: int) -> int:
+    return math.ceil(height / ROW_PIXELS) + 1
+
+
+def _changes_sheet(ws, book, data: ReleaseData, fmt: _Formats) -> None:
+    """Per priority: the largest one-year changes (%) of the agglomeration values, as a table
+    (indicator, change, value, previous year, unit) with its bar chart beside it."""
+    ws.set_column(0, 0, 60)
+    ws.set_column(1, 1, 13)
+    ws.set_column(2, 3, 16)
+    ws.set_column(4, 4, 18)
+    ws.write_string(0, 0, f"Évolutions {data.year - 1}-{data.year}", fmt.title)
+    ws.write_string(
+        1,
+        0,
+        f"Par priorité, les {TOP_CHANGES} valeurs d'agglomération dont l'évolution sur un an "
+        "est la plus forte (hausse ou baisse), en % de la valeur de l'année précédente.",
+        fmt.text,
+    )
+    row = 3
+    for priority in data.priorities:
+        rows = _largest_changes(data.agglomeration(priority))
+        if not rows:
+            continue
+        title = PRIORITY_TITLES.get(priority, priority)
+        ws.write_string(row, 0, title, fmt.subtitle)
+        for col, header in enumerate(
+            ["Indicateur", "Évolution %", "Valeur", "Année précédente", "Unité"]
+        ):
+            ws.write_string(row + 1, col, header, fmt.header)
+        first = row + 2
+        for i, r in enumerate(rows):
+            _text(ws, first + i, 0, r.label_fr, fmt.text)
+            _percent(ws, first + i, 1, r.change_pct, fmt)
+            _number(ws, first + i, 2, r.value, fmt)
+            _number(ws, first + i, 3, r.previous_year_value, fmt)
+            _text(ws, first + i, 4, unit_fr(r.unit), fmt.text)
+        height = max(240, 70 + 26 * len(rows))
+        chart = _bar_chart(
+            book,
+            CHANGES,
+            first,
+            first + len(rows) - 1,
+            [r.label_fr for r in rows],
+            [float(r.change_pct) / 100.0 for r in rows],
+            title=f"{title} : évolution {data.year - 1}-{data.year}",
+            number_format="+0 %;-0 %;0 %",
+            colour="#1F4E79",
+        )
+        chart.set_size({"width": 620, "height": height})
+        ws.insert_chart(row, 6, chart)
+        row += max(len(rows) + 3, _chart_rows(height) + 1)
+
+
+def _top_communes_sheet(ws, book, data: ReleaseData, fmt: _Formats) -> None:
+    """Per indicator broken down by commune: the year's ten communes with the highest value,
+    as a table (commune, value, code INSEE) with its bar chart beside it."""
+    ws.set_column(0, 0, 30)
+    ws.set_column(1, 1, 16)
+    ws.set_column(2, 2, 11)
+    ws.write_string(0, 0, f"Communes en tête en {data.year}", fmt.title)
+    ws.write_string(
+        1,
+        0,
+        f"Pour chaque indicateur donné par commune, les {TOP_COUNT} communes dont la valeur "
+        f"{data.year} est la plus élevée.",
+        fmt.text,
+    )
+    row = 3
+    seen: set[str] = set()
+    for r0 in data.communes():
+        if r0.indicator_id in seen:
+            continue
+        seen.add(r0.indicator_id)
+        rows = _top_communes(data.commune_rows(r0.indicator_id))
+        if not rows:
+            continue
+        unit = unit_fr(r0.unit)
+        title = f"{r0.label_fr} ({unit})" if unit else r0.label_fr
+        ws.write_string(row, 0, title, fmt.subtitle)
+        for col, header in enumerate(["Commune", "Valeur", "Code INSEE"]):
+            ws.write_string(row + 1, col, header, fmt.header)
+        first = row + 2
+        for i, r in enumerate(rows):
+            _text(ws, first + i, 0, r.commune_name, fmt.text)
+            _number(ws, first + i, 1, r.value, fmt)
+            _text(ws, first + i, 2, r.code_insee, fmt.text)
+        whole = all(float(r.value).is_integer() for r in rows)
+        height = max(240, 70 + 26 * len(rows))
+        chart = _bar_chart(
+            book,
+            TOP_COMMUNES,
+            first,
+            first + len(rows) - 1,
+            [r.commune_name for r in rows],
+            [float(r.value) for r in rows],
+            title=f"{r0.label_fr} en {data.year}"[:250],
+            number_format="#,##0" if whole else "#,##0.0",
+            colour="#2E75B6",
+        )
+        chart.set_size({"width": 620, "height": height})
+        ws.insert_chart(row, 4, chart)
+        row += max(len(rows) + 3, _chart_rows(height) + 1)
+
+
 def _presentation(ws, data: ReleaseData, titles: list[str], fmt: _Formats) -> None:
     ws.set_column(0, 0, 26)
     ws.set_column(1, 1, 90)
@@ -261,3 +441,7 @@ def _write_sheets(book: xlsxwriter.Workbook, data: ReleaseData, created: dt.date
     communes = data.communes()
     if communes:
         _commune_sheet(book.add_worksheet(COMMUNES), communes, fmt)
+    if CHANGES in titles:
+        _changes_sheet(book.add_worksheet(CHANGES), book, data, fmt)
+    if TOP_COMMUNES in titles:
+        _top_communes_sheet(book.add_worksheet(TOP_COMMUNES), book, data, fmt)

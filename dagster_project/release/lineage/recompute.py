@@ -17,6 +17,7 @@ from dagster_project.release.lineage.filters import (
     find_raw_table,
     row_filters,
 )
+from dagster_project.warehouse.relations import column_names
 
 
 class _Warehouse:
@@ -36,15 +37,7 @@ class _Warehouse:
 
     def has_column(self, table: str, column: str) -> bool:
         if table not in self._columns:
-            schema, name = table.split(".")
-            self._columns[table] = {
-                row[0]
-                for row in self.con.execute(
-                    "select column_name from information_schema.columns "
-                    "where table_schema = ? and table_name = ?",
-                    [schema, name],
-                ).fetchall()
-            }
+            self._columns[table] = column_names(self.con, table)
         return column in self._columns[table]
 
     def population(self, code_insee: str | None) -> float | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
+from dagster_project.contracts.reference import amount_fr, computation_fr, direction_fr, kind_fr
 from dagster_project.lib.french import format_number
 from dagster_project.release.lineage.trace import RowSelection, Trace
 
@@ -16,6 +17,13 @@ def _when(value) -> str:
     if value is None:
         return "—"
     return value.strftime("%d/%m/%Y %H:%M:%S") if hasattr(value, "strftime") else str(value)
+
+
+def _day(value) -> str:
+    """31/12/2025 for a date (« — » when there is none)."""
+    if value is None:
+        return "—"
+    return value.strftime("%d/%m/%Y") if hasattr(value, "strftime") else str(value)
 
 
 def _lines(n: int) -> str:
@@ -56,9 +64,14 @@ def format_trace(t: Trace, max_ranges: int = 30) -> str:
     else:
         lines.append("Publication : aucune (valeur actuelle de l'entrepôt)")
     v = t.value
+    about = [
+        f"nature : {kind_fr(v['kind'])}" if v["kind"] else "",
+        computation_fr(v["computation"]),
+        f"au {_day(v['as_of_date'])}" if v["as_of_date"] else "",
+    ]
     lines.append(
-        f"Valeur : {format_number(v['value'])} {v['unit'] or ''}".rstrip()
-        + f" (type {v['kind']}, calcul {v['computation']}, au {v['as_of_date']})"
+        f"Valeur : {amount_fr(v['value'], v['unit'])}"
+        + (f" ({', '.join(a for a in about if a)})" if any(about) else "")
     )
     if v.get("comment"):
         lines.append(f"  commentaire : {v['comment']}")
@@ -79,8 +92,8 @@ def format_trace(t: Trace, max_ranges: int = 30) -> str:
     for d in t.deliveries:
         status = "en vigueur" if d["in_force"] else "remplacée depuis"
         lines.append(
-            f"  - {d['file_name']} ({d['source_id']}, campagne {d['campaign_year']}, direction "
-            f"{d['department']}, reçue le {_when(d['received_at'])}, {status})"
+            f"  - {d['file_name']} ({d['source_id']}, campagne {d['campaign_year']}, "
+            f"{direction_fr(d['department'])}, reçue le {_when(d['received_at'])}, {status})"
         )
         lines.append(f"    SHA-256 {d['file_sha256']} — livraison {d['delivery_id']}")
     total = sum(s.row_count for s in t.source_rows)
@@ -99,7 +112,7 @@ def format_trace(t: Trace, max_ranges: int = 30) -> str:
         if s.declared is not None:
             d = s.declared
             lines.append(
-                f"    valeur déclarée {format_number(d['valeur'])}, date {d['date_valeur']}"
+                f"    valeur déclarée {format_number(d['valeur'])}, date {_day(d['date_valeur'])}"
                 + (f", commentaire : {d['commentaire']}" if d["commentaire"] else "")
             )
         if s.restricted:

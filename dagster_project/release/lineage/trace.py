@@ -32,7 +32,7 @@ from dagster_project.release.lineage.filters import (
 )
 from dagster_project.release.lineage.model import catalogue_entry, computing_model
 from dagster_project.release.records import release_for, release_info
-from dagster_project.warehouse.relations import table_exists
+from dagster_project.warehouse.relations import column_exists, table_exists
 
 # The deliveries behind one released value. Documented verbatim in docs/audit.md; parameters
 # $release_id, $indicator_id, $code_insee (NULL for the agglomeration value).
@@ -132,17 +132,6 @@ def row_ranges(numbers: list[int]) -> list[str]:
     return ranges
 
 
-def _has_column(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
-    schema, name = table.split(".")
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.columns where table_schema = ? "
-            "and table_name = ? and column_name = ?",
-            [schema, name, column],
-        ).fetchone()[0]
-    )
-
-
 def _indicator_filters(indicator_id: str, notes: list[str]) -> IndicatorRows | None:
     try:
         filters = row_filters()
@@ -177,7 +166,7 @@ def _derived_source_rows(
             notes.append(f"table brute de la source {source_id} absente de l'entrepôt")
             continue
         table, restricted = found
-        filtered = code_insee is not None and _has_column(con, table, "code_insee")
+        filtered = code_insee is not None and column_exists(con, table, "code_insee")
         if code_insee is not None and not filtered:
             notes.append(
                 f"{table} n'a pas de colonne commune : toutes les lignes des livraisons sont "
@@ -190,7 +179,7 @@ def _derived_source_rows(
                 f"le calcul de {indicator_id} : toutes les lignes des livraisons sont listées"
             )
         if source_filter is not None:
-            missing = [c for c in source_filter.columns if not _has_column(con, table, c)]
+            missing = [c for c in source_filter.columns if not column_exists(con, table, c)]
             if missing:
                 notes.append(
                     f"colonne(s) {', '.join(missing)} absente(s) de {table} : le filtre du "
@@ -260,7 +249,7 @@ def trace(
     if release:
         review = (
             "review_status, review_comment"
-            if _has_column(con, "release.release_values", "review_status")
+            if column_exists(con, "release.release_values", "review_status")
             else "null, null"
         )
         row = con.execute(

@@ -1,12 +1,17 @@
 -- Catalogue des indicateurs complété par les extensions du projet : signe
 -- autorisé, objectif visé (target_of) et, en sens inverse, l'objectif qui vise
--- chaque indicateur mesuré (target_indicator_id).
+-- chaque indicateur mesuré (target_indicator_id) ; libellé français de l'unité
+-- (seed units).
 with catalogue as (
     select * from {{ ref('indicator_catalogue') }}
 ),
 
 extensions as (
     select * from {{ ref('indicator_catalogue_extensions') }}
+),
+
+units as (
+    select * from {{ ref('units') }}
 ),
 
 targets as (
@@ -23,6 +28,7 @@ select
     cast(catalogue.objective as varchar) as objective,
     cast(catalogue.label_fr as varchar) as label_fr,
     cast(catalogue.unit as varchar) as unit,
+    cast(units.unit_label as varchar) as unit_label,
     cast(catalogue.department as varchar) as department,
     cast(catalogue.kind as varchar) as kind,
     cast(catalogue.computation as varchar) as computation,
@@ -43,3 +49,5 @@ left join extensions
     on extensions.indicator_id = catalogue.indicator_id
 left join targets
     on targets.indicator_id = catalogue.indicator_id
+left join units
+    on units.unit = catalogue.unit

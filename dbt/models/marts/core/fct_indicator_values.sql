@@ -43,6 +43,7 @@ select
     cast(indicator_values.code_insee as varchar) as code_insee,
     cast(indicator_values.value as {{ type_double() }}) as value,
     cast(indicators.unit as varchar) as unit,
+    cast(indicators.unit_label as varchar) as unit_label,
     cast(indicator_values.as_of_date as date) as as_of_date,
     cast(indicators.kind as varchar) as kind,
     cast(indicators.computation as varchar) as computation,

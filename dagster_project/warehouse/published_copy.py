@@ -1,0 +1,305 @@
+"""Writing the analysts' copy of the build database, and the fingerprints that check it.
+
+``write_copy`` copies every table and view of the build (attached read-only by
+``build.connect_build``) into a new file as plain tables, *except* the HR restricted schemas
+(``RESTRICTED_SCHEMAS``) and any relation with a personal column (``PERSONAL_COLUMNS``); the
+values of the rejection problems of personal sources are blanked. The copy is logical
+(``create table ... as select``): no byte of the restricted data ever reaches it. It ends
+with the ``publication`` schema (``warehouse.schema``): what was published, and each
+relation's fingerprint (``relation_fingerprint``: columns, comments, row count and the
+order-independent sum of its rows' hashes, ``hash_rows``), computed on the table as written.
+The next publication starts from a byte copy of the current one and rewrites only the
+relations whose fingerprint changed (``_reusable`` says when it may), and
+``publication_check`` checks the copy with the same fingerprints. The whole process:
+``warehouse.publication``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+
+from dagster_project.lib.hashing import sha256_text
+from dagster_project.warehouse.build import quote_ident, quote_literal
+from dagster_project.warehouse.relations import column_exists
+from dagster_project.warehouse.schema import PUBLICATION_SCHEMA, create_publication_tables
+
+RESTRICTED_SCHEMAS = ("raw_restricted", "restricted")
+PERSONAL_COLUMNS = ("matricule", "age_months", "date_naissance", "agent_pseudonym")
+TARGET_ALIAS = "kpi_publication_target"
+FINGERPRINT_ROW = "kpi_fingerprint_row"
+MAX_FREE_FRACTION = 0.5  # above it, the next publication rewrites the file whole
+
+
+def _personal_sources() -> list[str]:
+    from dagster_project.contracts.model import default_contracts
+
+    return sorted(c.source_id for c in default_contracts().values() if c.sensitivity == "personal")
+
+
+def list_relations(con, alias: str) -> list[tuple[str, str, str, str | None]]:
+    """(schema, name, kind, comment) of every table and view of the build."""
+    return con.execute(
+        """
+        select schema_name, table_name, 'table', comment from duckdb_tables()
+        where database_name = $1
+        union all
+        select schema_name, view_name, 'view', comment from duckdb_views()
+        where database_name = $1 and not internal
+        order by 1, 2
+        """,
+        [alias],
+    ).fetchall()
+
+
+def _personal_relations(con, alias: str) -> set[tuple[str, str]]:
+    rows = con.execute(
+        "select distinct schema_name, table_name from duckdb_columns() "
+        "where database_name = ? and lower(column_name) in "
+        f"({', '.join(quote_literal(c) for c in PERSONAL_COLUMNS)})",
+        [alias],
+    ).fetchall()
+    return {(s, t) for s, t in rows}
+
+
+def _select_list(con, alias: str, schema: str, name: str, personal_sources: list[str]) -> str:
+    """``*``, except for the rejection problems: values of personal sources blanked."""
+    if (schema, name) != ("ingest", "delivery_problems") or not personal_sources:
+        return "*"
+    sources = ", ".join(quote_literal(s) for s in personal_sources)
+    return (
+        "* replace (case when delivery_id in (select delivery_id from "
+        f"{quote_ident(alias)}.ingest.deliveries where source_id in ({sources})) "
+        "then null else value end as value)"
+    )
+
+
+def hash_rows(con, source_sql: str) -> tuple[int, str]:
+    """Row count and order-independent sum of the rows' hashes (one aggregate)."""
+    count, rows_hash = con.execute(
+        f"select count(*), coalesce(sum(hash({FINGERPRINT_ROW})::hugeint), 0)::varchar "
+        f"from ({source_sql}) {FINGERPRINT_ROW}"
+    ).fetchone()
+    return count, rows_hash
+
+
+def columns_of(con, alias: str) -> dict[tuple[str, str], list[tuple[str, str, str | None]]]:
+    """(name, type, comment) of the columns of every table and view of a database, in order
+    (one catalog query: ``duckdb_columns()`` costs tens of milliseconds per call)."""
+    columns: dict[tuple[str, str], list[tuple[str, str, str | None]]] = {}
+    for schema, name, column, data_type, comment in con.execute(
+        "select schema_name, table_name, column_name, data_type, comment from duckdb_columns() "
+        "where database_name = ? order by schema_name, table_name, column_index",
+        [alias],
+    ).fetchall():
+        columns.setdefault((schema, name), []).append((column, data_type, comment))
+    return columns
+
+
+def relation_fingerprint(comment: str | None, columns: list, count: int, rows_hash: str) -> str:
+    """A relation's fingerprint, as one digest: its comment, its columns (name, type,
+    comment), its row count and the order-independent sum of its rows' hashes
+    (``hash_rows``). Equal digests mean the copy holds exactly these rows under these names.
+    The same function fingerprints a relation of the build, a table of a published file
+    (``write_copy``) and a table checked by ``verify_publication``."""
+    return sha256_text(json.dumps([duckdb.__version__, comment or None, columns, count, rows_hash]))
+
+
+def _reusable(published: Path) -> dict[str, str]:
+    """Relations of the current publication that a new one may keep as they are, with their
+    fingerprints: none when there is no publication, when it comes from another DuckDB version
+    or has no fingerprints (older publications), or when half its blocks are free (the file
+    is then rewritten whole, which compacts it)."""
+    if not published.exists():
+        return {}
+    try:
+        con = duckdb.connect(str(published), read_only=True)
+    except duckdb.Error:
+        return {}
+    try:
+        if not column_exists(con, f"{PUBLICATION_SCHEMA}.tables", "fingerprint"):
+            return {}
+        (version,) = con.execute(f"select duckdb_version from {PUBLICATION_SCHEMA}.info").fetchone()
+        if version != duckdb.__version__:
+            return {}
+        total, free = con.execute(
+            "select total_blocks, free_blocks from pragma_database_size() "
+            "where database_name = current_database()"
+        ).fetchone()
+        if total and free / total > MAX_FREE_FRACTION:
+            return {}
+        rows = con.execute(
+            f"select schema_name, table_name, fingerprint from {PUBLICATION_SCHEMA}.tables "
+            "where fingerprint is not null"
+        ).fetchall()
+        return {f"{s}.{t}": f for s, t, f in rows}
+    except duckdb.Error:
+        return {}
+    finally:
+        con.close()
+
+
+def write_copy(
+    con,
+    alias: str,
+    target: Path,
+    publication_id: str,
+    run_id: str | None,
+    note: str | None,
+    previous: Path | None = None,
+) -> tuple[dict[str, int], list[str], list[str], list[str]]:
+    """Write the publication into ``target``; return the tables written (with their rows),
+    the relations left out, kept and repaired. With ``previous`` (the current publication),
+    start from a byte copy of it and rewrite only the relations whose fingerprint changed:
+    a run that rebuilt a few models republishes those, not the whole warehouse. A relation
+    is kept only when its table in the copy still has the recorded fingerprint (one
+    aggregate per kept table): one changed in the published file since is *repaired*,
+    rewritten from the build. The result holds the same relations, rows and comments as a
+    copy made from scratch (test), and no restricted data either: the previous publication
+    never held any. The fingerprint recorded is that of the table as written (a view whose
+    rows vary between two reads, e.g. a float sum, gets the one of the rows it published)."""
+    reusable = _reusable(previous) if previous is not None else {}
+    if reusable:
+        # a relation published before and restricted now (a source that became personal,
+        # e.g. rh_arretes moved from raw to raw_restricted): its rows would stay in the freed
+        # blocks of a byte copy, so the copy is written whole
+        personal_now = _personal_relations(con, alias)
+        restricted_names = set(_personal_sources()) | {
+            t for s, t, _kind, _comment in list_relations(con, alias) if s in RESTRICTED_SCHEMAS
+        }
+        if any(
+            q.split(".", 1)[1] in restricted_names or tuple(q.split(".", 1)) in personal_now
+            for q in reusable
+        ):
+            reusable = {}
+    if reusable:
+        shutil.copyfile(previous, target)
+    con.execute(f"attach {quote_literal(target)} as {TARGET_ALIAS}")
+    existing: dict[str, str] = {}  # schema.name -> table or view, in the copy
+    copy_comments: dict[tuple[str, str], str | None] = {}
+    copy_columns: dict[tuple[str, str], list] = {}
+    if reusable:
+        in_copy = [r for r in list_relations(con, TARGET_ALIAS) if r[0] != PUBLICATION_SCHEMA]
+        existing = {f"{s}.{t}": kind for s, t, kind, _comment in in_copy}
+        copy_comments = {(s, t): comment for s, t, _kind, comment in in_copy}
+        copy_columns = columns_of(con, TARGET_ALIAS)
+        con.execute(f"drop schema {TARGET_ALIAS}.{PUBLICATION_SCHEMA} cascade")
+    build_columns = columns_of(con, alias)
+    personal = _personal_relations(con, alias)
+    personal_sources = _personal_sources()
+    tables: dict[str, int] = {}
+    kinds: dict[str, str] = {}
+    fingerprints: dict[str, str] = {}
+    written: dict[str, tuple[tuple[str, str], str]] = {}  # rewritten: key, rows' hash
+    skipped: list[str] = []
+    reused: list[str] = []
+    repaired: list[str] = []
+    created_schemas: set[str] = set()
+    for schema, name, kind, comment in list_relations(con, alias):
+        qualified = f"{schema}.{name}"
+        if (
+            schema in RESTRICTED_SCHEMAS
+            or (schema, name) in personal
+            or schema == (PUBLICATION_SCHEMA)
+        ):
+            skipped.append(qualified)
+            continue
+        if schema not in created_schemas:
+            con.execute(f"create schema if not exists {TARGET_ALIAS}.{quote_ident(schema)}")
+            created_schemas.add(schema)
+        select = _select_list(con, alias, schema, name, personal_sources)
+        source_sql = (
+            f"select {select} from {quote_ident(alias)}.{quote_ident(schema)}.{quote_ident(name)}"
+        )
+        key = (schema, name)
+        columns = build_columns.get(key, [])
+        destination = f"{TARGET_ALIAS}.{quote_ident(schema)}.{quote_ident(name)}"
+        recorded = reusable.get(qualified) if existing.get(qualified) == "table" else None
+        if recorded is not None:
+            try:  # a view the build cannot evaluate any more is left out, not fatal
+                rows, rows_hash = hash_rows(con, source_sql)
+            except duckdb.Error:
+                if kind != "view":
+                    raise
+                skipped.append(qualified)
+                continue
+            if relation_fingerprint(comment, columns, rows, rows_hash) == recorded:
+                # trusted on its content, not on its record: the copied table, one aggregate
+                try:
+                    actual = relation_fingerprint(
+                        copy_comments.get(key),
+                        copy_columns.get(key, []),
+                        *hash_rows(con, f"select * from {destination}"),
+                    )
+                except duckdb.Error:  # unreadable in the copy: rewritten
+                    actual = None
+                if actual == recorded:
+                    tables[qualified], kinds[qualified] = rows, kind
+                    fingerprints[qualified] = recorded
+                    reused.append(qualified)
+                    continue
+                repaired.append(qualified)
+        if qualified in existing:
+            dropped = existing.pop(qualified)
+            con.execute(f"drop {'view' if dropped == 'view' else 'table'} {destination}")
+        try:  # a view the build cannot evaluate any more is left out, not fatal
+            con.execute(f"create table {destination} as {source_sql}")
+        except duckdb.Error:
+            if kind != "view":
+                raise
+            skipped.append(qualified)
+            continue
+        if comment:
+            con.execute(f"comment on table {destination} is {quote_literal(comment)}")
+        for column, _type, column_comment in columns:
+            if column_comment:
+                con.execute(
+                    f"comment on column {destination}.{quote_ident(column)} "
+                    f"is {quote_literal(column_comment)}"
+                )
+        # fingerprinted as written (the rows a view gave this time), completed below
+        rows, rows_hash = hash_rows(con, f"select * from {destination}")
+        tables[qualified], kinds[qualified] = rows, kind
+        written[qualified] = (key, rows_hash)
+    if written:
+        comments_now = {(s, t): c for s, t, _kind, c in list_relations(con, TARGET_ALIAS)}
+        columns_now = columns_of(con, TARGET_ALIAS)
+        for qualified, (key, rows_hash) in written.items():
+            fingerprints[qualified] = relation_fingerprint(
+                comments_now.get(key), columns_now.get(key, []), tables[qualified], rows_hash
+            )
+    for qualified, kind in sorted(existing.items()):  # gone from the build, or now left out
+        if qualified in tables:
+            continue
+        schema, name = qualified.split(".", 1)
+        con.execute(
+            f"drop {'view' if kind == 'view' else 'table'} "
+            f"{TARGET_ALIAS}.{quote_ident(schema)}.{quote_ident(name)}"
+        )
+    for (schema,) in con.execute(
+        "select schema_name from duckdb_schemas() where database_name = ? and not internal",
+        [TARGET_ALIAS],
+    ).fetchall():
+        if schema not in created_schemas and schema != "main":
+            con.execute(f"drop schema {TARGET_ALIAS}.{quote_ident(schema)} cascade")
+    create_publication_tables(con, TARGET_ALIAS)
+    pub = f"{TARGET_ALIAS}.{PUBLICATION_SCHEMA}"
+    con.execute(
+        f"insert into {pub}.info values (?, ?, ?, ?, ?)",
+        [
+            publication_id,
+            dt.datetime.now().replace(microsecond=0),
+            run_id,
+            duckdb.__version__,
+            note,
+        ],
+    )
+    con.executemany(
+        f"insert into {pub}.tables values (?, ?, ?, ?, ?)",
+        [[*q.split(".", 1), kinds[q], n, fingerprints[q]] for q, n in tables.items()],
+    )
+    return tables, skipped, reused, repaired
