@@ -934,7 +934,7 @@ def published_database(warehouse: Path) -> Path | None:
 
 
 def machine() -> dict[str, Any]:
-    from dagster_project.lib.versions import EXCEL_TOOLS, TOOLS, tool_versions
+    from dagster_project.lib.versions import tool_versions
 
     cpu = "?"
     try:
@@ -945,8 +945,8 @@ def machine() -> dict[str, Any]:
         mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
     except OSError:
         mem_kb = 0
-    # the release manifest's tools, plus the Excel libraries of the naive peer and exports
-    versions = tool_versions([*TOOLS, *EXCEL_TOOLS], absent=None)
+    # the release manifest's tools (the Excel libraries of the naive peer and exports among them)
+    versions = tool_versions(absent=None)
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),

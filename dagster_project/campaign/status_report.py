@@ -120,8 +120,10 @@ def _charts_sheet(workbook, rows: Sequence[StatusRow]) -> None:
     bars.y_axis.title = "Nombre de sources"
     bars.x_axis.scaling.orientation = "maxMin"  # the directions in the table's order
     bars.y_axis.majorGridlines = None
-    bars.add_data(Reference(sheet, min_col=2, max_col=5, min_row=2, max_row=max(last, 3)),
-                  titles_from_data=True)
+    bars.add_data(
+        Reference(sheet, min_col=2, max_col=5, min_row=2, max_row=max(last, 3)),
+        titles_from_data=True,
+    )
     names = Reference(sheet, min_col=1, min_row=3, max_row=max(last, 3))
     for series in bars.series:  # the directions are text: a string reference, not numbers
         series.cat = AxDataSource(strRef=StrRef(f=str(names)))
@@ -135,9 +137,9 @@ def _charts_sheet(workbook, rows: Sequence[StatusRow]) -> None:
 
     start = max(last + 3, 2 + math.ceil(bars.height / _ROW_CM) + 2)
     points = progress(rows)
-    sheet.cell(start, 1, "Avancement par rapport aux échéances (livraisons obligatoires)").font = (
-        Font(bold=True, size=12)
-    )
+    sheet.cell(
+        start, 1, "Avancement par rapport aux échéances (livraisons obligatoires)"
+    ).font = Font(bold=True, size=12)
     for col, header in enumerate(["Date", *PROGRESS_SERIES], start=1):
         sheet.cell(start + 1, col, header).font = bold
     for i, (day, due, accepted) in enumerate(points, start=start + 2):

@@ -1,9 +1,10 @@
 """The ``kpi`` command line.
 
 Public interface: the commands and options are what users' scripts rely on; change them
-only with a note in docs/cli.md. Exit codes: 0 success, 1 error, 3 the run finished but
-blocking checks failed (``kpi run``), the freeze was refused (``kpi freeze``), or the
-warehouse stayed busy for the whole bounded wait (``WarehouseBusy``, any command).
+only with a note in docs/cli.md. Exit codes: 0 success, 1 error, 2 a bad argument (argparse),
+3 the run finished but blocking checks failed (``kpi run``), the freeze was refused
+(``kpi freeze``), a release does not verify (``kpi verify``), or the warehouse stayed busy for
+the whole bounded wait (``WarehouseBusy``, any command).
 
 Each module of this package registers its commands: adding a command is adding a module
 and one name to ``COMMAND_MODULES``.
@@ -50,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
         version=f"kpi {version()}",
         help="afficher la version de kpi et quitter",
     )
+    parser.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="ne pas afficher les lignes de progression (sortie d'erreur) ; les erreurs, les "
+        "avertissements et le résultat s'affichent toujours",
+    )
     sub = parser.add_subparsers(
         dest="command", required=True, title="commandes", metavar="COMMANDE"
     )
@@ -60,13 +68,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from dagster_project.cli.common import CURRENT_COMMAND, EXIT_BLOCKED
+    from dagster_project.lib import progress
     from dagster_project.warehouse.access import WarehouseBusy
 
     args = build_parser().parse_args(argv)
     sub = getattr(args, "review_command", None) or getattr(args, "subcommand", None)
     CURRENT_COMMAND.set(f"la commande « kpi {args.command}{' ' + sub if sub else ''} »")
     try:
-        return args.func(args)
+        with progress.command(quiet=args.quiet):
+            return args.func(args)
     except WarehouseBusy as exc:  # the bounded wait ran out: say it, never a traceback
         print(f"kpi {args.command} : {exc}", file=sys.stderr)
         return EXIT_BLOCKED

@@ -11,6 +11,7 @@ from dagster_project.cli.common import (
     EXIT_OK,
     common_options,
     connect,
+    json_option,
     settings_from,
 )
 from dagster_project.settings import Settings
@@ -85,9 +86,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     from dagster_project.defs.schedules import report_status_written
 
     report_status_written(args.year, today, rows, "kpi status")
-    print(format_status(rows, unrecognised_files(settings.sources_dir, default_contracts())))
-    if args.xlsx:
-        path = export_status_xlsx(rows, Path(args.xlsx))
+    unrecognised = unrecognised_files(settings.sources_dir, default_contracts())
+    path = export_status_xlsx(rows, Path(args.xlsx)) if args.xlsx else None
+    if args.json:
+        from dagster_project.cli.json_output import dumps, status_document
+
+        print(dumps(status_document(args.year, today, rows, unrecognised, path)))
+        return EXIT_OK
+    print(format_status(rows, unrecognised))
+    if path:
         print(f"Export Excel : {path}")
     return EXIT_OK
 
@@ -197,6 +204,7 @@ def register(sub) -> None:
     common_options(status)
     status.add_argument("--today", help="date du jour (AAAA-MM-JJ) pour juger les retards")
     status.add_argument("--xlsx", help="exporter aussi l'état dans ce classeur Excel")
+    json_option(status)
     status.set_defaults(func=cmd_status)
 
     remind = sub.add_parser(

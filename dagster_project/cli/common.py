@@ -53,3 +53,12 @@ def common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--warehouse", help="fichier DuckDB de l'entrepôt (défaut ./warehouse.duckdb)"
     )
+
+
+def json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="écrire le résultat en JSON sur la sortie standard, seul (forme décrite dans "
+        "docs/cli.md) ; mêmes codes de sortie",
+    )

@@ -26,14 +26,18 @@ def render_reference() -> str:
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     helps = {choice.dest: choice.help for choice in commands._choices_actions}
     out = [MARKER, ""]
-    for name, sub in commands.choices.items():
-        out += [f"### `kpi {name}`", "", helps.get(name) or "", "", f"`{_usage(sub)}`", ""]
+    # the options of `kpi` itself, before the command (`kpi --quiet freeze …`)
+    sections = [("kpi", "options générales, avant la commande", parser)]
+    sections += [(f"kpi {name}", helps.get(name), sub) for name, sub in commands.choices.items()]
+    for title, text, sub in sections:
+        out += [f"### `{title}`", "", text or "", "", f"`{_usage(sub)}`", ""]
         rows = []
         for action in sub._actions:
             if isinstance(action, argparse._HelpAction):
                 continue
             if isinstance(action, argparse._SubParsersAction):
-                out += [f"- `{_usage(inner)}`" for inner in action.choices.values()] + [""]
+                if sub is not parser:
+                    out += [f"- `{_usage(inner)}`" for inner in action.choices.values()] + [""]
                 continue
             names = ", ".join(action.option_strings) or action.dest
             rows.append(f"| `{names}` | {(action.help or '').replace('|', '/')} |")

@@ -14,8 +14,11 @@ from dagster_project.cli.common import (
     EXIT_OK,
     common_options,
     connect,
+    json_option,
     settings_from,
 )
+from dagster_project.lib import progress as progress_lines
+from dagster_project.lib.progress import progress
 
 
 def _waivers(args: argparse.Namespace) -> dict[str, str] | None:
@@ -74,7 +77,10 @@ def cmd_freeze(args: argparse.Namespace) -> int:
     if waivers is None:
         return EXIT_ERROR
     settings = settings_from(args)
-    with _frozen_state(settings) as con:
+    progress_lines.enable()  # KPI_PROGRESS=1 (unless kpi --quiet): the steps on stderr
+    progress(f"gel {args.year} : accès à l'entrepôt (aucune exécution ni aucun gel en cours)")
+    # never silent more than a few seconds: a long step is said again while it runs
+    with _frozen_state(settings) as con, progress_lines.heartbeat():
         # what a killed freeze left: completed or set aside before anything else (no other
         # freeze runs: we hold the session and the build's write connection)
         if args.dry_run:  # writes nothing, not even that
@@ -85,11 +91,17 @@ def cmd_freeze(args: argparse.Namespace) -> int:
                     f"{settings.releases_dir} ; le gel (ou kpi verify) les reprendra d'abord"
                 )
         else:
+            if needs_recovery(settings.releases_dir):
+                progress(f"gel {args.year} : reprise de ce qu'un gel interrompu a laissé")
             recovery = recover_interrupted(con, settings.releases_dir)
         for message in recovery.messages:
             print(f"Reprise d'un gel interrompu : {message}")
         try:
             # what is about to be frozen, shown before anything is written
+            progress(
+                f"gel {args.year} : contrôles avant le gel (contrôles bloquants, valeurs "
+                "atypiques, revues)"
+            )
             summary, _waived, _run_id = prepare_freeze(con, args.year, waivers=waivers)
             print(summary.text())
             if args.dry_run:
@@ -113,8 +125,10 @@ def cmd_freeze(args: argparse.Namespace) -> int:
     if release is None:
         if recovery.completed and not (args.no_publish or args.dry_run):
             # the completed release is shown to analysts even though this freeze was refused
-            _publish(settings, None, note="reprise de " + ", ".join(recovery.completed))
+            with progress_lines.heartbeat():
+                _publish(settings, None, note="reprise de " + ", ".join(recovery.completed))
         return EXIT_BLOCKED
+    progress(f"{release.release_id} figée")
     print(
         f"Publication {release.release_id} figée : {release.value_count} valeurs, dossier {release.folder}"
     )
@@ -133,7 +147,8 @@ def cmd_freeze(args: argparse.Namespace) -> int:
     if args.no_publish:
         return EXIT_OK
     # The analysts' read-only copy shows the new release (release.releases, latest_values).
-    return _publish(settings, None, note=f"gel de {release.release_id}")
+    with progress_lines.heartbeat():
+        return _publish(settings, None, note=f"gel de {release.release_id}")
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -151,10 +166,16 @@ def cmd_diff(args: argparse.Namespace) -> int:
         reason = release_info(con, args.new)["reason"]
     finally:
         con.close()
-    print(format_diff(args.old, args.new, changes, reason))
-    if args.csv:
-        path = Path(args.csv).resolve()
+    path = Path(args.csv).resolve() if args.csv else None
+    if path:
         write_diff_csv(changes, path)
+    if args.json:
+        from dagster_project.cli.json_output import diff_document, dumps
+
+        print(dumps(diff_document(args.old, args.new, changes, reason, path)))
+        return EXIT_OK
+    print(format_diff(args.old, args.new, changes, reason))
+    if path:
         print(f"Différences écrites dans {path}")
     return EXIT_OK
 
@@ -162,6 +183,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     import duckdb
 
+    from dagster_project.cli.json_output import dumps, verify_document
     from dagster_project.release.recovery import needs_recovery, recover_interrupted
     from dagster_project.release.verify import format_verification, verify, verify_copy
     from dagster_project.warehouse.access import WarehouseBusy, session
@@ -172,6 +194,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     )
 
     settings = settings_from(args)
+    # with --json, stdout holds the document alone: what is said on the way goes to stderr
+    say = (lambda text: print(text, file=sys.stderr)) if args.json else print
+    recovered: list[str] = []
     if needs_recovery(settings.releases_dir):
         # a killed freeze left something: completed or set aside first, when no freeze or
         # run is in progress (never waits for one)
@@ -182,15 +207,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
                     recovery = recover_interrupted(con, settings.releases_dir)
                 finally:
                     con.close()
+            recovered = recovery.messages
             for message in recovery.messages:
-                print(f"Reprise d'un gel interrompu : {message}")
+                say(f"Reprise d'un gel interrompu : {message}")
         except WarehouseBusy:
-            print(
+            say(
                 "information : un gel ou une exécution est en cours ; ce qu'un gel interrompu "
                 "a pu laisser sera repris par la prochaine commande kpi freeze ou kpi verify"
             )
         except (OSError, duckdb.Error) as exc:  # e.g. an auditor's account, read-only
-            print(
+            say(
                 "information : ce qu'un gel interrompu a pu laisser n'a pas pu être repris "
                 f"({type(exc).__name__} : {exc}) ; il le sera par le prochain kpi freeze"
             )
@@ -201,14 +227,20 @@ def cmd_verify(args: argparse.Namespace) -> int:
         con.close()
     # the releases as analysts read them: the published copy's release tables
     verify_copy(settings.warehouse, settings.releases_dir, result, args.release)
-    print(format_verification(result))
+    if not args.json:
+        print(format_verification(result))
     # the analysts' copy and its Parquet exports, against what was published
     try:
         published = verify_publication(settings)
     except PublishError as exc:  # a publication held its lock for the whole wait
+        if args.json:
+            print(dumps(verify_document(result, None, recovered)))
         print(f"kpi verify : {exc}", file=sys.stderr)
         return EXIT_BLOCKED
-    print(format_publication_check(published))
+    if args.json:
+        print(dumps(verify_document(result, published, recovered)))
+    else:
+        print(format_publication_check(published))
     return EXIT_OK if result.intact and published.intact else EXIT_BLOCKED
 
 
@@ -261,6 +293,11 @@ def cmd_review_set(args: argparse.Namespace) -> int:
 
 
 def cmd_review_list(args: argparse.Namespace) -> int:
+    from dagster_project.cli.json_output import (
+        dumps,
+        review_history_document,
+        review_list_document,
+    )
     from dagster_project.contracts.reference import amount_fr
     from dagster_project.quality.review import (
         ReviewError,
@@ -275,6 +312,10 @@ def cmd_review_list(args: argparse.Namespace) -> int:
     try:
         if args.indicator:
             entries = history(con, args.year, args.indicator, args.commune)
+            if args.json:
+                document = review_history_document(args.year, args.indicator, args.commune, entries)
+                print(dumps(document))
+                return EXIT_OK
             where = f"commune {args.commune}" if args.commune else "agglomération"
             print(f"Historique de revue : {args.indicator} ({args.year}, {where})")
             if not entries:
@@ -294,6 +335,9 @@ def cmd_review_list(args: argparse.Namespace) -> int:
         counts = status_counts(reviewed_values(con, args.year))
     finally:
         con.close()
+    if args.json:
+        print(dumps(review_list_document(args.year, args.status, rows, counts)))
+        return EXIT_OK
     for v in rows:
         where = f"{v.commune or ''} ({v.code_insee})".strip() if v.code_insee else "agglomération"
         line = (
@@ -400,6 +444,7 @@ def register(sub) -> None:
     df.add_argument("old", metavar="ANCIENNE", help="ex. RA-2025-v1")
     df.add_argument("new", metavar="NOUVELLE", help="ex. RA-2025-v2")
     df.add_argument("--csv", metavar="FICHIER", help="écrire aussi les différences en CSV")
+    json_option(df)
     common_options(df)
     df.set_defaults(func=cmd_diff)
 
@@ -408,13 +453,14 @@ def register(sub) -> None:
     )
     ve.add_argument("--release", help="une seule publication (défaut : toutes)")
     ve.add_argument("--releases", help="dossier des publications (défaut ./releases)")
+    json_option(ve)
     common_options(ve)
     ve.set_defaults(func=cmd_verify)
 
     tr = sub.add_parser(
         "trace", help="d'où vient une valeur : publication, modèle, livraisons, lignes"
     )
-    tr.add_argument("indicator_id", metavar="INDICATEUR")
+    tr.add_argument("indicator_id", metavar="INDICATEUR", help="identifiant de l'indicateur")
     tr.add_argument("--year", type=int, required=True, help="année de la campagne (AAAA, ex. 2025)")
     tr.add_argument(
         "--commune", metavar="CODE_INSEE", help="valeur d'une commune (défaut : agglomération)"
@@ -430,7 +476,7 @@ def register(sub) -> None:
     rsub = rv.add_subparsers(dest="review_command", required=True)
     st = rsub.add_parser("set", help="enregistrer le statut d'une valeur")
     st.add_argument("--year", type=int, required=True, help="année de la campagne (AAAA, ex. 2025)")
-    st.add_argument("--indicator", required=True)
+    st.add_argument("--indicator", required=True, help="identifiant de l'indicateur")
     st.add_argument("--commune", metavar="CODE_INSEE", help="défaut : valeur d'agglomération")
     st.add_argument(
         "--status",
@@ -446,7 +492,12 @@ def register(sub) -> None:
     ls.add_argument("--year", type=int, required=True, help="année de la campagne (AAAA, ex. 2025)")
     ls.add_argument("--status", help="un statut, ou « non revu »")
     ls.add_argument("--indicator", help="historique complet des revues de cet indicateur")
-    ls.add_argument("--commune", metavar="CODE_INSEE")
+    ls.add_argument(
+        "--commune",
+        metavar="CODE_INSEE",
+        help="avec --indicator : valeur d'une commune (défaut : agglomération)",
+    )
+    json_option(ls)
     common_options(ls)
     ls.set_defaults(func=cmd_review_list)
 
@@ -457,7 +508,7 @@ def register(sub) -> None:
     ex.set_defaults(func=cmd_review_export)
 
     im = rsub.add_parser("import", help="réimporter un classeur de revue complété")
-    im.add_argument("file", metavar="FICHIER")
+    im.add_argument("file", metavar="FICHIER", help="classeur de revue complété (.xlsx)")
     im.add_argument("--reviewer", required=True, help="nom du relecteur")
     common_options(im)
     im.set_defaults(func=cmd_review_import)

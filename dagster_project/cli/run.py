@@ -10,7 +10,6 @@ A failed or interrupted run leaves the previous publication in place.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
@@ -22,6 +21,7 @@ from dagster_project.cli.common import (
     connect,
     settings_from,
 )
+from dagster_project.lib import progress as progress_lines
 from dagster_project.lib.progress import progress
 from dagster_project.settings import Settings
 
@@ -248,23 +248,45 @@ def pseudonym_key_problem(settings: Settings) -> str | None:
     return None
 
 
+def _copy_portal_journal(settings: Settings) -> None:
+    """The collection portal's journal into ``audit.portal_journal`` (published with this
+    run): the portal never writes the warehouse, ``kpi run`` does it for it."""
+    from dagster_project.portal.store import copy_journal, state_dir
+
+    journal = state_dir(settings) / "portail.sqlite"
+    if not journal.exists():
+        return
+    con = connect(settings, purpose="kpi run")
+    try:
+        copied = copy_journal(journal, con)
+    finally:
+        con.close()
+    if copied:
+        progress(f"journal du portail : {copied} action(s) copiée(s) dans audit.portal_journal")
+
+
+def _fingerprint(settings: Settings):
+    """The run's inputs, deliveries by source (``dagster_project.warehouse.inputs``)."""
+    from dagster_project.contracts.model import default_contracts, source_of
+    from dagster_project.warehouse.inputs import fingerprint
+
+    source_ids = list(default_contracts())
+    return fingerprint(settings, lambda path: source_of(path.name, source_ids))
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     import contextlib
 
     from dagster_project.warehouse.access import session
     from dagster_project.warehouse.build import ensure_build
-    from dagster_project.warehouse.inputs import (
-        forget_last_run,
-        inputs_fingerprint,
-        record_run,
-        unchanged_since_last_run,
-    )
+    from dagster_project.warehouse.inputs import forget_last_run, plan, record_run
 
     settings = settings_from(args)
-    os.environ["KPI_PROGRESS"] = "1"
-    fingerprint = inputs_fingerprint(settings)
-    last = None if args.force or args.select else unchanged_since_last_run(settings, fingerprint)
-    if last:
+    progress_lines.enable()  # KPI_PROGRESS=1 (unless kpi --quiet)
+    inputs = _fingerprint(settings)
+    todo = None if args.force or args.select else plan(settings, inputs)
+    if todo and todo.nothing:
+        last = todo.last
         print(
             f"kpi run : rien à faire. Aucune livraison, aucun contrat ni aucun fichier du projet "
             f"n'a changé depuis l'exécution {last['run_id'][:8]} du "
@@ -273,12 +295,22 @@ def cmd_run(args: argparse.Namespace) -> int:
             "kpi run --force."
         )
         return EXIT_OK
+    selection = args.select
+    if todo and todo.sources is None:
+        progress_lines.notice(f"kpi run : tout est traité ({todo.reason})")
+    if todo and todo.sources:
+        selection = list(todo.sources)
+        print(
+            "kpi run : seules les livraisons de " + ", ".join(selection) + " ont changé depuis "
+            f"l'exécution {todo.last['run_id'][:8]} : ne sont traitées que ces sources et ce "
+            "qui en dépend (tout reconstruire : kpi run --force).",
+            file=sys.stderr,
+        )
     forget_last_run(settings)  # until this run is published, the next one is a full one
     build = ensure_build(settings)
-    print(
+    progress_lines.notice(
         f"kpi run : livraisons {settings.sources_dir}, base de construction {build} "
-        f"(cible dbt {settings.dbt_target}), copie publiée {settings.warehouse}",
-        file=sys.stderr,
+        f"(cible dbt {settings.dbt_target}), copie publiée {settings.warehouse}"
     )
     refused = pseudonym_key_problem(settings)
     if refused:
@@ -290,12 +322,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     runner = run_pipeline_postgres if settings.dbt_target == "postgres" else run_pipeline
     # one `kpi run` / `kpi freeze` at a time; the daemon's runs are waited for in the runner
     with session(build, "kpi run"):
+        _copy_portal_journal(settings)
         if args.verbose:
-            results = runner(settings, args.select)
+            results = runner(settings, selection)
         else:
             # dbt's own output goes to the log file; progress lines stay on stderr
             with log_path.open("w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
-                results = runner(settings, args.select)
+                results = runner(settings, selection)
     results = results if isinstance(results, list) else [results]
     elapsed = time.time() - started
     run_ids = [r.run_id for r in results]
@@ -331,8 +364,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("  Cible PostgreSQL : les analystes lisent les schémas marts de PostgreSQL.")
         return EXIT_OK
     code = _publish(settings, run_ids[-1])
-    if code == EXIT_OK and not args.select:  # a full run, published: what it was made of
-        record_run(settings, fingerprint, run_ids[-1])
+    if code == EXIT_OK and not args.select:  # every change processed, published
+        record_run(settings, inputs, run_ids[-1])
     return code
 
 

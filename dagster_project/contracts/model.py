@@ -301,3 +301,10 @@ def load_contracts(directory: Path = CONTRACTS_DIR) -> dict[str, Contract]:
 @cache
 def default_contracts() -> dict[str, Contract]:
     return load_contracts(CONTRACTS_DIR)
+
+
+def source_of(file_name: str, source_ids: list[str]) -> str | None:
+    """The contract a file belongs to: the longest source id its name starts with."""
+    lowered = file_name.lower()
+    matches = [s for s in source_ids if lowered.startswith(s)]
+    return max(matches, key=len) if matches else None

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import duckdb
 
-from dagster_project.contracts.model import ANY_DEPARTMENT, Contract
+from dagster_project.contracts.model import ANY_DEPARTMENT, Contract, source_of
 from dagster_project.ingest import store
 from dagster_project.ingest.normalize import CommuneMatcher
 from dagster_project.ingest.privacy import PseudonymKeyError, check_key, load_key, pseudonymiser
@@ -83,13 +83,6 @@ def is_delivery_file(path: Path) -> bool:
         and not name.endswith((REPORT_SUFFIX, NOTICE_SUFFIX))
         and not name.startswith(("~$", "."))
     )
-
-
-def source_of(file_name: str, source_ids: list[str]) -> str | None:
-    """The contract a file belongs to: the longest source id its name starts with."""
-    lowered = file_name.lower()
-    matches = [s for s in source_ids if lowered.startswith(s)]
-    return max(matches, key=len) if matches else None
 
 
 def printable(text: str) -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project.contracts.reference import unit_label
 from dagster_project.ingest.pipeline import printable
 from dagster_project.portal.verdict import Verdict, judge_file
 
@@ -172,7 +173,13 @@ def publication_state(published: Path, delivery_id: str) -> dict:
                 [delivery_id],
             ).fetchone()[0]
             state["examples"] = [
-                {"indicator_id": r[0], "code_insee": r[1], "value": r[2], "unit": r[3]}
+                {
+                    "indicator_id": r[0],
+                    "code_insee": r[1],
+                    "value": r[2],
+                    "unit": r[3],
+                    "unit_label": unit_label(r[3]),  # what a person reads (« € », « km »)
+                }
                 for r in con.execute(
                     "select indicator_id, code_insee, value, unit from marts.fct_indicator_values "
                     "where list_contains(string_split(delivery_ids, ','), ?) "

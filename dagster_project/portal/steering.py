@@ -41,21 +41,23 @@ def progress_chart(rows, campaign, today: dt.date) -> dict:
     time against the deliveries due by each date, from the opening to the closing date."""
     expected = [r for r in rows if r.expected and r.required]
     start = campaign.opening_date
-    end = max(closing_date(campaign), today)
+    accepted = sorted(
+        r.in_force_received_at.date() for r in expected if r.in_force_received_at is not None
+    )
+    # the axis runs to the last date drawn: a delivery received after the closing date (or
+    # after a back-dated --today) is drawn where it happened, never past the frame
+    end = max([closing_date(campaign), today, *accepted])
     days = max(1, (end - start).days)
     width, height, left, bottom = 640, 240, 48, 28
     total = max(1, len(expected))
 
     def x(day: dt.date) -> float:
-        return left + (width - left - 10) * max(0, (day - start).days) / days
+        return left + (width - left - 10) * min(days, max(0, (day - start).days)) / days
 
     def y(count: int) -> float:
         return 10 + (height - bottom - 10) * (1 - count / total)
 
     due = sorted(r.due_date for r in expected if r.due_date)
-    accepted = sorted(
-        r.in_force_received_at.date() for r in expected if r.in_force_received_at is not None
-    )
     due_points = [(x(start), y(0))]
     for i, day in enumerate(due, 1):
         due_points += [(x(day), y(i - 1)), (x(day), y(i))]

@@ -3,11 +3,11 @@
 After the marts are built (the ``quality/atypical_values`` asset), every atypical value not
 yet qualified (``quality.plausibility``) is traced to the deliveries in force that feed it
 (``fct_indicator_values.delivery_ids``). Each such delivery gets a French notice beside its
-file, ``<file>.a_confirmer.csv`` (UTF-8 with BOM, ``;``: opens in French Excel), like the
-rejection report: the file is accepted, but these figures look wrong and someone must
-confirm or correct them before the year can be frozen. A notice disappears once the values
-are corrected or qualified. The values are also kept in ``quality.atypical_values`` for
-``kpi status`` and the reminders (``campaign``).
+file, ``<file>.a_confirmer.csv`` (UTF-8 with BOM, ``;``, numbers with a decimal comma:
+opens in French Excel), like the rejection report: the file is accepted, but these figures
+look wrong and someone must confirm or correct them before the year can be frozen. A notice
+disappears once the values are corrected or qualified. The values are also kept in
+``quality.atypical_values`` for ``kpi status`` and the reminders (``campaign``).
 
 A notice is written into a temporary file then renamed over its name: a link planted at
 that name is replaced, never followed.
@@ -25,8 +25,8 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.ingest.pipeline import NOTICE_SUFFIX
-from dagster_project.lib.csv_safety import neutralise_row
-from dagster_project.quality.plausibility import Flag, _number, implausible_values
+from dagster_project.lib.csv_safety import excel_number, neutralise_row
+from dagster_project.quality.plausibility import Flag, implausible_values
 from dagster_project.warehouse.relations import table_exists
 from dagster_project.warehouse.schema import recreate
 
@@ -106,6 +106,11 @@ def record_atypical_values(
     return by_delivery
 
 
+def _excel_number(value: float | None) -> str:
+    """A value as French Excel reads a number (« 900000 », « 12,5 »), « vide » for none."""
+    return "vide" if value is None else excel_number(value)
+
+
 def _write_atomically(path: Path, rows: Iterable[list[str]]) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=path.parent)
     umask = os.umask(0)
@@ -152,8 +157,8 @@ def write_notices(
                         flag.label or "",
                         flag.where,
                         str(value_year),
-                        _number(flag.value),
-                        _number(flag.previous_value),
+                        _excel_number(flag.value),
+                        _excel_number(flag.previous_value),
                         " ; ".join(flag.reasons),
                         TODO_FR,
                     ]

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dagster_project.lib.hashing import sha256_file
-from dagster_project.release.manifest import MANIFEST
+from dagster_project.release.manifest import CHECKSUMS, MANIFEST
 
 # Beside the releases, outside the warehouse file: the anchor every release is checked
 # against (`sha256sum -c`), the write-ahead intent of the freeze in progress, and where a
@@ -119,12 +119,18 @@ def chain_head(releases_dir: Path) -> str | None:
     return sha256_file(path) if path.is_file() else None
 
 
-def anchor_block(release_id: str, outputs: dict[str, str], manifest_sha: str) -> str:
-    names = sorted(outputs)
+def anchor_block(
+    release_id: str, outputs: dict[str, str], manifest_sha: str, checksums_sha: str | None = None
+) -> str:
+    """A release's lines: its outputs and the folder's ``SHA256SUMS`` (``checksums_sha``,
+    ``manifest.checksums_sha256``; None for a release frozen before it), sorted, then its
+    manifest."""
+    files = {**outputs, **({CHECKSUMS: checksums_sha} if checksums_sha else {})}
+    names = sorted(files)
     for name in names:
         if "\n" in name or "\\" in name:  # sha256sum would escape it: never in a release
             raise ValueError(f"nom de fichier impossible à inscrire dans l'ancre : {name!r}")
-    lines = [f"{outputs[name]}  {release_id}/{name}" for name in names]
+    lines = [f"{files[name]}  {release_id}/{name}" for name in names]
     lines.append(f"{manifest_sha}  {release_id}/{MANIFEST}")
     return "".join(line + "\n" for line in lines)
 

@@ -4,14 +4,16 @@
 A release is written once and never changed: rows in ``release.releases``,
 ``release.release_values`` and ``release.waivers`` of the warehouse (``records``), and a
 folder ``releases/RA-2025-v1/`` holding ``values.csv``, ``values.parquet``, the exports
-(Excel, HTML report, data docs, when ``dagster_project.release.exports`` is installed) and
-``manifest.json`` (``manifest``). Past the gate (``gate.prepare_freeze``) and once what an
+(Excel, HTML report, data docs, when ``dagster_project.release.exports`` is installed),
+``manifest.json`` (``manifest``: with the code and tools that wrote them) and, written last,
+``SHA256SUMS`` (every other file's SHA-256, for ``sha256sum -c``). Past the gate (``gate.prepare_freeze``) and once what an
 interrupted freeze left is completed or set aside (``recovery``), ``freeze`` writes its
 intent (the journal), the rows and the folder under a temporary name, renames it into place,
 commits, then appends the release to the anchor ``SHA256SUMS`` (``anchor``).
 
 Release files hold no wall-clock time and no run identifier, so freezing the same inputs
-twice, even in another warehouse, gives the same bytes. ``verify`` re-checks all of it
+twice, even in another warehouse, gives the same bytes (the same code too: its git commit and
+digests are in the manifest). ``verify`` re-checks all of it
 (``kpi verify``); ``diff_releases`` compares two versions (``kpi diff``).
 """
 
@@ -30,7 +32,8 @@ import duckdb
 
 from dagster_project.lib.crash import crash_point
 from dagster_project.lib.hashing import sha256_bytes, sha256_file
-from dagster_project.lib.versions import tool_versions
+from dagster_project.lib.progress import progress
+from dagster_project.lib.versions import code_version, release_tools
 from dagster_project.release.anchor import (
     ANCHOR,
     JOURNAL,
@@ -49,12 +52,15 @@ from dagster_project.release.gate import (
     validation_summary,
 )
 from dagster_project.release.manifest import (
+    CHECKSUMS,
     MANIFEST,
     VALUES_CSV_FORMAT,
+    checksums_sha256,
     input_deliveries,
     make_read_only,
     make_writable,
     output_files,
+    render_checksums,
     render_values_csv,
     review_counts,
 )
@@ -169,9 +175,11 @@ def freeze(
     try:
         con.execute("begin transaction")
         try:
+            progress(f"{release_id} : copie des valeurs de {year} dans release.release_values")
             count = _insert_values(con, release_id, year)
             if count == 0:
                 raise FreezeRefused(f"aucune valeur d'indicateur pour {year} : rien à figer")
+            progress(f"{release_id} : {count} valeurs, écriture de values.csv et values.parquet")
             values_digest = _write_values(con, release_id, staging)
             crash_point("freeze:values")
             con.execute(
@@ -203,7 +211,12 @@ def freeze(
                     "release_id = ? and indicator_id = ? and code_insee is not distinct from ?",
                     [flag.note, release_id, flag.indicator_id, flag.code_insee],
                 )
+            progress(
+                f"{release_id} : exports (classeur Excel, valeurs par commune, rapport HTML, "
+                "Data Docs)"
+            )
             _write_exports(con, release_id, year, staging)
+            progress(f"{release_id} : manifeste (empreintes SHA-256 des fichiers)")
             manifest = {
                 "release_id": release_id,
                 "year": year,
@@ -223,7 +236,9 @@ def freeze(
                     {k: w[k] for k in ("check", "asset", "description", "justification")}
                     for w in waived
                 ],
-                "tools": tool_versions(),
+                "code": code_version(),  # the git commit, digests of code, contracts, dbt
+                "tools": release_tools(),  # every tool that wrote the files, npm included
+                "checksums": CHECKSUMS,  # written after the manifest, which cannot hash it
                 "validation": validation_summary(con, run_id),
                 "plausibility": summary.manifest(),
             }
@@ -233,10 +248,13 @@ def freeze(
                 encoding="utf-8",
             )
             manifest_sha = sha256_file(manifest_path)
+            # last: every other file of the folder, manifest included, for `sha256sum -c`
+            (staging / CHECKSUMS).write_bytes(render_checksums(manifest["outputs"], manifest_sha))
             con.execute(
                 "update release.releases set manifest_sha256 = ? where release_id = ?",
                 [manifest_sha, release_id],
             )
+            progress(f"{release_id} : dossier en lecture seule, mise en place, enregistrement")
             make_read_only(staging)
             fsync_tree(staging)
             write_journal(
@@ -267,8 +285,15 @@ def freeze(
             shutil.rmtree(staging, ignore_errors=True)
     crash_point("freeze:committed")
     warnings = []
+    progress(f"{release_id} : ancre {ANCHOR} (chaîne des manifestes)")
     try:
-        append_anchor(releases_dir, [anchor_block(release_id, manifest["outputs"], manifest_sha)])
+        block = anchor_block(
+            release_id,
+            manifest["outputs"],
+            manifest_sha,
+            checksums_sha256(manifest, manifest_sha),
+        )
+        append_anchor(releases_dir, [block])
         crash_point("freeze:anchored")
         (releases_dir / JOURNAL).unlink()
         fsync(releases_dir)

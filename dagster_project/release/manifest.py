@@ -1,13 +1,19 @@
 """What a release folder holds, and the fingerprints its manifest records.
 
 The folder ``releases/RA-2025-v1/`` holds ``values.csv``, ``values.parquet``, the exports
-(Excel, HTML report, data docs, when ``dagster_project.release.exports`` is installed) and
-``manifest.json``. The manifest records the SHA-256 of every input delivery
+(Excel, HTML report, data docs, when ``dagster_project.release.exports`` is installed),
+``manifest.json`` and ``SHA256SUMS``. The manifest records the SHA-256 of every input delivery
 (``input_deliveries``), of every output file of the folder, recursively (``output_files``),
 of the release's values as stored in the warehouse (``values_sha256``: values.csv as
 ``render_values_csv`` renders the warehouse rows) and of the previous version's manifest (a
-chain per year), plus tool versions, validation results, waived checks and review-status
-counts.
+chain per year), plus the code and tool versions that wrote it, validation results, waived
+checks and review-status counts.
+
+Written in this order, so that no file hashes a file that hashes it: the outputs, then the
+manifest (their SHA-256), then ``SHA256SUMS`` (``render_checksums``: the SHA-256 of the
+outputs and of the manifest, for ``sha256sum -c`` run inside the folder). The manifest names
+``SHA256SUMS`` (``checksums``) but cannot hash it; its content follows from the manifest and
+its hash, which is how ``verify`` checks it.
 
 Release files hold no wall-clock time and no run identifier, so freezing the same inputs
 twice, even in another warehouse, gives the same bytes. A folder, once written, is made
@@ -30,6 +36,9 @@ from dagster_project.warehouse.relations import column_exists
 
 NOT_REVIEWED = "non revu"
 MANIFEST = "manifest.json"
+# In each release folder since 2026-12-05 (manifest key ``checksums``): `sha256sum -c SHA256SUMS`
+# run inside the folder checks every other file of it, manifest included.
+CHECKSUMS = "SHA256SUMS"
 # How values.csv renders its rows (recorded as ``values_csv_format`` in the manifest of every
 # release frozen since version 2; absent: 1). 1: text as it is; 2: a text cell that a
 # spreadsheet would take for a formula (« =… », « +… », « -… », « @… ») has a « ' » before it
@@ -120,15 +129,50 @@ def values_sha256(
 
 
 def output_files(folder: Path) -> list[Path]:
-    """Every file of a release folder (recursively), manifest excluded, in a stable order."""
+    """Every file of a release folder (recursively), manifest and ``SHA256SUMS`` excluded, in
+    a stable order."""
     return sorted(
         (
             p
             for p in folder.rglob("*")
-            if p.is_file() and p.relative_to(folder).as_posix() != MANIFEST
+            if p.is_file() and p.relative_to(folder).as_posix() not in (MANIFEST, CHECKSUMS)
         ),
         key=lambda p: p.relative_to(folder).as_posix(),
     )
+
+
+def render_checksums(outputs: dict[str, str], manifest_sha: str) -> bytes:
+    """The folder's ``SHA256SUMS``: ``<sha256>  <path>`` for every file of the folder but
+    itself (the outputs and the manifest), paths relative to the folder, sorted: what
+    ``sha256sum -c SHA256SUMS`` checks when run inside the folder."""
+    entries = {**outputs, MANIFEST: manifest_sha}
+    for name in entries:
+        if "\n" in name or "\\" in name:  # sha256sum would escape it: never in a release
+            raise ValueError(f"nom de fichier impossible à inscrire dans {CHECKSUMS} : {name!r}")
+    return "".join(f"{entries[name]}  {name}\n" for name in sorted(entries)).encode("utf-8")
+
+
+def checksums_sha256(manifest: dict, manifest_sha: str) -> str | None:
+    """SHA-256 of the ``SHA256SUMS`` a release folder holds (its anchor line), None for a
+    release frozen before it existed (no ``checksums`` in its manifest)."""
+    if manifest.get("checksums") != CHECKSUMS:
+        return None
+    return sha256_bytes(render_checksums(manifest.get("outputs") or {}, manifest_sha))
+
+
+def checksums_problems(folder: Path, manifest: dict, manifest_sha: str) -> list[str]:
+    """What is wrong with a release folder's ``SHA256SUMS`` (French; empty when right): it is
+    there, byte for byte as the manifest (with ``manifest_sha``) renders it, when the manifest
+    names it; absent from a release frozen before it existed."""
+    path = folder / CHECKSUMS
+    if manifest.get("checksums") != CHECKSUMS:
+        return [f"fichier {CHECKSUMS} ajouté (absent du manifeste)"] if path.exists() else []
+    if not path.is_file():
+        return [f"fichier {CHECKSUMS} absent"]
+    expected = render_checksums(manifest.get("outputs") or {}, manifest_sha)
+    if path.read_bytes() != expected:
+        return [f"fichier {CHECKSUMS} modifié (différent des empreintes du manifeste)"]
+    return []
 
 
 def make_read_only(folder: Path) -> None:

@@ -34,6 +34,8 @@ from dagster_project.release.anchor import (
 )
 from dagster_project.release.manifest import (
     MANIFEST,
+    checksums_problems,
+    checksums_sha256,
     make_writable,
     output_files,
     values_csv_format,
@@ -166,7 +168,14 @@ def _recover_anchor(con, releases_dir: Path, pending: str | None, recovery: Reco
         for release_id, manifest_sha in rows:
             folder = release_folder(releases_dir, release_id, None)
             manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-            blocks.append(anchor_block(release_id, manifest.get("outputs") or {}, manifest_sha))
+            blocks.append(
+                anchor_block(
+                    release_id,
+                    manifest.get("outputs") or {},
+                    manifest_sha,
+                    checksums_sha256(manifest, manifest_sha),
+                )
+            )
         append_anchor(releases_dir, blocks)
         recovery.messages.append(
             f"ancre {ANCHOR} créée avec les {len(rows)} publication(s) existante(s), vérifiées "
@@ -181,9 +190,13 @@ def _recover_anchor(con, releases_dir: Path, pending: str | None, recovery: Reco
     if not path.is_file() or sha256_file(path) != manifest_sha:
         return  # kpi verify reports it
     manifest = json.loads(path.read_text(encoding="utf-8"))
-    append_anchor(
-        releases_dir, [anchor_block(pending, manifest.get("outputs") or {}, manifest_sha)]
+    block = anchor_block(
+        pending,
+        manifest.get("outputs") or {},
+        manifest_sha,
+        checksums_sha256(manifest, manifest_sha),
     )
+    append_anchor(releases_dir, [block])
     recovery.messages.append(
         f"{pending} : inscrite dans l'ancre {ANCHOR} (le gel a été interrompu juste avant)"
     )
@@ -213,6 +226,8 @@ def _complete(con, folder: Path, journal: dict) -> str | None:
     extra = [p for p in output_files(folder) if p.relative_to(folder).as_posix() not in outputs]
     if extra or "values.parquet" not in outputs:
         return "fichiers différents du manifeste"
+    if checksums_problems(folder, manifest, manifest_sha):
+        return "SHA256SUMS absent ou différent des empreintes du manifeste"
     ensure_release_tables(con)
     year, version = manifest["year"], manifest["version"]
     latest = con.execute(

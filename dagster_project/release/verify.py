@@ -21,6 +21,7 @@ from dagster_project.lib.hashing import sha256_bytes, sha256_file
 from dagster_project.release.anchor import ANCHOR, Anchor, chain_head, read_anchor
 from dagster_project.release.manifest import (
     MANIFEST,
+    checksums_problems,
     output_files,
     render_values_csv,
     values_csv_format,
@@ -130,6 +131,8 @@ def _verify_one(con, releases_dir: Path, row, all_rows: dict, result: Verificati
             name = path.relative_to(folder).as_posix()
             if name not in outputs:
                 problems.append(f"{rid} : fichier {name} ajouté (absent du manifeste)")
+        # the folder's SHA256SUMS: the manifest's outputs and the manifest's recorded hash
+        problems.extend(f"{rid} : {p}" for p in checksums_problems(folder, manifest, manifest_sha))
         expected = {
             "release_id": rid,
             "year": year,

@@ -388,7 +388,7 @@ def connect(
             access(build, "read" if read_only else "write", purpose, wait=budget, notify=notify)
         )
         if holds(build) == "write":
-            recover_after_crash(build)  # a log DuckDB 1.5.5 cannot replay alone
+            recover_after_crash(build)  # a log DuckDB 1.5 cannot replay alone
         # a foreign process has no holder record: the message says « une autre opération »
         waiter = _Waiter(Path(os.devnull), purpose, max(0.0, budget - waited), notify)
         waiter.next_notice = waiter.started

@@ -210,18 +210,22 @@ def publish(
 
 
 def publication_info(path: Path) -> dict | None:
-    """``publication.info`` of a published copy, None when there is none."""
+    """``publication.info`` of a published copy, None when there is none: publication_id,
+    published_at, run_id, duckdb_version, note and storage_version (None for a publication
+    made before it was recorded)."""
     if not path.exists():
         return None
     con = duckdb.connect(str(path), read_only=True)
     try:
-        row = con.execute(
-            "select publication_id, published_at, run_id, duckdb_version, note "
-            "from publication.info"
-        ).fetchone()
+        cursor = con.execute("select * from publication.info")
+        row = cursor.fetchone()
+        keys = [column[0] for column in cursor.description]
     except duckdb.CatalogException:
         return None
     finally:
         con.close()
-    keys = ("publication_id", "published_at", "run_id", "duckdb_version", "note")
-    return dict(zip(keys, row, strict=True)) if row else None
+    if not row:
+        return None
+    info = dict(zip(keys, row, strict=True))
+    info.setdefault("storage_version", None)
+    return info

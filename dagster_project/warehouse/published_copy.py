@@ -10,8 +10,9 @@ relation's fingerprint (``relation_fingerprint``: columns, comments, row count a
 order-independent sum of its rows' hashes, ``hash_rows``), computed on the table as written.
 The next publication starts from a byte copy of the current one and rewrites only the
 relations whose fingerprint changed (``_reusable`` says when it may), and
-``publication_check`` checks the copy with the same fingerprints. The whole process:
-``warehouse.publication``.
+``publication_check`` checks the copy with the same fingerprints. The file is written in the
+storage format ``STORAGE_VERSION`` (every DuckDB 1.x client opens it), not in the writing
+library's default. The whole process: ``warehouse.publication``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,15 @@ PERSONAL_COLUMNS = ("matricule", "age_months", "date_naissance", "agent_pseudony
 TARGET_ALIAS = "kpi_publication_target"
 FINGERPRINT_ROW = "kpi_fingerprint_row"
 MAX_FREE_FRACTION = 0.5  # above it, the next publication rewrites the file whole
+# The storage format of the published file (``ATTACH ... (STORAGE_VERSION ...)``), recorded in
+# ``publication.info.storage_version``. Analysts' clients (DBeaver's JDBC driver, the CLI they
+# installed) lag behind the pipeline's DuckDB: without it the file takes the writing library's
+# default (``storage_compatibility_version``: v0.10.2 in DuckDB 1.5, v2.0.0 in 2.x, which no
+# 1.x client reads). v1.0.0, the format of the first 1.x release, holds all the copy needs
+# (tables, comments, its column types): DuckDB 1.0.0 to 1.5.x and later read it
+# (tests/integration/test_storage_compat.py opens a copy with DuckDB 1.0.0 from PyPI). The
+# build database keeps the library's default: only the pipeline opens it.
+STORAGE_VERSION = "v1.0.0"
 
 
 def _personal_sources() -> list[str]:
@@ -112,8 +122,8 @@ def relation_fingerprint(comment: str | None, columns: list, count: int, rows_ha
 def _reusable(published: Path) -> dict[str, str]:
     """Relations of the current publication that a new one may keep as they are, with their
     fingerprints: none when there is no publication, when it comes from another DuckDB version
-    or has no fingerprints (older publications), or when half its blocks are free (the file
-    is then rewritten whole, which compacts it)."""
+    or storage format (``STORAGE_VERSION``) or has no fingerprints (older publications), or
+    when half its blocks are free (the file is then rewritten whole, which compacts it)."""
     if not published.exists():
         return {}
     try:
@@ -123,8 +133,12 @@ def _reusable(published: Path) -> dict[str, str]:
     try:
         if not column_exists(con, f"{PUBLICATION_SCHEMA}.tables", "fingerprint"):
             return {}
-        (version,) = con.execute(f"select duckdb_version from {PUBLICATION_SCHEMA}.info").fetchone()
-        if version != duckdb.__version__:
+        if not column_exists(con, f"{PUBLICATION_SCHEMA}.info", "storage_version"):
+            return {}
+        version, storage = con.execute(
+            f"select duckdb_version, storage_version from {PUBLICATION_SCHEMA}.info"
+        ).fetchone()
+        if version != duckdb.__version__ or storage != STORAGE_VERSION:
             return {}
         total, free = con.execute(
             "select total_blocks, free_blocks from pragma_database_size() "
@@ -178,7 +192,10 @@ def write_copy(
             reusable = {}
     if reusable:
         shutil.copyfile(previous, target)
-    con.execute(f"attach {quote_literal(target)} as {TARGET_ALIAS}")
+    con.execute(
+        f"attach {quote_literal(target)} as {TARGET_ALIAS} "
+        f"(storage_version {quote_literal(STORAGE_VERSION)})"
+    )
     existing: dict[str, str] = {}  # schema.name -> table or view, in the copy
     copy_comments: dict[tuple[str, str], str | None] = {}
     copy_columns: dict[tuple[str, str], list] = {}
@@ -289,13 +306,14 @@ def write_copy(
     create_publication_tables(con, TARGET_ALIAS)
     pub = f"{TARGET_ALIAS}.{PUBLICATION_SCHEMA}"
     con.execute(
-        f"insert into {pub}.info values (?, ?, ?, ?, ?)",
+        f"insert into {pub}.info values (?, ?, ?, ?, ?, ?)",
         [
             publication_id,
             dt.datetime.now().replace(microsecond=0),
             run_id,
             duckdb.__version__,
             note,
+            STORAGE_VERSION,
         ],
     )
     con.executemany(

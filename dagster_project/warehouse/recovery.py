@@ -2,8 +2,8 @@
 
 Every writer of the build database (``access.connect``) and the publication (``ensure_build``)
 call ``recover_after_crash`` first: a process killed mid-write leaves a ``.wal`` beside the
-file, and one kind of log (below) makes the file unreadable to DuckDB 1.5.5 until it is
-replayed this way.
+file, and one kind of log (below) makes the file unreadable to DuckDB 1.5 (1.5.5, 1.5.6)
+until it is replayed this way.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ def _literal(path: Path) -> str:
 def recover_after_crash(path: Path) -> bool:
     """Replay the write-ahead log a killed process left, when DuckDB cannot do it alone.
 
-    DuckDB 1.5.5 cannot open a database whose log holds an ``alter table ... add column`` on
-    a table with a ``default current_timestamp`` column ("Failure while replaying WAL file:
+    DuckDB 1.5 (1.5.5, 1.5.6) cannot open a database whose log holds an ``alter table ... add
+    column`` on a table with a ``default current_timestamp`` column ("Failure while replaying WAL file:
     Calling DatabaseManager::GetDefaultDatabase with no default database set"): a first
     ``kpi freeze`` killed before its checkpoint left the build database unreadable. Attached
     to an in-memory database, the same log replays; a checkpoint then writes it into the file.

@@ -191,6 +191,25 @@ create table if not exists audit.dbt_results (
 );
 """,
     ),
+    Relation(
+        "audit.portal_journal",
+        "who did what on the collection portal (logins, uploads, reviews, reminders, freezes), "
+        "copied from the portal's own journal at each kpi run: portal.store.copy_journal",
+        """
+create table if not exists audit.portal_journal (
+    id bigint primary key,
+    logged_at varchar not null, -- the portal's « at » (ISO time, local)
+    login varchar not null,
+    role varchar not null,
+    action varchar not null,
+    year integer,
+    department varchar,
+    source_id varchar,
+    detail varchar,
+    client varchar
+);
+""",
+    ),
     # --- quality: atypical values, for kpi status and the reminders
     Relation(
         "quality.atypical_values",
@@ -392,15 +411,18 @@ PUBLICATION_SCHEMA = "publication"
 # (warehouse.publication_check) and by the next publication (warehouse.published_copy).
 PUBLICATION_DDL = """
 create schema {pub};
--- one row: which publication this is, when, from which run, by which DuckDB version
+-- one row: which publication this is, when, from which run, by which DuckDB version, in which
+-- storage format (``published_copy.STORAGE_VERSION``; a column publications before it lack)
 create table {pub}.info (
     publication_id varchar,
     published_at timestamp,
     run_id varchar,
     duckdb_version varchar,
-    note varchar
+    note varchar,
+    storage_version varchar
 );
-comment on table {pub}.info is 'Publication de l''entrepôt : identifiant, date, exécution du pipeline d''origine. Une ligne.';
+comment on table {pub}.info is 'Publication de l''entrepôt : identifiant, date, exécution du pipeline d''origine, version de DuckDB qui l''a écrite et format de stockage du fichier. Une ligne.';
+comment on column {pub}.info.storage_version is 'Format de stockage DuckDB du fichier (v1.0.0 : lisible par tout client DuckDB 1.x, de 1.0.0 à 1.5.x, et au-delà).';
 -- one row per table of the copy: rows, whether built as a view, fingerprint of its content
 create table {pub}.tables (
     schema_name varchar,

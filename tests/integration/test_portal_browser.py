@@ -235,12 +235,12 @@ def _workbooks(delivered: Path, folder: Path) -> tuple[Path, Path]:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(  # decided before the demo warehouse is built
+    chromium_path() is None or chromedriver_path() is None,
+    reason="chromium or chromedriver is not installed (apt-get install chromium "
+    "chromium-driver; .ci/run does it)",
+)
 def test_department_walk_through_in_a_real_browser(demo_warehouse, tmp_path):
-    if chromium_path() is None or chromedriver_path() is None:
-        pytest.skip(
-            "chromium or chromedriver is not installed (apt-get install chromium "
-            "chromium-driver; .ci/run does it)"
-        )
     assert demo_warehouse.returncode == 0, demo_warehouse.stdout + demo_warehouse.stderr
     demo = demo_warehouse.copy(tmp_path / "campagne")
     shutil.copy(DEMO / "campagne.yml", demo.sources / str(YEAR))  # who delivers what, when

@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.lib.csv_safety import write_excel_csv
+from dagster_project.lib.progress import progress
 from dagster_project.release.exports.common import (
     ReleaseData,
     load_release,
@@ -106,11 +107,13 @@ def write_release_exports(
         )
 
         modules = check_installed()  # before anything: say early what is missing
+        progress(f"{release_id} : Data Docs (Great Expectations) lancées à part")
         docs = DataDocsProcess(
             gather_data_docs(con, suites), release_id, folder, fixed_time, modules
         )
     try:
         data = load_release(con, release_id, year)
+        progress(f"{release_id} : classeur Excel {workbook_name(release_id)}")
         written: list[Path] = [write_workbook(data, folder / workbook_name(release_id), fixed_time)]
         commune_csv = write_commune_csv(con, data, folder / COMMUNE_CSV)
         if commune_csv:
@@ -128,11 +131,13 @@ def write_release_exports(
             links.append(("data_docs/index.html", "Preuves de contrôle de la qualité (Data Docs)"))
             links.append(("validation/index.json", "Résultats des contrôles (JSON)"))
         links.append(("manifest.json", "Manifeste de la publication (empreintes SHA-256)"))
+        progress(f"{release_id} : rapport HTML (rapport/)")
         written += write_html_report(data, folder, links)
     except BaseException:
         if docs is not None:
             docs.kill()
         raise
     if docs is not None:
+        progress(f"{release_id} : attente des Data Docs (validation/, data_docs/)")
         written += docs.wait()
     return sorted(set(written))

@@ -99,7 +99,7 @@ def format_value(value, unit: str | None) -> str:
     label = unit_fr(unit)
     if not label or label in ("nombre", "ratio", "rang"):
         return number
-    return f"{number} {label}"
+    return f"{number} {label.removeprefix('nombre ')}"  # « 3 par an », not « 3 nombre par an »
 
 
 def format_change_pct(value) -> str:

@@ -227,8 +227,18 @@ def _cached(values) -> list[str]:
     return [f"{float(v):.16g}" for v in values]
 
 
-def _bar_chart(book, sheet: str, first: int, last: int, labels: list[str], values: list[float],
-               *, title: str, number_format: str, colour: str):
+def _bar_chart(
+    book,
+    sheet: str,
+    first: int,
+    last: int,
+    labels: list[str],
+    values: list[float],
+    *,
+    title: str,
+    number_format: str,
+    colour: str,
+):
     """A horizontal bar chart of column B (values) against column A (labels), rows
     ``first``..``last`` of ``sheet``, in the table's order from top to bottom."""
     chart = book.add_chart({"type": "bar"})

@@ -49,7 +49,9 @@ def test_indicators_sheet_period_and_figures_in_french():
         ],
     )
     header = [c.value for c in ws[1]]
-    rows = {r[0]: dict(zip(header, r, strict=True)) for r in ws.iter_rows(min_row=2, values_only=True)}
+    rows = {
+        r[0]: dict(zip(header, r, strict=True)) for r in ws.iter_rows(min_row=2, values_only=True)
+    }
     assert [rows[k]["Période publiée"] for k in "abcd"] == [
         "avant extension",
         "objectif 2032",
@@ -131,8 +133,6 @@ def test_status_workbook_has_native_charts_and_the_same_bytes(tmp_path):
     sheet = book[CHARTS]
     assert [c.value for c in sheet[2]] == ["Direction", *DIRECTION_SERIES]
     assert [c.value for c in sheet[3]] == ["Direction du Petit Cycle de l'Eau", 2, 1, 1, 1]
-    headers = next(
-        r for r in sheet.iter_rows(min_row=5, values_only=True) if r[0] == "Date"
-    )
+    headers = next(r for r in sheet.iter_rows(min_row=5, values_only=True) if r[0] == "Date")
     assert list(headers[:3]) == ["Date", *PROGRESS_SERIES]
     assert book.properties.created == dt.datetime(2026, 2, 1, 8, 0)  # its latest delivery

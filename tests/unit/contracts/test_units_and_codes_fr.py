@@ -51,9 +51,9 @@ def test_units_seed_is_documented_and_tested_in_dbt():
     columns = {c["name"]: c for c in seed["columns"]}
     assert {"unique", "not_null"} <= set(columns["unit"]["data_tests"])
     assert "not_null" in columns["unit_label"]["data_tests"]
-    catalogue = yaml.safe_load(
-        CATALOGUE_CSV.with_suffix(".yml").read_text(encoding="utf-8")
-    )["seeds"][0]
+    catalogue = yaml.safe_load(CATALOGUE_CSV.with_suffix(".yml").read_text(encoding="utf-8"))[
+        "seeds"
+    ][0]
     [unit] = [c for c in catalogue["columns"] if c["name"] == "unit"]
     [test] = unit["data_tests"]
     assert test["relationships"]["arguments"] == {"to": "ref('units')", "field": "unit"}
@@ -79,8 +79,16 @@ def test_every_mart_with_a_unit_has_its_french_label_beside_it():
 
 @pytest.mark.parametrize(
     ("unit", "label"),
-    [("count", "nombre"), ("pct", "%"), ("persons", "personnes"), ("eur", "€"), ("km", "km"),
-     ("m3", "m³"), ("kg_per_inhabitant", "kg par habitant"), ("new_unit", "new unit")],
+    [
+        ("count", "nombre"),
+        ("pct", "%"),
+        ("persons", "personnes"),
+        ("eur", "€"),
+        ("km", "km"),
+        ("m3", "m³"),
+        ("kg_per_inhabitant", "kg par habitant"),
+        ("new_unit", "new unit"),
+    ],
 )
 def test_unit_label(unit, label):
     assert unit_label(unit) == label

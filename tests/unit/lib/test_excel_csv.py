@@ -42,6 +42,6 @@ def test_write_excel_csv(tmp_path):
     write_excel_csv(path, ["commune", "valeur"], [["Béthune", 1234.5], ["@x", None]])
     assert not path.is_symlink() and not (tmp_path / "ailleurs.csv").exists()
     assert path.read_bytes() == (
-        b"\xef\xbb\xbfcommune;valeur\r\n" + "Béthune;1234,5\r\n'@x;\r\n".encode("utf-8")
+        b"\xef\xbb\xbfcommune;valeur\r\n" + "Béthune;1234,5\r\n'@x;\r\n".encode()
     )
     assert [p.name for p in tmp_path.iterdir()] == ["x.csv"]  # no temporary file left

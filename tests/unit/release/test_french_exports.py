@@ -81,10 +81,20 @@ def test_trace_speaks_french(con, tmp_path):
 
 def test_diff_text_and_csv_in_french(tmp_path):
     changes = [
-        ValueChange("modifiée", "water_network_length", "62119", 1234.5, 1250.25, "km", "km",
-                    label="Linéaire du réseau d'eau", commune="Béthune"),
-        ValueChange("ajoutée", "population", None, None, 101234.0, None, "persons",
-                    label="Population"),
+        ValueChange(
+            "modifiée",
+            "water_network_length",
+            "62119",
+            1234.5,
+            1250.25,
+            "km",
+            "km",
+            label="Linéaire du réseau d'eau",
+            commune="Béthune",
+        ),
+        ValueChange(
+            "ajoutée", "population", None, None, 101234.0, None, "persons", label="Population"
+        ),
         ValueChange("retirée", "renewal_rate", None, 0.1, None, "pct", None, label="Taux"),
     ]
     text = format_diff("RA-2025-v1", "RA-2025-v2", changes, None)
