@@ -19,6 +19,7 @@ import sys
 COMMAND_MODULES = [
     "run",
     "release",
+    "review",
     "campaign",
     "project",
     "generate",

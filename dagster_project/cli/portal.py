@@ -36,7 +36,7 @@ def _store(args):
 def _password(args, login: str) -> tuple[str, bool]:
     """(password, generated): from stdin with --password-stdin, else asked twice on a
     terminal, else generated and printed once."""
-    from dagster_project.portal.store import generate_password
+    from dagster_project.portal.accounts import generate_password
 
     if getattr(args, "password_stdin", False):
         return sys.stdin.readline().rstrip("\n"), False
@@ -52,7 +52,8 @@ def cmd_portal(args: argparse.Namespace) -> int:
     import uvicorn
 
     from dagster_project.defs.instance import ensure_dagster_home
-    from dagster_project.portal.app import PortalConfig, create_app
+    from dagster_project.portal.app import create_app
+    from dagster_project.portal.core import PortalConfig
 
     settings = settings_from(args)
     os.environ.setdefault("DAGSTER_HOME", str(ensure_dagster_home(None)))
@@ -78,7 +79,7 @@ def cmd_portal(args: argparse.Namespace) -> int:
 
 
 def cmd_account_create(args: argparse.Namespace) -> int:
-    from dagster_project.portal.store import AccountError
+    from dagster_project.portal.accounts import AccountError
 
     store, settings = _store(args)
     if args.from_campaign:
@@ -108,7 +109,7 @@ def cmd_account_create(args: argparse.Namespace) -> int:
 
 def _accounts_from_campaign(store, settings, args) -> int:
     from dagster_project.campaign.plan import CampaignError, load_campaign
-    from dagster_project.portal.store import AccountError, generate_password
+    from dagster_project.portal.accounts import AccountError, generate_password
 
     if not args.year:
         print("kpi portal account create --from-campaign : --year est obligatoire", file=sys.stderr)
@@ -149,7 +150,7 @@ def _accounts_from_campaign(store, settings, args) -> int:
 
 
 def cmd_account_reset(args: argparse.Namespace) -> int:
-    from dagster_project.portal.store import AccountError
+    from dagster_project.portal.accounts import AccountError
 
     store, _settings = _store(args)
     password, generated = _password(args, args.login)
@@ -174,7 +175,7 @@ def cmd_account_list(args: argparse.Namespace) -> int:
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
-    from dagster_project.portal.store import AccountError
+    from dagster_project.portal.accounts import AccountError
 
     store, _settings = _store(args)
     try:
@@ -193,7 +194,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
-    from dagster_project.portal.store import AccountError
+    from dagster_project.portal.accounts import AccountError
 
     store, _settings = _store(args)
     try:
@@ -253,8 +254,8 @@ def _settings_options(parser) -> None:
 
 
 def register(sub) -> None:
+    from dagster_project.portal.accounts import ROLES
     from dagster_project.portal.runner import MODES
-    from dagster_project.portal.store import ROLES
 
     portal = sub.add_parser(
         "portal",

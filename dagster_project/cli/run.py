@@ -48,12 +48,17 @@ def _selected_keys(defs, selection: list[str] | None):
 
 def run_pipeline(settings: Settings, selection: list[str] | None = None):
     """Run the main job in this process; returns the Dagster result."""
-    from dagster_project.defs.instance import cli_run_tags, get_instance
+    # the imports (Dagster, dagster-dbt and dbt-core: 5-10 s cold, more on a busy machine) and
+    # the definitions (dbt's manifest, parsed first when stale) are said, never silent
+    progress("chargement de Dagster et de dbt…")
+    with progress_lines.heartbeat():
+        from dagster_project.defs.instance import cli_run_tags, get_instance
 
-    instance = get_instance()
-    from dagster_project.defs.definitions import build_definitions
+        instance = get_instance()
+        from dagster_project.defs.definitions import build_definitions
 
-    defs = build_definitions(settings, in_process=True)
+        progress("lecture des définitions (projet dbt, contrats)…")
+        defs = build_definitions(settings, in_process=True)
     job = defs.resolve_job_def("kpi_run")
     selected = _selected_keys(defs, selection)
     _wait_for_dagster_runs(instance)
@@ -251,7 +256,8 @@ def pseudonym_key_problem(settings: Settings) -> str | None:
 def _copy_portal_journal(settings: Settings) -> None:
     """The collection portal's journal into ``audit.portal_journal`` (published with this
     run): the portal never writes the warehouse, ``kpi run`` does it for it."""
-    from dagster_project.portal.store import copy_journal, state_dir
+    from dagster_project.portal.journal import copy_journal
+    from dagster_project.portal.store import state_dir
 
     journal = state_dir(settings) / "portail.sqlite"
     if not journal.exists():

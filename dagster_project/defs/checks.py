@@ -35,11 +35,13 @@ from dagster_project.quality.suites import check_specs, raw_suite_name
 def run_and_record(warehouse, suite_name: str, run_id: str):
     """Run one suite and record its outcome, under one write access (the warehouse resource
     waits its turn: dagster_project.warehouse.access)."""
+    from dagster_project.lib.progress import progress
     from dagster_project.quality.runner import record_outcomes, run_suite
 
     with warehouse.connect(step=f"contrôle {suite_name}") as con:
         outcome = run_suite(con, suite_name)
         record_outcomes(con, run_id, [outcome])
+    progress(f"contrôle {suite_name} : {'satisfait' if outcome.passed else 'EN ÉCHEC'}")
     return outcome
 
 

@@ -94,7 +94,8 @@ def heartbeat(every: float = HEARTBEAT_SECONDS):
                 if _last is None or now - _last[2] < every:
                     continue
                 message, started, _printed = _last
-                _print(f"{message} … toujours en cours ({now - started:.0f} s)", now)
+                said = message.rstrip("…").rstrip()  # « chargement… » said once, not « … … »
+                _print(f"{said} … toujours en cours ({now - started:.0f} s)", now)
                 _last = (message, started, now)
 
     thread = threading.Thread(target=beat, name="kpi-progress", daemon=True)

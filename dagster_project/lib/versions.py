@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import time
 from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
@@ -113,10 +114,16 @@ def dbt_manifest_sha256(path: Path = DBT_MANIFEST) -> str | None:
             return [stable(v) for v in value]
         return value
 
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    for attempt in range(3):  # `dbt parse` rewrites it in place: a half-written one, retried
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+            break
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            if attempt == 2:
+                return None
+            time.sleep(0.5)
     text = json.dumps(stable(manifest), ensure_ascii=False, sort_keys=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from dagster_project.portal.runner import kpi_command
 from dagster_project.portal.web import _portal, _require
+from dagster_project.release.exports import CHECKS_PAGE
 
 RELEASE_ID = re.compile(r"^RA-\d{4}-v\d+$")
 INDICATOR_ID = re.compile(r"^[a-z0-9_]{1,100}$")
@@ -106,6 +107,7 @@ async def release_page(request: Request):
             "intact": code == 0,
             "has_report": (folder / "rapport" / "index.html").is_file(),
             "has_docs": (folder / "data_docs" / "index.html").is_file(),
+            "has_checks": (folder / CHECKS_PAGE).is_file(),
         },
         account=account,
         csrf=csrf,

@@ -1,4 +1,4 @@
-"""Signed session cookies, CSRF tokens, the client's address, security headers.
+"""Signed session cookies and the key that signs them, CSRF tokens, security headers.
 
 The session cookie holds ``<session id>.<expiry>.<signature>`` (HMAC-SHA256 with the
 portal's key): a cookie that was altered, has expired or whose session ended (logout, a new
@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
 import time
+from pathlib import Path
 
 SESSION_COOKIE = "kpi_session"
 LOGIN_COOKIE = "kpi_login"
@@ -76,3 +78,18 @@ def login_token_ok(key: bytes, cookie: str | None, submitted: str | None) -> boo
 
 def tokens_equal(a: str | None, b: str | None) -> bool:
     return bool(a) and bool(b) and hmac.compare_digest(a, b)
+
+
+def secret_key(folder: Path) -> bytes:
+    """The key signing the session cookies: ``KPI_PORTAL_SECRET``, or ``portal.secret`` in the
+    state folder (created once, readable by its owner only)."""
+    env = os.environ.get("KPI_PORTAL_SECRET")
+    if env:
+        return env.encode("utf-8")
+    path = Path(folder) / "portal.secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return path.read_text().strip().encode("utf-8")

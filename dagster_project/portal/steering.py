@@ -276,6 +276,15 @@ async def review(request: Request):
     )
 
 
+def _outcome_line(output: str, *starts: str) -> str:
+    """The line of a command's output that says what came of it, for the journal: the first
+    starting with one of ``starts``, else the last. ``kpi freeze`` prints its progress on
+    stderr, which comes after stdout in ``output``: its last line is a step (« publication …
+    en place »), not the release frozen or the reason of a refusal."""
+    lines = output.splitlines()
+    return next((line for line in lines if line.startswith(starts)), lines[-1] if lines else "")
+
+
 async def freeze(request: Request):
     portal = _portal(request)
     account, csrf, error = _require(request, "steering")
@@ -303,7 +312,7 @@ async def freeze(request: Request):
                 account,
                 "gel" if code == 0 else "gel refusé",
                 year=year,
-                detail=(output.splitlines() or [""])[-1][:500],
+                detail=_outcome_line(output, "Publication ", "kpi freeze :")[:500],
             )
     code, gate = await run_in_threadpool(
         kpi_command, portal.settings, "freeze", "--year", str(year), "--dry-run"

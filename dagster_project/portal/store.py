@@ -6,40 +6,38 @@ Why not a table of the build warehouse: DuckDB accepts one writer, and the build
 the pipeline's (a run holds it for minutes); the portal records an upload at once, while a
 run may be writing. SQLite (WAL mode) lets the portal write and auditors read at the same
 time; auditors query ``journal`` with any SQLite client (``sqlite3 .portal/portail.sqlite
-"select * from journal"``), ``kpi portal journal`` prints it as CSV, and the auditors' pages
-show it.
+"select * from journal"``), ``kpi portal journal`` prints it as CSV, the auditors' pages
+show it, and each ``kpi run`` copies it into the warehouse (``journal.copy_journal``).
 
-Passwords are kept only as scrypt hashes (salted, slow: ``hash_password``); API tokens and
-session ids only as SHA-256 hashes of high-entropy secrets.
+What an account is and how its password is hashed is ``accounts``; this module keeps the
+rows: only hashes of passwords, API tokens and session ids are stored.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime as dt
-import hashlib
 import hmac
 import os
 import secrets
 import sqlite3
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
+from dagster_project.portal.accounts import (
+    ROLES,
+    Account,
+    AccountError,
+    _account,
+    _check_password_strength,
+    _dummy_hash,
+    check_password,
+    hash_password,
+    sha256_hex,
+)
 from dagster_project.settings import Settings
 
-ROLES = {"department": "direction", "steering": "pilotage", "auditor": "audit"}
-ROLE_LABELS_FR = {
-    "department": "direction",
-    "steering": "Direction du Pilotage Stratégique",
-    "auditor": "auditeur",
-}
-# scrypt: 2^15 x 8 x 128 bytes = 32 MiB and about 0.1 s per hash, the OWASP minimum
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
-SCRYPT_MAXMEM = 64 * 1024 * 1024
-MIN_PASSWORD_LENGTH = 12
 SESSION_SECONDS = 8 * 3600  # a working day; then log in again
 LOGIN_WINDOW_SECONDS = 15 * 60
 MAX_FAILURES_PER_LOGIN = 5  # failed logins of one account within the window
@@ -111,27 +109,6 @@ create table if not exists journal (
 """
 
 
-class AccountError(ValueError):
-    """A refused account operation; the message is French."""
-
-
-@dataclass(frozen=True)
-class Account:
-    login: str
-    role: str
-    departments: tuple[str, ...]
-    name: str
-    email: str
-    disabled: bool = False
-
-    @property
-    def role_fr(self) -> str:
-        return ROLE_LABELS_FR[self.role]
-
-    def may_deliver_for(self, department: str) -> bool:
-        return self.role == "department" and department in self.departments
-
-
 def now_iso() -> str:
     return dt.datetime.now().replace(microsecond=0).isoformat(sep=" ")
 
@@ -139,59 +116,6 @@ def now_iso() -> str:
 def state_dir(settings: Settings) -> Path:
     """``<warehouse folder>/.portal``: beside the warehouse, like ``.build`` and ``releases``."""
     return settings.warehouse.parent / ".portal"
-
-
-def hash_password(password: str) -> str:
-    salt = os.urandom(16)
-    digest = hashlib.scrypt(
-        password.encode("utf-8"),
-        salt=salt,
-        n=SCRYPT_N,
-        r=SCRYPT_R,
-        p=SCRYPT_P,
-        maxmem=SCRYPT_MAXMEM,
-        dklen=32,
-    )
-    b64 = base64.b64encode
-    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
-
-
-def check_password(password: str, stored: str) -> bool:
-    try:
-        kind, n, r, p, salt, digest = stored.split("$")
-        if kind != "scrypt":
-            return False
-        computed = hashlib.scrypt(
-            password.encode("utf-8"),
-            salt=base64.b64decode(salt),
-            n=int(n),
-            r=int(r),
-            p=int(p),
-            maxmem=SCRYPT_MAXMEM,
-            dklen=32,
-        )
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(computed, base64.b64decode(digest))
-
-
-# a hash to compare with when the login is unknown: the same time is spent either way
-_DUMMY_HASH = None
-
-
-def _dummy_hash() -> str:
-    global _DUMMY_HASH
-    if _DUMMY_HASH is None:
-        _DUMMY_HASH = hash_password(secrets.token_hex(16))
-    return _DUMMY_HASH
-
-
-def sha256_hex(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def generate_password() -> str:
-    return secrets.token_urlsafe(15)  # 20 characters, 120 bits
 
 
 class PortalStore:
@@ -472,75 +396,3 @@ class PortalStore:
         sql += " order by id desc limit ?"
         with self.connect() as con:
             return [dict(r) for r in con.execute(sql, [*params, limit])]
-
-
-JOURNAL_COLUMNS = (
-    "id",
-    "at",
-    "login",
-    "role",
-    "action",
-    "year",
-    "department",
-    "source_id",
-    "detail",
-    "client",
-)
-
-
-def copy_journal(state_file: Path, con) -> int:
-    """Copy the rows of the portal's journal the warehouse has not yet into
-    ``audit.portal_journal`` of the build database ``con`` (opened for writing by its caller,
-    ``kpi run``): auditors query it in the published copy with the rest of the audit tables.
-    The portal itself never writes the warehouse. Returns the number of rows copied."""
-    from dagster_project.warehouse import schema
-
-    if not state_file.exists():
-        return 0
-    schema.ensure(con, "audit.portal_journal")
-    last = con.execute("select coalesce(max(id), 0) from audit.portal_journal").fetchone()[0]
-    source = sqlite3.connect(f"file:{state_file}?mode=ro", uri=True, timeout=30)
-    try:
-        rows = source.execute(
-            f"select {', '.join(JOURNAL_COLUMNS)} from journal where id > ? order by id", [last]
-        ).fetchall()
-    except sqlite3.OperationalError:  # a portal file without a journal yet
-        rows = []
-    finally:
-        source.close()
-    if rows:
-        marks = ", ".join("?" for _ in JOURNAL_COLUMNS)
-        columns = ", ".join("logged_at" if c == "at" else c for c in JOURNAL_COLUMNS)
-        con.executemany(f"insert into audit.portal_journal ({columns}) values ({marks})", rows)
-    return len(rows)
-
-
-def _account(row) -> Account:
-    return Account(
-        login=row["login"],
-        role=row["role"],
-        departments=tuple(d for d in row["departments"].split(",") if d),
-        name=row["name"],
-        email=row["email"],
-        disabled=bool(row["disabled"]),
-    )
-
-
-def _check_password_strength(password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"mot de passe trop court : {MIN_PASSWORD_LENGTH} caractères au moins")
-
-
-def secret_key(folder: Path) -> bytes:
-    """The key signing the session cookies: ``KPI_PORTAL_SECRET``, or ``portal.secret`` in the
-    state folder (created once, readable by its owner only)."""
-    env = os.environ.get("KPI_PORTAL_SECRET")
-    if env:
-        return env.encode("utf-8")
-    path = Path(folder) / "portal.secret"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32))
-    return path.read_text().strip().encode("utf-8")

@@ -1,5 +1,9 @@
 """What every page handler needs: the portal of the request, the session's account and CSRF
-token (or the refusal), a form checked against its CSRF token."""
+token (or the refusal), a form checked against its CSRF token, the client's address, the
+home page of an account.
+
+The page modules import them from here, never from ``app`` (which imports the page
+modules): no import cycle inside the portal."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
 from dagster_project.portal import security
-from dagster_project.portal.store import Account
+from dagster_project.portal.accounts import Account
 
 
 def _portal(request: Request):
@@ -53,3 +57,7 @@ async def _form_with_csrf(request: Request, csrf: str, **limits):
 
 def home_of(account: Account) -> str:
     return {"department": "/direction", "steering": "/pilotage", "auditor": "/audit"}[account.role]
+
+
+def client_of(request: Request) -> str:
+    return request.client.host if request.client else "inconnu"

@@ -92,6 +92,9 @@ _GX: dict[str, Any] = {}
 def _batch_definition():
     """An ephemeral GX context with one pandas dataframe asset (created once per process)."""
     if "batch_definition" not in _GX:
+        from dagster_project.lib.progress import progress
+
+        progress("chargement de Great Expectations (une fois par processus)…")
         import great_expectations as gx
 
         context = gx.get_context(mode="ephemeral")

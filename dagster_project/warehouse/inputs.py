@@ -48,8 +48,20 @@ STATE_FORMAT = 2
 # files the run itself writes beside the inputs: they never make a run necessary
 WRITTEN_BY_RUNS = (".rejet.csv", ".a_confirmer.csv", ".pyc", ".log")
 SKIPPED_FOLDERS = {"target", "logs", "dbt_packages", "uncommitted", "__pycache__", ".portal"}
-# variables that change nothing a run computes (progress lines, waiting, test kill points)
-IGNORED_VARIABLES = {"KPI_PROGRESS", "KPI_LOCK_WAIT", "KPI_CRASH_AT"}
+# variables that change nothing a run computes: progress lines, waiting, test kill points, and
+# where the folders are (KPI_SOURCES, KPI_WAREHOUSE…: a campaign copied elsewhere with its
+# build, times kept, is the same campaign; the clock and the dbt target are hashed apart)
+IGNORED_VARIABLES = {
+    "KPI_PROGRESS",
+    "KPI_LOCK_WAIT",
+    "KPI_CRASH_AT",
+    "KPI_SOURCES",
+    "KPI_WAREHOUSE",
+    "KPI_BUILD_WAREHOUSE",
+    "KPI_RELEASES",
+    "KPI_TODAY",
+    "KPI_DBT_TARGET",
+}
 
 
 @dataclass(frozen=True)

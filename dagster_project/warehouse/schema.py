@@ -194,7 +194,7 @@ create table if not exists audit.dbt_results (
     Relation(
         "audit.portal_journal",
         "who did what on the collection portal (logins, uploads, reviews, reminders, freezes), "
-        "copied from the portal's own journal at each kpi run: portal.store.copy_journal",
+        "copied from the portal's own journal at each kpi run: portal.journal.copy_journal",
         """
 create table if not exists audit.portal_journal (
     id bigint primary key,

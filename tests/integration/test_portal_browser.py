@@ -38,7 +38,8 @@ from support.settings import SETTINGS_VARS
 from support.webdriver import Browser, WebDriverError, chromedriver_path, chromium_path, free_port
 
 from dagster_project.cli.ui import stop_group
-from dagster_project.portal.app import PortalConfig, create_app
+from dagster_project.portal.app import create_app
+from dagster_project.portal.core import PortalConfig
 from dagster_project.settings import PROJECT_ROOT, Settings
 
 pytestmark = pytest.mark.slow

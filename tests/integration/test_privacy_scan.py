@@ -225,8 +225,12 @@ def scan_file(path: Path, root: Path, restricted: Restricted, hr_ids: set[str], 
             con.close()
     elif path.suffix == ".csv":
         with path.open(encoding="utf-8-sig", newline="") as handle:
-            rows = list(csv.DictReader(handle))
-        header = list(rows[0]) if rows else []
+            first_line = handle.readline()
+            handle.seek(0)
+            # files for people are French Excel CSVs (« ; »), open data keeps « , »
+            delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
+            rows = list(csv.DictReader(handle, delimiter=delimiter))
+        header = [h for h in (list(rows[0]) if rows else []) if h is not None]
         if set(h.lower() for h in header) & set(PERSONAL_COLUMNS):
             scan.findings.append(f"{where} : colonne personnelle")
         for row in rows:

@@ -10,7 +10,9 @@ release's staging folder and writes, deterministically (same warehouse, same byt
   ``values.csv`` and ``values.parquet``, in the international CSV dialect;
 - ``rapport/``: the static French web report with its SVG charts (``html_report.py``);
 - ``validation/`` and ``data_docs/``: the expectation suites' results and the Great
-  Expectations Data Docs, readable offline (``data_docs.py``, ``vendor.py``).
+  Expectations Data Docs, readable offline (``data_docs.py``, ``vendor.py``);
+- ``controles.html``: the same results in French for auditors, each failed expectation with
+  the indicator, commune and value of its rows (``checks/``).
 
 See docs/exports.md.
 """
@@ -32,6 +34,7 @@ from dagster_project.release.exports.common import (
 from dagster_project.release.exports.vendor import VendorMissing
 
 __all__ = [
+    "CHECKS_PAGE",
     "COMMUNE_CSV",
     "VendorMissing",
     "load_release",
@@ -40,6 +43,7 @@ __all__ = [
 ]
 
 COMMUNE_CSV = "valeurs_par_commune.csv"
+CHECKS_PAGE = "controles.html"  # checks.page.PAGE (not imported here: it loads pandas)
 
 
 def workbook_name(release_id: str) -> str:
@@ -97,6 +101,7 @@ def write_release_exports(
     folder.mkdir(parents=True, exist_ok=True)
     fixed_time = release_timestamp(con, year)
     docs = None
+    checks = None  # the suites' results, for the Data Docs and the French checks page
     if data_docs:
         # The Data Docs (GX's import and the site's rendering) are written by a child process
         # while this one writes the workbook and the report: two cores, about half the time.
@@ -108,9 +113,8 @@ def write_release_exports(
 
         modules = check_installed()  # before anything: say early what is missing
         progress(f"{release_id} : Data Docs (Great Expectations) lancées à part")
-        docs = DataDocsProcess(
-            gather_data_docs(con, suites), release_id, folder, fixed_time, modules
-        )
+        checks = gather_data_docs(con, suites)
+        docs = DataDocsProcess(checks, release_id, folder, fixed_time, modules)
     try:
         data = load_release(con, release_id, year)
         progress(f"{release_id} : classeur Excel {workbook_name(release_id)}")
@@ -128,11 +132,17 @@ def write_release_exports(
                 (COMMUNE_CSV, "Valeurs par commune (CSV pour Excel, une colonne par indicateur)")
             )
         if data_docs:
+            links.append((CHECKS_PAGE, "Contrôles de la qualité, en français (pour les auditeurs)"))
             links.append(("data_docs/index.html", "Preuves de contrôle de la qualité (Data Docs)"))
             links.append(("validation/index.json", "Résultats des contrôles (JSON)"))
         links.append(("manifest.json", "Manifeste de la publication (empreintes SHA-256)"))
         progress(f"{release_id} : rapport HTML (rapport/)")
         written += write_html_report(data, folder, links)
+        if checks is not None:
+            from dagster_project.release.exports.checks.page import write_checks_page
+
+            progress(f"{release_id} : page des contrôles en français ({CHECKS_PAGE})")
+            written.append(write_checks_page(con, checks, release_id, year, folder, fixed_time))
     except BaseException:
         if docs is not None:
             docs.kill()

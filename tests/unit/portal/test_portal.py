@@ -15,14 +15,10 @@ import openpyxl
 import pytest
 
 from dagster_project.portal import security
-from dagster_project.portal.app import PortalConfig, create_app
-from dagster_project.portal.store import (
-    MAX_FAILURES_PER_LOGIN,
-    AccountError,
-    PortalStore,
-    check_password,
-    hash_password,
-)
+from dagster_project.portal.accounts import AccountError, check_password, hash_password
+from dagster_project.portal.app import create_app
+from dagster_project.portal.core import PortalConfig
+from dagster_project.portal.store import MAX_FAILURES_PER_LOGIN, PortalStore
 from dagster_project.settings import PROJECT_ROOT, Settings
 
 starlette_testclient = pytest.importorskip("starlette.testclient")

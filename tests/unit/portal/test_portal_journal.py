@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import duckdb
 
-from dagster_project.portal.store import PortalStore, copy_journal
+from dagster_project.portal.journal import copy_journal
+from dagster_project.portal.store import PortalStore
 
 
 def test_the_journal_is_copied_once_and_follows_new_actions(tmp_path):

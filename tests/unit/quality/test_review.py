@@ -16,12 +16,10 @@ from dagster_project.quality.review import (
     STATUS_ANOMALY,
     STATUS_OK,
     STATUS_SUSPECT,
-    ImportRejected,
     ReviewError,
-    export_workbook,
-    import_workbook,
     set_review,
 )
+from dagster_project.quality.review_workbook import ImportRejected, export_workbook, import_workbook
 from dagster_project.release import freeze as freeze_module
 from dagster_project.release.freeze import freeze
 from dagster_project.release.gate import FreezeRefused

@@ -9,7 +9,13 @@ import pytest
 from support.warehouses import build_warehouse
 
 from dagster_project.cli import main
-from dagster_project.quality.review import H_DEPARTMENT, H_ID, H_UNIT, SHEET, export_workbook
+from dagster_project.quality.review_workbook import (
+    H_DEPARTMENT,
+    H_ID,
+    H_UNIT,
+    SHEET,
+    export_workbook,
+)
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ from dagster_project.release.anchor import ANCHOR, chain_head, read_anchor
 from dagster_project.release.diff import diff_releases, format_diff
 from dagster_project.release.freeze import freeze
 from dagster_project.release.gate import FreezeRefused
-from dagster_project.release.manifest import output_files, values_sha256
+from dagster_project.release.manifest import output_files, render_checksums, values_sha256
 from dagster_project.release.records import release_for
 from dagster_project.release.recovery import needs_recovery, recover_interrupted
 from dagster_project.release.verify import format_verification, verify, verify_records
@@ -77,7 +77,8 @@ def test_freeze_hashes_every_file_and_the_values(con, tmp_path):
     assert release.release_id == "RA-2025-v1" and release.value_count == 5
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     files = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
-    assert set(manifest["outputs"]) == files - {"manifest.json"}
+    # every file but the manifest and SHA256SUMS (written after it, it hashes the manifest)
+    assert set(manifest["outputs"]) == files - {"manifest.json", "SHA256SUMS"}
     assert "rapport/index.html" in manifest["outputs"]  # recursive
     for name, digest in manifest["outputs"].items():
         assert sha256_file(folder / name) == digest
@@ -634,6 +635,7 @@ def _forge(con, releases: Path, release_id: str, values_sql: str) -> None:
         encoding="utf-8",
     )
     manifest_sha = sha256_file(folder / "manifest.json")
+    (folder / "SHA256SUMS").write_bytes(render_checksums(manifest["outputs"], manifest_sha))
     con.execute(
         "update release.releases set values_sha256 = ?, manifest_sha256 = ? where release_id = ?",
         [digest, manifest_sha, release_id],
@@ -649,6 +651,8 @@ def _forge(con, releases: Path, release_id: str, values_sql: str) -> None:
             json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n",
             encoding="utf-8",
         )
+        (following / "SHA256SUMS").chmod(0o644)
+        (following / "SHA256SUMS").write_bytes(render_checksums(data["outputs"], sha256_file(path)))
         con.execute(
             "update release.releases set previous_manifest_sha256 = ?, manifest_sha256 = ? "
             "where release_id = ?",
