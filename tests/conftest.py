@@ -21,7 +21,7 @@ from support.demo import DEMO_TODAY, BuiltDemo, DemoCampaign  # noqa: E402
 from support.settings import SETTINGS_VARS  # noqa: E402
 
 from dagster_project.contracts.model import default_contracts  # noqa: E402
-from dagster_project.ingest.pipeline import load_catalogue, load_communes  # noqa: E402
+from dagster_project.ingest.reference_data import load_catalogue, load_communes  # noqa: E402
 from dagster_project.ingest.validation.context import IngestContext  # noqa: E402
 
 UNIT_DIR = TESTS_DIR / "unit"

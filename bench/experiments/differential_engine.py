@@ -25,9 +25,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 from bad_inputs.generate import generate  # noqa: E402
 
 from dagster_project.contracts.model import default_contracts  # noqa: E402
-from dagster_project.ingest.pipeline import load_catalogue, load_communes  # noqa: E402
 from dagster_project.ingest.readers.file import read_file  # noqa: E402
 from dagster_project.ingest.readers.sheet import ReadError  # noqa: E402
+from dagster_project.ingest.reference_data import load_catalogue, load_communes  # noqa: E402
 from dagster_project.ingest.validation import context as new_context  # noqa: E402
 from dagster_project.ingest.validation import driver as new  # noqa: E402
 

@@ -93,7 +93,8 @@ def child_ingest(sources: Path, warehouse: Path, lift: bool, profile: Path | Non
     import duckdb
 
     from dagster_project.contracts.model import default_contracts
-    from dagster_project.ingest.pipeline import Ingestor, discover
+    from dagster_project.ingest.discovery import discover
+    from dagster_project.ingest.pipeline import Ingestor
 
     imports = time.perf_counter() - imports_started
     if lift:
@@ -132,7 +133,7 @@ def child_ingest(sources: Path, warehouse: Path, lift: bool, profile: Path | Non
     ingestor = Ingestor(con, contracts)
     per_source, accepted, rejected = {}, 0, []
     try:  # the order a run gives its ingestion steps (older versions: references first)
-        from dagster_project.ingest.pipeline import ingestion_order
+        from dagster_project.ingest.discovery import ingestion_order
 
         order = ingestion_order(contracts, files)
     except ImportError:

@@ -33,7 +33,7 @@ from dagster_project.campaign.plan import (
     load_campaign,
 )
 from dagster_project.campaign.status import StatusRow, campaign_status, problems_fr
-from dagster_project.ingest.pipeline import NOTICE_SUFFIX, REPORT_SUFFIX
+from dagster_project.ingest.discovery import NOTICE_SUFFIX, REPORT_SUFFIX
 from dagster_project.warehouse.relations import table_exists
 
 MAX_PROBLEMS_IN_REMINDER = 10

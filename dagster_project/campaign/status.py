@@ -23,7 +23,7 @@ import duckdb
 from dagster_project.campaign.dates import days_fr, fr_date
 from dagster_project.campaign.plan import Campaign, load_campaign
 from dagster_project.contracts.model import ANY_DEPARTMENT, Contract, default_contracts
-from dagster_project.ingest.pipeline import NOTICE_SUFFIX, delivery_sha256, discover
+from dagster_project.ingest.discovery import NOTICE_SUFFIX, delivery_sha256, discover
 from dagster_project.warehouse.relations import column_exists, table_exists
 from dagster_project.warehouse.schema import STATUS_COLUMNS, ensure
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from dagster_project.campaign.dates import fr_date
 from dagster_project.campaign.status import StatusRow, summarize
-from dagster_project.ingest.pipeline import printable
+from dagster_project.ingest.discovery import printable
 
 OUTCOME_FR = {"accepted": "accepté", "rejected": "rejeté"}
 

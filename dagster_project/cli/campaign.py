@@ -70,7 +70,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from dagster_project.campaign.status import write_status_table
     from dagster_project.campaign.status_report import export_status_xlsx, format_status
     from dagster_project.contracts.model import default_contracts
-    from dagster_project.ingest.pipeline import unrecognised_files
+    from dagster_project.ingest.discovery import unrecognised_files
 
     settings = settings_from(args)
     today = parse_today(args.today or settings.today)

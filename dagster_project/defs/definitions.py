@@ -61,7 +61,7 @@ def build_definitions(settings: Settings | None = None, *, in_process: bool = Fa
     owners = ingestion_owners(contracts, settings.sources_dir, settings.today)
     order = None
     if in_process:  # a run about to start: its ingestion steps in the order for the files there
-        from dagster_project.ingest.pipeline import discover, ingestion_order
+        from dagster_project.ingest.discovery import discover, ingestion_order
 
         order = ingestion_order(contracts, discover(settings.sources_dir, contracts))
     assets = build_ingestion_assets(contracts, order, owners)

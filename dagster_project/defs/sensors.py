@@ -24,7 +24,7 @@ from dagster import (
 from dagster_project.contracts.model import default_contracts
 from dagster_project.defs.assets.ingestion import raw_asset_key
 from dagster_project.defs.instance import CLI_TRIGGER
-from dagster_project.ingest.pipeline import discover, printable
+from dagster_project.ingest.discovery import discover, printable
 from dagster_project.lib.hashing import sha256_text
 from dagster_project.release.gate import blocking_failures
 from dagster_project.settings import Settings
@@ -38,7 +38,7 @@ PUBLICATION_SENSOR_INTERVAL_SECONDS = 5
 
 def snapshot(sources_dir: Path) -> dict[str, list]:
     """path -> [mtime_ns, size, source_id] of every delivery file (a link's own, never what
-    it points to: a link is a delivery refused with a report, ``pipeline.refusal_of``)."""
+    it points to: a link is a delivery refused with a report, ``discovery.refusal_of``)."""
     found = {}
     for d in discover(sources_dir, default_contracts()):
         try:

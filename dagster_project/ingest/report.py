@@ -4,7 +4,7 @@ A delivery is judged cell by cell and ``ingest.delivery_problems`` keeps one row
 (the detail stays in the warehouse). A department fixing its file needs something else: last
 year's workbook delivered as this year's has the same problem on every row, and 2 000
 identical lines (or the same line ten times in a reminder) hide what to do. So the rejection
-report (``pipeline.write_report``) and the reminder e-mails (``campaign``) show the problems
+report (``rejection.write_report``) and the reminder e-mails (``campaign``) show the problems
 through ``group_problems``:
 
 - problems with the same (severity, sheet, column, reason) make one group, whatever their

@@ -25,7 +25,7 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.contracts.reference import unit_label
-from dagster_project.ingest.pipeline import printable
+from dagster_project.ingest.discovery import printable
 from dagster_project.portal.verdict import Verdict, judge_file
 
 ACCEPTED_SUFFIXES = (".xlsx", ".csv")

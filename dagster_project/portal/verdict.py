@@ -21,16 +21,15 @@ import duckdb
 
 from dagster_project.contracts.model import Contract, default_contracts
 from dagster_project.ingest import store as ingest_store
-from dagster_project.ingest.pipeline import (
+from dagster_project.ingest.discovery import (
     DeliveryFile,
-    Ingestor,
     delivery_id_of,
     delivery_sha256,
-    load_catalogue,
-    load_communes,
     refusal_of,
 )
+from dagster_project.ingest.pipeline import Ingestor
 from dagster_project.ingest.privacy import load_key, pseudonymiser
+from dagster_project.ingest.reference_data import load_catalogue, load_communes
 from dagster_project.ingest.report import group_problems
 from dagster_project.ingest.validation.driver import validate_delivery
 from dagster_project.ingest.validation.results import Problem, ValidationResult

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import duckdb
 
-from dagster_project.ingest.pipeline import NOTICE_SUFFIX
+from dagster_project.ingest.discovery import NOTICE_SUFFIX
 from dagster_project.lib.csv_safety import excel_number, neutralise_row
 from dagster_project.quality.plausibility import Flag, implausible_values
 from dagster_project.warehouse.relations import table_exists

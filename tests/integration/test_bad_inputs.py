@@ -27,7 +27,8 @@ MEASURE = textwrap.dedent(
     from pathlib import Path
     import duckdb
     from dagster_project.contracts.model import default_contracts
-    from dagster_project.ingest.pipeline import Ingestor, discover
+    from dagster_project.ingest.discovery import discover
+    from dagster_project.ingest.pipeline import Ingestor
 
     corpus, names = Path(sys.argv[1]), sys.argv[2:]
     contracts = default_contracts()

@@ -81,8 +81,9 @@ def test_generated_campaign_layout(sf2):
 def test_project_accepts_the_generated_deliveries(sf2, scale):
     out, _ = sf2
     from dagster_project.contracts.model import default_contracts
+    from dagster_project.ingest.discovery import discover
     from dagster_project.ingest.normalize import CommuneMatcher
-    from dagster_project.ingest.pipeline import Ingestor, discover
+    from dagster_project.ingest.pipeline import Ingestor
 
     with (out / "dbt" / "seeds" / "communes.csv").open(encoding="utf-8") as handle:
         communes = CommuneMatcher({r["code_insee"]: r["nom"] for r in csv.DictReader(handle)})

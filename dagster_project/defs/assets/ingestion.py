@@ -37,7 +37,8 @@ from dagster_project.contracts.model import (
     default_contracts,
 )
 from dagster_project.defs.resources import WAREHOUSE_POOL, SourcesResource, WarehouseResource
-from dagster_project.ingest.pipeline import Ingestor, discover
+from dagster_project.ingest.discovery import discover
+from dagster_project.ingest.pipeline import Ingestor
 from dagster_project.ingest.store import LINEAGE_COLUMNS
 from dagster_project.lib.progress import progress
 
@@ -278,7 +279,7 @@ def build_ingestion_assets(
     order: list[str] | None = None,
     owners: dict[str, list[str]] | None = None,
 ) -> list[AssetsDefinition]:
-    """One asset per contract; ``order`` (``ingest.pipeline.ingestion_order``): the order in
+    """One asset per contract; ``order`` (``ingest.discovery.ingestion_order``): the order in
     which a run's ingestion steps should go, given to Dagster as step priorities (the first
     the highest; dependencies still come first); ``owners`` (``ingestion_owners``) by source
     id, ``team:<department>`` for a source without."""

@@ -28,7 +28,7 @@ _SAVE_AS_XLSX = (
 _SAVE_AS_CSV = "enregistrez-le au format « CSV (séparateur : point-virgule) » (extension .csv)"
 # spreadsheet and table formats refused with a report (the kit accepts .xlsx and .csv only):
 # what each one is and how to save it as the kit asks; a file of these suffixes named after a
-# source is a delivery (``pipeline.DELIVERY_SUFFIXES``): it gets its report, never skipped
+# source is a delivery (``discovery.DELIVERY_SUFFIXES``): it gets its report, never skipped
 OTHER_FORMATS: dict[str, str] = {
     ".xlsm": f"classeur Excel avec macros (.xlsm) : {_SAVE_AS_XLSX}, les macros ne sont pas "
     "acceptées",

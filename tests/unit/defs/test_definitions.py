@@ -57,10 +57,10 @@ def test_no_per_agent_model_outside_restricted_schemas(graph):
 
 
 def test_a_run_orders_its_ingestion_steps(contracts, tmp_path):
-    """``kpi run`` gives Dagster the ingestion order (ingest.pipeline.ingestion_order) as step
+    """``kpi run`` gives Dagster the ingestion order (ingest.discovery.ingestion_order) as step
     priorities: the source with the largest workbooks last, after what it references."""
     from dagster_project.defs.definitions import build_definitions
-    from dagster_project.ingest.pipeline import discover, ingestion_order
+    from dagster_project.ingest.discovery import discover, ingestion_order
     from dagster_project.settings import Settings
 
     sources = tmp_path / "sources"

@@ -19,7 +19,8 @@ import duckdb
 import pytest
 from support.bad_inputs import BAD_INPUTS, CASES, HEAVY, corpus_def
 
-from dagster_project.ingest.pipeline import REPORT_SUFFIX, Ingestor, discover
+from dagster_project.ingest.discovery import REPORT_SUFFIX, discover
+from dagster_project.ingest.pipeline import Ingestor
 from dagster_project.ingest.report import REPORT_HEADER, group_problems
 from dagster_project.lib.csv_safety import neutralise_row
 

@@ -9,7 +9,9 @@ import os
 import duckdb
 import pytest
 
-from dagster_project.ingest.pipeline import Ingestor, discover, load_catalogue
+from dagster_project.ingest.discovery import discover
+from dagster_project.ingest.pipeline import Ingestor
+from dagster_project.ingest.reference_data import load_catalogue
 from dagster_project.ingest.validation.driver import validate_delivery
 
 HEADER = ["indicator_id", "code_insee", "valeur", "date_valeur", "commentaire", "source"]

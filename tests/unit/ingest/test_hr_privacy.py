@@ -9,7 +9,8 @@ import duckdb
 import pytest
 
 from dagster_project.ingest import privacy
-from dagster_project.ingest.pipeline import Ingestor, discover
+from dagster_project.ingest.discovery import discover
+from dagster_project.ingest.pipeline import Ingestor
 
 HEADER = [
     "matricule",

@@ -10,7 +10,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dagster_project.ingest.pipeline import Ingestor, discover
+from dagster_project.ingest.discovery import discover
+from dagster_project.ingest.pipeline import Ingestor
 
 ACTIVITY_HEADER = [
     "code_insee",

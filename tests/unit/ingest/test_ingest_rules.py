@@ -541,7 +541,7 @@ def test_other_formats_are_refused_with_how_to_save_them(
 def test_other_formats_are_deliveries(tmp_path, contracts):
     """An .xlsm (or .xls, .ods...) named after a source is discovered, to be refused with a
     report, never skipped; reports and notices are not deliveries."""
-    from dagster_project.ingest.pipeline import discover
+    from dagster_project.ingest.discovery import discover
 
     folder = tmp_path / "2025" / "water"
     folder.mkdir(parents=True)

@@ -7,7 +7,7 @@
   integer column holding 1e300 or the text 99999999999999999999, a file name that is not
   UTF-8) are judged instead: rejected with their row, column and a French reason.
 - Links (symbolic, hard), files of a linked folder and names that are not valid text are
-  refused with a report (``pipeline.refusal_of``) and never read; the report is written in a
+  refused with a report (``discovery.refusal_of``) and never read; the report is written in a
   temporary file then renamed (a link planted at its name is replaced, never followed), and
   never outside sources/; the build folder is the pipeline account's only.
 """
@@ -33,8 +33,9 @@ from support.deliveries import (
     logged,
 )
 
-from dagster_project.ingest import pipeline
-from dagster_project.ingest.pipeline import UNREADABLE, Ingestor, discover
+from dagster_project.ingest import pipeline, rejection
+from dagster_project.ingest.discovery import discover
+from dagster_project.ingest.pipeline import UNREADABLE, Ingestor
 from dagster_project.ingest.validation import driver
 
 BAD_ROW = [["62119", "2025-01", -4, 0, 1]]  # a negative count: rejected
@@ -135,7 +136,7 @@ def test_an_unexpected_exception_rejects_its_delivery_and_the_batch_goes_on(
         monkeypatch.setattr(pipeline, "validate_delivery", planted)
     else:
         calls = []
-        original = pipeline.group_problems
+        original = rejection.group_problems
 
         def group_problems(problems):
             calls.append(1)
@@ -143,7 +144,7 @@ def test_an_unexpected_exception_rejects_its_delivery_and_the_batch_goes_on(
                 raise exc
             return original(problems)
 
-        monkeypatch.setattr(pipeline, "group_problems", group_problems)
+        monkeypatch.setattr(rejection, "group_problems", group_problems)
 
     summaries = ingest_all(con, contracts, sources)
 
@@ -289,7 +290,7 @@ def test_a_name_that_is_not_utf8_is_refused_with_a_report_named_in_text(
     from dagster_project.campaign.status import campaign_status
     from dagster_project.campaign.status_report import format_status
     from dagster_project.defs import sensors
-    from dagster_project.ingest.pipeline import unrecognised_files
+    from dagster_project.ingest.discovery import unrecognised_files
 
     water = sources / "2025" / "water"
     good = deliver(workbook, water, f"{ACTIVITY}_2025.xlsx", GOOD, 1_700_000_000)
@@ -453,7 +454,7 @@ def test_write_report_creates_its_file_in_the_folder_of_the_delivery(tmp_path):
         ],
         warnings=[],
     )
-    report = pipeline.write_report(path, None, result)
+    report = rejection.write_report(path, None, result)
     assert sorted(p.name for p in folder.iterdir()) == [path.name, report.name]
     lines = report_lines(report)
     assert lines[1][1] == "'=Feuil1" and lines[1][4] == "'@SOMME(A1)"

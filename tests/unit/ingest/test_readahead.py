@@ -13,7 +13,8 @@ import zipfile
 import duckdb
 import pytest
 
-from dagster_project.ingest.pipeline import Ingestor, discover
+from dagster_project.ingest.discovery import discover
+from dagster_project.ingest.pipeline import Ingestor
 from dagster_project.ingest.readers.file import read_file
 from dagster_project.ingest.readers.readahead import READ_AHEAD, ReadAhead
 from dagster_project.ingest.readers.sheet import ReadError

@@ -15,8 +15,10 @@ import os
 import duckdb
 import pytest
 
-from dagster_project.ingest.pipeline import DeliveryFile, Ingestor, discover, write_report
+from dagster_project.ingest.discovery import DeliveryFile, discover
+from dagster_project.ingest.pipeline import Ingestor
 from dagster_project.ingest.readers import csv_file, xlsx_file
+from dagster_project.ingest.rejection import write_report
 from dagster_project.ingest.report import REPORT_HEADER, group_problems, rows_fr
 from dagster_project.ingest.validation import driver
 from dagster_project.ingest.validation.driver import validate_delivery

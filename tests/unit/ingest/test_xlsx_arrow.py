@@ -385,7 +385,7 @@ def test_demo_campaign_same_answer_both_ways(contracts, outcome, make_context, m
     deliveries included), validated both ways."""
     from pathlib import Path
 
-    from dagster_project.ingest.pipeline import discover
+    from dagster_project.ingest.discovery import discover
     from dagster_project.ingest.privacy import pseudonymiser
 
     root = Path(__file__).resolve().parents[3] / "sources"

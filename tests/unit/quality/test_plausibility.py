@@ -330,7 +330,7 @@ def test_a_link_planted_at_the_notice_name_is_replaced_not_followed(path, tmp_pa
 
 
 def test_notices_are_not_deliveries(tmp_path, contracts):
-    from dagster_project.ingest.pipeline import discover
+    from dagster_project.ingest.discovery import discover
 
     folder = tmp_path / "sources" / "2025" / "water"
     folder.mkdir(parents=True)
