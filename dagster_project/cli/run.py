@@ -305,12 +305,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     if todo and todo.sources is None:
         progress_lines.notice(f"kpi run : tout est traité ({todo.reason})")
     if todo and todo.sources:
-        selection = list(todo.sources)
-        print(
-            "kpi run : seules les livraisons de " + ", ".join(selection) + " ont changé depuis "
-            f"l'exécution {todo.last['run_id'][:8]} : ne sont traitées que ces sources et ce "
-            "qui en dépend (tout reconstruire : kpi run --force).",
-            file=sys.stderr,
+        # Everything is processed still: a release states the checks of the latest run, which
+        # must cover the whole warehouse (a run limited to these sources would leave the
+        # others' dbt tests and suites out of the release's evidence: the same deliveries
+        # would give a release different from an uninterrupted one). --select is the choice.
+        only = " ".join(todo.sources)
+        progress_lines.notice(
+            f"kpi run : seules les livraisons de {', '.join(todo.sources)} ont changé depuis "
+            f"l'exécution {todo.last['run_id'][:8]} ; tout est traité pour que les contrôles "
+            f"couvrent tout l'entrepôt (ne traiter que celles-ci : kpi run --select {only})"
         )
     forget_last_run(settings)  # until this run is published, the next one is a full one
     build = ensure_build(settings)

@@ -15,8 +15,9 @@ with the run and publication ids in ``<build folder>/derniere_execution.json``. 
 ``kpi run`` compares (``plan``):
 
 - same project, same deliveries, its publication still in place: nothing to do;
-- same project, some sources' deliveries changed (new, re-delivered, withdrawn): only those
-  sources and what depends on them are processed (like ``--select``);
+- same project, some sources' deliveries changed (new, re-delivered, withdrawn): ``sources``
+  names them (``kpi run`` says so and still processes everything: a release states the checks
+  of the latest run, which must cover the whole warehouse; ``--select`` limits a run);
 - anything else (no record, the project changed, another publication since — a freeze, a
   ``kpi publish``, a run of the Dagster daemon): a full run.
 

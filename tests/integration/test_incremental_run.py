@@ -1,7 +1,8 @@
 """``kpi run`` does only what changed (``dagster_project.warehouse.inputs``), on a real campaign.
 
 A second run with the same inputs says « rien à faire » and touches nothing; a re-delivery of
-one source processes that source and what depends on it, and publishes; then nothing again.
+one source is named, processed (everything, so that the checks of the latest run cover the
+whole warehouse) and published; then nothing again.
 The times are printed (``pytest -s``) for bench/README.md, never asserted.
 """
 
