@@ -130,7 +130,8 @@ def test_kpi_run_on_postgres_builds_the_same_marts(tmp_path_factory, pg_database
         )
     finally:
         con.close()
-    assert set(statuses) <= {"success", "pass"} and statuses.get("pass", 0) > 100, statuses
+    # « no-op »: a node dbt has nothing to build for on this target (not a failure)
+    assert set(statuses) <= {"success", "pass", "no-op"} and statuses.get("pass", 0) > 100, statuses
 
     # the marts equal DuckDB's (the session's campaign, same deliveries)
     columns = [
