@@ -138,7 +138,6 @@ def run_summary(settings: Settings, run_ids: list[str] | str, started: float) ->
     import datetime as dt
 
     run_ids = [run_ids] if isinstance(run_ids, str) else list(run_ids)
-    marks = ", ".join("?" for _ in run_ids)
     since = dt.datetime.fromtimestamp(int(started))
     con = connect(settings, read_only=True)
     try:
@@ -148,31 +147,30 @@ def run_summary(settings: Settings, run_ids: list[str] | str, started: float) ->
             [since],
         ).fetchall()
         counts = dict(deliveries)
-        failed_checks = []
+        from dagster_project.release.gate import DBT_BLOCKING, run_checks, run_dbt_results
+
         tables = {
             r[0]
             for r in con.execute(
                 "select table_schema || '.' || table_name from information_schema.tables"
             ).fetchall()
         }
-        if "audit.check_results" in tables:
-            failed_checks += [
-                (name, bool(blocking))
-                for name, blocking in con.execute(
-                    "select check_name || ' (' || asset || ')', blocking from audit.check_results "
-                    f"where run_id in ({marks}) and not passed order by 1",
-                    run_ids,
-                ).fetchall()
-            ]
-        if "audit.dbt_results" in tables:
-            failed_checks += [
-                (uid, True)
-                for (uid,) in con.execute(
-                    "select unique_id from audit.dbt_results "
-                    f"where run_id in ({marks}) and status in ('fail','error') order by 1",
-                    run_ids,
-                ).fetchall()
-            ]
+
+        def _origin(result: dict) -> str:
+            carried = result["carried_from"]
+            return f", résultat repris de l'exécution {carried[:8]}" if carried else ""
+
+        # the results that hold for the run: its own and, for a run limited to some sources,
+        # the others' latest (release.gate), as the publication and the freeze judge them
+        failed_checks = [
+            (f"{c['check']} ({c['asset']}{_origin(c)})", c["blocking"])
+            for c in run_checks(con, run_ids[-1])
+            if not c["passed"]
+        ] + [
+            (f"{r['unique_id']}{' (' + _origin(r)[2:] + ')' if r['carried_from'] else ''}", True)
+            for r in run_dbt_results(con, run_ids[-1])
+            if r["status"] in DBT_BLOCKING
+        ]
         rejected = con.execute(
             "select d.campaign_year, d.department, d.file_name, d.problem_count, d.report_path "
             "from ingest.deliveries d where d.processed_at >= ? and d.outcome = 'rejected' "
@@ -290,8 +288,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     progress_lines.enable()  # KPI_PROGRESS=1 (unless kpi --quiet)
     inputs = _fingerprint(settings)
-    todo = None if args.force or args.select else plan(settings, inputs)
-    if todo and todo.nothing:
+    todo = None if args.force else plan(settings, inputs)
+    if todo and todo.nothing and not args.select:
         last = todo.last
         print(
             f"kpi run : rien à faire. Aucune livraison, aucun contrat ni aucun fichier du projet "
@@ -302,19 +300,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         return EXIT_OK
     selection = args.select
-    if todo and todo.sources is None:
+    if todo and todo.sources is None and not args.select:
         progress_lines.notice(f"kpi run : tout est traité ({todo.reason})")
-    if todo and todo.sources:
-        # Everything is processed still: a release states the checks of the latest run, which
-        # must cover the whole warehouse (a run limited to these sources would leave the
-        # others' dbt tests and suites out of the release's evidence: the same deliveries
-        # would give a release different from an uninterrupted one). --select is the choice.
-        only = " ".join(todo.sources)
+    if todo and todo.sources and not args.select:
+        # Only these sources and what depends on them are built and checked again; the other
+        # parts' latest dbt and Great Expectations results still hold (their data did not
+        # change) and are carried into this run's evidence (release.gate.run_checks,
+        # defs.assets.dbt.record_dbt_results): publication, freeze and release judge the
+        # whole warehouse as after a full run.
+        selection = list(todo.sources)
         progress_lines.notice(
             f"kpi run : seules les livraisons de {', '.join(todo.sources)} ont changé depuis "
-            f"l'exécution {todo.last['run_id'][:8]} ; tout est traité pour que les contrôles "
-            f"couvrent tout l'entrepôt (ne traiter que celles-ci : kpi run --select {only})"
+            f"l'exécution {todo.last['run_id'][:8]} ; elles sont traitées avec ce qui en dépend, "
+            "les résultats des contrôles du reste de l'entrepôt sont repris (tout retraiter : "
+            "kpi run --force)"
         )
+    # every change is processed by this run (then recorded: the next run starts from here)
+    complete = not args.select or (
+        todo is not None and todo.sources is not None and set(todo.sources) <= set(args.select)
+    )
     forget_last_run(settings)  # until this run is published, the next one is a full one
     build = ensure_build(settings)
     progress_lines.notice(
@@ -373,7 +377,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("  Cible PostgreSQL : les analystes lisent les schémas marts de PostgreSQL.")
         return EXIT_OK
     code = _publish(settings, run_ids[-1])
-    if code == EXIT_OK and not args.select:  # every change processed, published
+    if code == EXIT_OK and complete:  # every change processed, published
         record_run(settings, inputs, run_ids[-1])
     return code
 

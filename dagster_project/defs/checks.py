@@ -5,6 +5,12 @@
 ``dagster_project.defs.assets.ingestion.raw_asset_key``); ``build_mart_checks()`` one per suite of
 ``expectations/marts.yml`` on the asset it names (``marts/fct_indicator_values``).
 
+The checks of each kind run in one step (``@multi_asset_check``, ``can_subset``: a run, the UI
+or a sensor may select any of them, and only those run): one warehouse connection and one
+Dagster step for the 15 raw suites instead of 15 (bench/README.md: a step and a connection
+cost more than a small suite). Each check keeps its own key, description, blocking flag and
+result, as when each had its own step.
+
 A check reads the warehouse through the ``warehouse`` resource (``WarehouseResource``:
 ``connect(read_only=...)``), runs its suite, records the outcome in ``audit.check_results``
 under the Dagster run id, and returns an ``AssetCheckResult``: severity ERROR and
@@ -19,12 +25,14 @@ from collections.abc import Callable
 
 from dagster import (
     AssetCheckExecutionContext,
+    AssetCheckKey,
     AssetCheckResult,
     AssetChecksDefinition,
     AssetCheckSeverity,
+    AssetCheckSpec,
     AssetKey,
     MetadataValue,
-    asset_check,
+    multi_asset_check,
 )
 
 from dagster_project.contracts.model import Contract, default_contracts
@@ -32,20 +40,25 @@ from dagster_project.defs.resources import WAREHOUSE_POOL
 from dagster_project.quality.suites import check_specs, raw_suite_name
 
 
-def run_and_record(warehouse, suite_name: str, run_id: str):
-    """Run one suite and record its outcome, under one write access (the warehouse resource
-    waits its turn: dagster_project.warehouse.access)."""
+def run_and_record(warehouse, suite_names: list[str], run_id: str):
+    """Run suites and record their outcomes, under one write access (the warehouse resource
+    waits its turn: dagster_project.warehouse.access); yields (suite name, outcome) as each
+    one ends."""
     from dagster_project.lib.progress import progress
     from dagster_project.quality.runner import record_outcomes, run_suite
 
-    with warehouse.connect(step=f"contrôle {suite_name}") as con:
-        outcome = run_suite(con, suite_name)
-        record_outcomes(con, run_id, [outcome])
-    progress(f"contrôle {suite_name} : {'satisfait' if outcome.passed else 'EN ÉCHEC'}")
-    return outcome
+    if not suite_names:
+        return
+    step = f"contrôle {suite_names[0]}" if len(suite_names) == 1 else "contrôles"
+    with warehouse.connect(step=step) as con:
+        for suite_name in suite_names:
+            outcome = run_suite(con, suite_name)
+            record_outcomes(con, run_id, [outcome])
+            progress(f"contrôle {suite_name} : {'satisfait' if outcome.passed else 'EN ÉCHEC'}")
+            yield suite_name, outcome
 
 
-def outcome_to_result(outcome) -> AssetCheckResult:
+def outcome_to_result(outcome, key: AssetCheckKey | None = None) -> AssetCheckResult:
     failures = outcome.failures
     metadata = {
         "statistiques": MetadataValue.json(outcome.statistics),
@@ -56,6 +69,8 @@ def outcome_to_result(outcome) -> AssetCheckResult:
         ),
     }
     return AssetCheckResult(
+        asset_key=key.asset_key if key else None,
+        check_name=key.name if key else None,
         passed=outcome.passed,
         severity=AssetCheckSeverity.ERROR if outcome.blocking else AssetCheckSeverity.WARN,
         description=outcome.summary_fr[:1000],
@@ -63,34 +78,53 @@ def outcome_to_result(outcome) -> AssetCheckResult:
     )
 
 
-def _build_check(spec: dict, asset_key: AssetKey) -> AssetChecksDefinition:
+def _spec(spec: dict, asset_key: AssetKey) -> AssetCheckSpec:
     suite_name = spec["name"]
     blocking = bool(spec.get("blocking", True))
-
-    @asset_check(
-        asset=asset_key,
+    return AssetCheckSpec(
         name=suite_name,
+        asset=asset_key,
         description=(
             f"{'Bloquant' if blocking else 'Avertissement'} — {spec.get('description_fr', '')} "
             f"(suite Great Expectations {suite_name})"
         ),
         blocking=blocking,
-        required_resource_keys={"warehouse"},
-        pool=WAREHOUSE_POOL,
         metadata={
             "suite": f"expectations/gx/expectations/{suite_name}.json",
             "generated_from": spec.get("generated_from", ""),
             "blocking": blocking,
         },
     )
-    def _check(context: AssetCheckExecutionContext) -> AssetCheckResult:
-        run_id = context.op_execution_context.run_id
-        outcome = run_and_record(context.resources.warehouse, suite_name, run_id)
-        if not outcome.passed:
-            context.log.warning(f"{suite_name} : {outcome.summary_fr[:2000]}")
-        return outcome_to_result(outcome)
 
-    return _check
+
+def _build_checks(
+    name: str, description: str, suites: list[tuple[dict, AssetKey]]
+) -> AssetChecksDefinition:
+    """The suites' checks, run together in one step (only the selected ones)."""
+    specs = [_spec(spec, key) for spec, key in suites]
+    suite_of = {spec.key: spec.name for spec in specs}
+
+    @multi_asset_check(
+        name=name,
+        specs=specs,
+        description=description,
+        can_subset=True,
+        required_resource_keys={"warehouse"},
+        pool=WAREHOUSE_POOL,
+    )
+    def _checks(context: AssetCheckExecutionContext):
+        run_id = context.op_execution_context.run_id
+        selected = context.selected_asset_check_keys
+        keys = [key for key in suite_of if key in selected]  # in the suites' order
+        key_of = {suite_of[key]: key for key in keys}
+        for suite_name, outcome in run_and_record(
+            context.resources.warehouse, [suite_of[key] for key in keys], run_id
+        ):
+            if not outcome.passed:
+                context.log.warning(f"{suite_name} : {outcome.summary_fr[:2000]}")
+            yield outcome_to_result(outcome, key_of[suite_name])
+
+    return _checks
 
 
 def default_raw_asset_key(contract: Contract) -> AssetKey:
@@ -98,29 +132,82 @@ def default_raw_asset_key(contract: Contract) -> AssetKey:
     return AssetKey([contract.raw_schema, contract.source_id])
 
 
+def reference_levels(contracts: dict[str, Contract]) -> dict[str, int]:
+    """0 for a source that references no other, 1 + the highest level of those it references
+    otherwise (``eau_volumes`` -> ``eau_udi``: 1)."""
+    levels: dict[str, int] = {}
+
+    def level(source_id: str, seen: frozenset[str] = frozenset()) -> int:
+        if source_id not in levels:
+            upstream = [
+                s
+                for s in contracts[source_id].referenced_sources
+                if s in contracts and s not in seen
+            ]
+            levels[source_id] = 1 + max(
+                (level(s, seen | {source_id}) for s in upstream), default=-1
+            )
+        return levels[source_id]
+
+    for source_id in contracts:
+        level(source_id)
+    return levels
+
+
 def build_raw_checks(
     contracts: dict[str, Contract] | None = None,
     asset_key_for: Callable[[Contract], AssetKey] = default_raw_asset_key,
 ) -> list[AssetChecksDefinition]:
-    """One blocking check per source contract, on its ingestion asset."""
+    """One blocking check per source contract, on its ingestion asset: one step for the
+    sources that reference no other, one more per level of references (a source checked
+    against another's values is ingested after that one's check: in the same step as its own
+    check, the step would wait for itself)."""
     contracts = default_contracts() if contracts is None else contracts
     specs = {s["name"]: s for s in check_specs(contracts)}
-    return [
-        _build_check(specs[raw_suite_name(c.source_id)], asset_key_for(c))
-        for c in contracts.values()
-    ]
+    levels = reference_levels(contracts)
+    checks = []
+    for level in sorted(set(levels.values())):
+        suites = [
+            (specs[raw_suite_name(c.source_id)], asset_key_for(c))
+            for c in contracts.values()
+            if levels[c.source_id] == level
+        ]
+        checks.append(
+            _build_checks(
+                "raw_suites" if level == 0 else f"raw_suites_{level + 1}",
+                "Contrôles Great Expectations des tables brutes, un par source (suites générées "
+                "des contrats)"
+                + (
+                    ""
+                    if level == 0
+                    else f", des sources contrôlées par rapport à d'autres (niveau {level})"
+                )
+                + ".",
+                suites,
+            )
+        )
+    return checks
 
 
 def build_mart_checks(
     asset_keys: dict[str, AssetKey] | None = None,
 ) -> list[AssetChecksDefinition]:
-    """One check per suite of expectations/marts.yml, on the asset the suite names.
+    """One check per suite of expectations/marts.yml, on the asset the suite names (one step
+    for all).
 
     ``asset_keys`` overrides the key of a suite (by suite name), should dbt's keys change.
     """
     overrides = asset_keys or {}
-    checks = []
-    for spec in check_specs(contracts={}):
-        key = overrides.get(spec["name"]) or AssetKey(list(spec["asset"]))
-        checks.append(_build_check(spec, key))
-    return checks
+    suites = [
+        (spec, overrides.get(spec["name"]) or AssetKey(list(spec["asset"])))
+        for spec in check_specs(contracts={})
+    ]
+    if not suites:
+        return []
+    return [
+        _build_checks(
+            "mart_suites",
+            "Contrôles Great Expectations des marts (expectations/marts.yml).",
+            suites,
+        )
+    ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import duckdb
 
 from dagster_project.release.records import ensure_release_tables
-from dagster_project.warehouse.relations import table_exists
+from dagster_project.warehouse.relations import column_exists, table_exists
 
 
 class FreezeRefused(RuntimeError):
@@ -40,27 +40,121 @@ def latest_run_id(con: duckdb.DuckDBPyConnection) -> str | None:
     return row[0] if row else None
 
 
-def blocking_failures(con: duckdb.DuckDBPyConnection, run_id: str | None) -> list[dict]:
-    """Blocking checks (GX suites, dbt tests) that failed in the run."""
-    if run_id is None:
-        return []
-    failures = []
+def _run_time(con: duckdb.DuckDBPyConnection, run_id: str):
+    """When the run last recorded a result (None: it recorded none)."""
+    parts = []
     if table_exists(con, "audit.check_results"):
-        for name, asset, description in con.execute(
-            "select check_name, asset, description_fr from audit.check_results "
-            "where run_id = ? and blocking and not passed order by check_name",
-            [run_id],
-        ).fetchall():
-            failures.append({"check": name, "asset": asset, "description": description})
+        parts.append(
+            "select max(checked_at) as last_at from audit.check_results where run_id = $run"
+        )
     if table_exists(con, "audit.dbt_results"):
-        for unique_id, status, message in con.execute(
-            "select unique_id, status, message from audit.dbt_results "
-            "where run_id = ? and status in ('fail', 'error') order by unique_id",
-            [run_id],
-        ).fetchall():
-            failures.append(
-                {"check": unique_id, "asset": "dbt", "description": f"{status}: {message}"}
+        parts.append(
+            "select max(recorded_at) as last_at from audit.dbt_results where run_id = $run"
+        )
+    if not parts:
+        return None
+    return con.execute(
+        f"select max(last_at) from ({' union all '.join(parts)})", {"run": run_id}
+    ).fetchone()[0]
+
+
+def _suite_names() -> set[str]:
+    from dagster_project.quality.suites import check_specs
+
+    return {spec["name"] for spec in check_specs()}
+
+
+def run_checks(
+    con: duckdb.DuckDBPyConnection, run_id: str | None, suites: set[str] | None = None
+) -> list[dict]:
+    """The Great Expectations suites' results that hold for the run: its own, and for each
+    suite of the project it did not run (a run limited to some sources checks only those and
+    the marts), the suite's latest result recorded before the run ended — its data has not
+    changed since (``carried_from``: the run that produced it). ``suites``: the project's
+    suites (default: those of the contracts and expectations/marts.yml)."""
+    if run_id is None or not table_exists(con, "audit.check_results"):
+        return []
+    until = _run_time(con, run_id)
+    if until is None:
+        return []
+    suites = _suite_names() if suites is None else suites
+    rows = con.execute(
+        "select check_name, asset, passed, blocking, severity, description_fr, run_id "
+        "from audit.check_results where run_id = $run "
+        "or (checked_at <= $until and list_contains($suites, check_name)) "
+        "qualify row_number() over (partition by check_name, asset "
+        "order by run_id = $run desc, checked_at desc, run_id desc) = 1 "
+        "order by check_name, asset",
+        {"run": run_id, "until": until, "suites": sorted(suites)},
+    ).fetchall()
+    return [
+        {
+            "check": name,
+            "asset": asset,
+            "passed": bool(passed),
+            "blocking": bool(blocking),
+            "severity": severity,
+            "description": description,
+            "carried_from": None if origin == run_id else origin,
+        }
+        for name, asset, passed, blocking, severity, description, origin in rows
+    ]
+
+
+def run_dbt_results(con: duckdb.DuckDBPyConnection, run_id: str | None) -> list[dict]:
+    """dbt's results that hold for the run: its own rows (a limited dbt build records the
+    other nodes' latest results with them: ``defs.assets.dbt.record_dbt_results``), or, for
+    a run without a dbt step, those of the last dbt build before it ended."""
+    if run_id is None or not table_exists(con, "audit.dbt_results"):
+        return []
+    until = _run_time(con, run_id)
+    if until is None:
+        return []
+    build = con.execute(
+        "select run_id from audit.dbt_results where run_id = $run or recorded_at <= $until "
+        "group by run_id order by bool_or(run_id = $run) desc, max(recorded_at) desc limit 1",
+        {"run": run_id, "until": until},
+    ).fetchone()
+    if build is None:
+        return []
+    return [
+        {
+            "unique_id": u,
+            "status": s,
+            "message": m,
+            "carried_from": c or (b if b != run_id else None),
+        }
+        for u, s, m, c, b in con.execute(
+            "select unique_id, status, message, "
+            + (
+                "carried_from"
+                if column_exists(con, "audit.dbt_results", "carried_from")
+                else "null"
             )
+            + ", run_id from audit.dbt_results where run_id = ? order by unique_id",
+            [build[0]],
+        ).fetchall()
+    ]
+
+
+# dbt statuses that block: a failed test, an error, a node never executed (NOT_RUN of
+# defs.assets.dbt, in a limited run after a test was added)
+DBT_BLOCKING = ("fail", "error", "not_run")
+
+
+def blocking_failures(con: duckdb.DuckDBPyConnection, run_id: str | None) -> list[dict]:
+    """Blocking checks (GX suites, dbt tests) that failed, in the results that hold for the
+    run (``run_checks``, ``run_dbt_results``: a limited run's own and the others' latest)."""
+    failures = [
+        {"check": c["check"], "asset": c["asset"], "description": c["description"]}
+        for c in run_checks(con, run_id)
+        if c["blocking"] and not c["passed"]
+    ]
+    failures += [
+        {"check": r["unique_id"], "asset": "dbt", "description": f"{r['status']}: {r['message']}"}
+        for r in run_dbt_results(con, run_id)
+        if r["status"] in DBT_BLOCKING
+    ]
     return failures
 
 
@@ -98,26 +192,20 @@ def apply_waivers(failures: list[dict], waivers: dict[str, str]) -> tuple[list[d
 
 
 def validation_summary(con: duckdb.DuckDBPyConnection, run_id: str | None) -> dict:
-    """Check and dbt results of the run, without the run id (it differs between warehouses)."""
+    """The check and dbt results that hold for the run (its own and, for a limited run, the
+    others' latest: ``run_checks``, ``run_dbt_results``), without run ids (they differ
+    between warehouses)."""
     summary: dict = {"checks": [], "dbt": {}}
     if run_id is None:
         return summary
-    if table_exists(con, "audit.check_results"):
-        summary["checks"] = [
-            {"check": n, "asset": a, "passed": bool(p), "blocking": bool(b), "severity": s}
-            for n, a, p, b, s in con.execute(
-                "select check_name, asset, passed, blocking, severity from audit.check_results "
-                "where run_id = ? order by check_name, asset",
-                [run_id],
-            ).fetchall()
-        ]
-    if table_exists(con, "audit.dbt_results"):
-        summary["dbt"] = dict(
-            con.execute(
-                "select status, count(*) from audit.dbt_results where run_id = ? group by status order by status",
-                [run_id],
-            ).fetchall()
-        )
+    summary["checks"] = [
+        {k: c[k] for k in ("check", "asset", "passed", "blocking", "severity")}
+        for c in run_checks(con, run_id)
+    ]
+    counts: dict[str, int] = {}
+    for row in run_dbt_results(con, run_id):
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    summary["dbt"] = dict(sorted(counts.items()))
     return summary
 
 

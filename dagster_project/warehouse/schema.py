@@ -177,7 +177,9 @@ create table if not exists audit.check_evidence (
     ),
     Relation(
         "audit.dbt_results",
-        "dbt build's test and model results of each run (a rerun replaces them); "
+        "dbt build's test and model results of each run (a rerun replaces them), one row per "
+        "node of the project: a run limited to some sources carries the other nodes' latest "
+        "result forward (``carried_from``: the run that produced it); "
         "defs.assets.dbt.record_dbt_results",
         """
 create table if not exists audit.dbt_results (
@@ -187,9 +189,11 @@ create table if not exists audit.dbt_results (
     failures integer,
     message varchar,
     execution_time double,
-    recorded_at timestamp default current_timestamp
+    recorded_at timestamp default current_timestamp,
+    carried_from varchar
 );
 """,
+        grows=(("carried_from", "VARCHAR"),),
     ),
     Relation(
         "audit.portal_journal",

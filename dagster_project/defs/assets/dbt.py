@@ -45,6 +45,7 @@ from dagster_project.defs.resources import WAREHOUSE_POOL, WarehouseResource, db
 from dagster_project.lib import progress as progress_lines
 from dagster_project.lib.progress import progress
 from dagster_project.settings import DBT_PROJECT_DIR
+from dagster_project.warehouse.relations import column_exists
 from dagster_project.warehouse.schema import ensure
 
 DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -136,8 +137,38 @@ class KpiDbtTranslator(DagsterDbtTranslator):
         return DBT_TESTS_SPEC if asset_spec.key == DBT_TESTS_CHECK.asset_key else None
 
 
-def record_dbt_results(warehouse: WarehouseResource, run_id: str, run_results: dict) -> int:
-    """Keep dbt's test and model results in the warehouse (audit.dbt_results); failures count."""
+# a node of the project that no run has built or tested yet, in a run limited to other sources
+NOT_RUN = "not_run"
+
+
+def project_nodes(manifest: Mapping[str, Any]) -> list[str]:
+    """The nodes a full ``dbt build`` runs (models, seeds, snapshots, data tests; not the unit
+    tests, left out of the production build; not ephemeral models, which dbt never runs)."""
+    return sorted(
+        unique_id
+        for unique_id, node in (manifest.get("nodes") or {}).items()
+        if node.get("resource_type") in ("model", "seed", "snapshot", "test")
+        and (node.get("config") or {}).get("enabled", True)
+        and (node.get("config") or {}).get("materialized") != "ephemeral"
+    )
+
+
+def record_dbt_results(
+    warehouse: WarehouseResource,
+    run_id: str,
+    run_results: dict,
+    project: list[str] | None = None,
+) -> int:
+    """Keep dbt's test and model results in the warehouse (audit.dbt_results); failures count.
+
+    ``project``: every node of the project (``project_nodes``). A run limited to some sources
+    (``kpi run`` after a re-delivery, the ``new_deliveries`` sensor, ``--select``) builds and
+    tests only what depends on them; the other nodes' data did not change, so their latest
+    result still holds and is carried into this run's rows (``carried_from``: the run that
+    produced it). The run's rows are then the whole project's evidence, as after a full
+    build: what the publication, the freeze and the release manifest read. A node no run has
+    ever executed (a test added since, in a limited run) is recorded ``not_run``, which blocks
+    like a failure until a full run executes it."""
     rows = []
     for result in run_results.get("results", []):
         rows.append(
@@ -150,6 +181,9 @@ def record_dbt_results(warehouse: WarehouseResource, run_id: str, run_results: d
                 result.get("execution_time"),
             )
         )
+    ran = {r[1] for r in rows}
+    missing = [unique_id for unique_id in project or [] if unique_id not in ran]
+    carried = 0
     with warehouse.connect(step="résultats de dbt build") as con:
         ensure(con, "audit.dbt_results")
         con.execute("delete from audit.dbt_results where run_id = ?", [run_id])
@@ -159,7 +193,48 @@ def record_dbt_results(warehouse: WarehouseResource, run_id: str, run_results: d
                 "execution_time) values (?, ?, ?, ?, ?, ?)",
                 rows,
             )
-    return sum(1 for r in rows if r[2] in ("fail", "error"))
+        if missing:
+            carried = con.execute(
+                "insert into audit.dbt_results (run_id, unique_id, status, failures, message, "
+                "execution_time, carried_from) "
+                "select ?, unique_id, status, failures, message, execution_time, "
+                "coalesce(carried_from, run_id) from audit.dbt_results "
+                "where run_id <> ? and list_contains(?, unique_id) "
+                "qualify row_number() over (partition by unique_id order by recorded_at desc, "
+                "run_id desc) = 1",
+                [run_id, run_id, missing],
+            ).fetchone()[0]
+            never = sorted(
+                set(missing)
+                - {
+                    r[0]
+                    for r in con.execute(
+                        "select unique_id from audit.dbt_results where run_id = ?", [run_id]
+                    ).fetchall()
+                }
+            )
+            if never:
+                con.executemany(
+                    "insert into audit.dbt_results (run_id, unique_id, status, failures, "
+                    "message) values (?, ?, ?, null, ?)",
+                    [
+                        (
+                            run_id,
+                            unique_id,
+                            NOT_RUN,
+                            "jamais exécuté sur tout l'entrepôt : une exécution complète "
+                            "(kpi run --force) le fera",
+                        )
+                        for unique_id in never
+                    ],
+                )
+        failures = con.execute(
+            "select count(*) from audit.dbt_results where run_id = ? and status in (?, ?, ?)",
+            [run_id, "fail", "error", NOT_RUN],
+        ).fetchone()[0]
+    if carried:
+        progress(f"dbt : {carried} résultat(s) des parties non reconstruites repris")
+    return failures
 
 
 def _latest_dbt_run(con) -> str | None:
@@ -188,8 +263,13 @@ def dbt_tests_result(warehouse: WarehouseResource, run_id: str | None) -> AssetC
             run_id = _latest_dbt_run(con)
         rows = (
             con.execute(
-                "select unique_id, status, failures, message from audit.dbt_results "
-                "where run_id = ? order by unique_id",
+                "select unique_id, status, failures, message, "
+                + (
+                    "carried_from is not null"
+                    if column_exists(con, "audit.dbt_results", "carried_from")
+                    else "false"
+                )
+                + " from audit.dbt_results where run_id = ? order by unique_id",
                 [run_id],
             ).fetchall()
             if exists and run_id
@@ -198,9 +278,13 @@ def dbt_tests_result(warehouse: WarehouseResource, run_id: str | None) -> AssetC
     tests = [r for r in rows if r[0].startswith("test.")]
     count = {s: sum(1 for r in tests if r[1] == s) for s in ("pass", "fail", "warn", "error")}
     skipped = sum(1 for r in tests if r[1] == "skipped")
+    never = sum(1 for r in rows if r[1] == NOT_RUN)
+    carried = sum(1 for r in tests if r[4])
     broken = sorted(r[0] for r in rows if not r[0].startswith("test.") and r[1] == "error")
-    failing = [r for r in tests if r[1] in ("fail", "error")] + [r for r in tests if r[1] == "warn"]
-    blocking = count["fail"] + count["error"] + len(broken)
+    failing = [r for r in tests if r[1] in ("fail", "error", NOT_RUN)] + [
+        r for r in tests if r[1] == "warn"
+    ]
+    blocking = count["fail"] + count["error"] + len(broken) + never
     lines = [
         f"- {r[1]} : {_test_name(r[0])}"
         + (f" ({r[2]} ligne(s))" if r[2] else "")
@@ -216,6 +300,13 @@ def dbt_tests_result(warehouse: WarehouseResource, run_id: str | None) -> AssetC
             f"dbt build : {len(tests)} test(s), {count['pass']} réussi(s), {count['fail']} en "
             f"échec, {count['warn']} en avertissement, {count['error']} en erreur, {skipped} "
             f"non exécuté(s)"
+            + (f", {never} jamais exécuté(s)" if never else "")
+            + (
+                f" ; {carried} résultat(s) repris d'une exécution précédente (parties de "
+                "l'entrepôt que cette exécution n'a pas reconstruites)"
+                if carried
+                else ""
+            )
             + (f" ; {len(broken)} modèle(s) ou seed(s) en erreur" if broken else "")
             + "."
         )
@@ -235,6 +326,8 @@ def dbt_tests_result(warehouse: WarehouseResource, run_id: str | None) -> AssetC
             "en_avertissement": MetadataValue.int(count["warn"]),
             "en_erreur": MetadataValue.int(count["error"]),
             "non_exécutés": MetadataValue.int(skipped),
+            "jamais_exécutés": MetadataValue.int(never),
+            "repris": MetadataValue.int(carried),
             "modèles_en_erreur": MetadataValue.int(len(broken)),
             "échecs": MetadataValue.md("\n".join(lines) if lines else "aucun"),
         },
@@ -376,7 +469,9 @@ def build_dbt_assets():
                 results = invocation.get_artifact("run_results.json")
             except Exception:  # no artifact when dbt could not start at all
                 results = {}
-            failures = record_dbt_results(warehouse, context.run_id, results)
+            failures = record_dbt_results(
+                warehouse, context.run_id, results, project_nodes(invocation.manifest)
+            )
         prune_invocation_dirs(Path(invocation.target_path).parent)
         progress(f"dbt build terminé : {failures} échec(s)")
         if not invocation.is_successful() and not results:

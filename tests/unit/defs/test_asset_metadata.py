@@ -105,6 +105,57 @@ def test_the_dbt_tests_check_summarises_the_recorded_results(tmp_path):
     assert dbt_tests_result(warehouse, None).metadata["exécution"].value == "run-2"  # the last
 
 
+def test_a_limited_dbt_build_carries_the_other_nodes_latest_results(tmp_path):
+    """A run limited to some sources tests only what depends on them: the other nodes' latest
+    results are carried into its rows, so the run's evidence covers the whole project; a node
+    never run blocks; a node gone from the project is not carried."""
+    warehouse = WarehouseResource(path=str(tmp_path / "w.duckdb"))
+    a, b, gone = "test.kpi_warehouse.a.1", "test.kpi_warehouse.b.2", "test.kpi_warehouse.gone.3"
+    model = "model.kpi_warehouse.m"
+    record_dbt_results(
+        warehouse,
+        "run-1",
+        _run_results(
+            (model, "success", None, ""),
+            (a, "pass", 0, ""),
+            (b, "fail", 2, "Got 2 results"),
+            (gone, "pass", 0, ""),
+        ),
+        [model, a, b, gone],
+    )
+    new = "test.kpi_warehouse.new.4"
+    failures = record_dbt_results(
+        warehouse, "run-2", _run_results((a, "pass", 0, "")), [model, a, b, new]
+    )
+    assert failures == 2  # b still fails (carried), new has never run
+    with warehouse.connect(read_only=True) as con:
+        rows = {
+            r[0]: r[1:]
+            for r in con.execute(
+                "select unique_id, status, carried_from from audit.dbt_results "
+                "where run_id = 'run-2'"
+            ).fetchall()
+        }
+    assert rows == {
+        a: ("pass", None),
+        b: ("fail", "run-1"),
+        model: ("success", "run-1"),
+        new: ("not_run", None),
+    }
+    result = dbt_tests_result(warehouse, "run-2")
+    assert not result.passed and result.severity == AssetCheckSeverity.ERROR
+    assert result.metadata["repris"].value == 1
+    assert result.metadata["jamais_exécutés"].value == 1
+    assert "new" in result.metadata["échecs"].value
+    # carried again by a third limited run: the origin stays the run that produced it
+    record_dbt_results(warehouse, "run-3", _run_results((new, "pass", 0, "")), [model, a, b, new])
+    with warehouse.connect(read_only=True) as con:
+        assert con.execute(
+            "select carried_from from audit.dbt_results where run_id = 'run-3' and unique_id = ?",
+            [b],
+        ).fetchone() == ("run-1",)
+
+
 def test_the_dbt_assets_carry_one_summary_check_only():
     from dagster_project.defs.assets.dbt import build_dbt_assets
 

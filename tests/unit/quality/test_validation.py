@@ -419,8 +419,12 @@ def test_asset_checks_cover_every_suite_on_the_right_assets(contracts):
     from dagster_project.defs.assets.ingestion import raw_asset_key
     from dagster_project.defs.checks import build_mart_checks, build_raw_checks
 
-    raw = build_raw_checks()
-    assert len(raw) == len(contracts)
+    raw = build_raw_checks()  # one step for the sources that reference none, one per level
+    assert [check.op.name for check in raw] == ["raw_suites", "raw_suites_2"]
+    assert {spec.name for spec in raw[1].check_specs} == {
+        f"raw_{s}" for s, c in contracts.items() if c.referenced_sources
+    }
+    assert sum(len(list(check.check_specs)) for check in raw) == len(contracts)
     targets = {spec.asset_key: spec for check in raw for spec in check.check_specs}
     for contract in contracts.values():
         spec = targets[raw_asset_key(contract)]
@@ -433,7 +437,7 @@ def test_asset_checks_cover_every_suite_on_the_right_assets(contracts):
 
 
 def test_asset_check_runs_suite_and_records_under_the_run_id(warehouse, gx):
-    from dagster import AssetCheckSeverity, build_asset_check_context
+    from dagster import AssetCheckSeverity, AssetKey, build_asset_check_context
 
     from dagster_project.defs.checks import build_mart_checks
     from dagster_project.defs.resources import WarehouseResource
@@ -443,22 +447,28 @@ def test_asset_check_runs_suite_and_records_under_the_run_id(warehouse, gx):
         "update marts.fct_indicator_values set value = 60 "
         "where indicator_id = 'council_members_total' and year = 2024",
     )
-    [check] = [
-        c for c in build_mart_checks() if c.check_specs and "yoy" in next(iter(c.check_specs)).name
-    ]
+    [check] = build_mart_checks()  # the marts' suites, run together in one step
     resources = {"warehouse": WarehouseResource(path=str(warehouse))}
     context = build_asset_check_context(resources=resources)
-    result = check(context)
+    results = {r.check_name: r for r in check(context)}
     run_id = context.op_execution_context.run_id
     del context  # tear the resources down now, not at interpreter exit
     gc.collect()
+    assert set(results) == set(mart_suites())
+    result = results["marts_fct_yoy_jumps"]
+    assert result.asset_key == AssetKey(["marts", "fct_indicator_values"])
     assert not result.passed and result.severity == AssetCheckSeverity.WARN
     assert "council_members_total" in result.metadata["échecs"].value
     with duckdb.connect(str(warehouse), read_only=True) as con:
         rows = con.execute(
-            "select run_id, check_name, passed, blocking from audit.check_results"
+            "select run_id, check_name, passed, blocking from audit.check_results "
+            "where check_name = 'marts_fct_yoy_jumps'"
         ).fetchall()
+        recorded = {
+            r[0] for r in con.execute("select check_name from audit.check_results").fetchall()
+        }
     assert rows == [(run_id, "marts_fct_yoy_jumps", False, False)]
+    assert recorded == set(mart_suites())
 
 
 def test_scrub_masks_pseudonyms_in_strings_but_keeps_numbers_valid():
