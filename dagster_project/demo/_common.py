@@ -17,22 +17,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from dagster_project.contracts.reference import MONTHS_FR
 from dagster_project.settings import CATALOGUE_CSV, COMMUNES_CSV
-
-MONTHS_FR = [
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-]
 
 NBSP = "\u00a0"
 NNBSP = "\u202f"

@@ -4,7 +4,7 @@ and Data Docs of each release, and the portal's journal (who uploaded, reviewed,
 froze what and when).
 
 The list of releases is read from the published copy (``release.releases``); verification,
-diff and trace are the ``kpi`` commands' own output (``runner.kpi_command``).
+diff and trace are the ``kpi`` commands' own output (``web.Page.kpi``).
 """
 
 from __future__ import annotations
@@ -15,12 +15,10 @@ from pathlib import Path
 
 import duckdb
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
 from starlette.responses import FileResponse
 from starlette.routing import Route
 
-from dagster_project.portal.runner import kpi_command
-from dagster_project.portal.web import _portal, _require
+from dagster_project.portal.web import Page, signed_in
 from dagster_project.release.exports import CHECKS_PAGE
 
 RELEASE_ID = re.compile(r"^RA-\d{4}-v\d+$")
@@ -55,30 +53,19 @@ def release_dir(portal, release_id: str) -> Path | None:
     return folder
 
 
-async def index(request: Request):
-    portal = _portal(request)
-    account, csrf, error = _require(request, "auditor", "steering")
-    if error is not None:
-        return error
-    found = await run_in_threadpool(releases, portal)
-    return portal.render(
-        request,
-        "audit.html",
-        {"title": "Publications figées", "releases": found},
-        account=account,
-        csrf=csrf,
-    )
+@signed_in("auditor", "steering")
+async def index(page: Page):
+    found = await run_in_threadpool(releases, page.portal)
+    return page.render("audit.html", {"title": "Publications figées", "releases": found})
 
 
-async def release_page(request: Request):
-    portal = _portal(request)
-    account, csrf, error = _require(request, "auditor", "steering")
-    if error is not None:
-        return error
-    release_id = str(request.path_params["release_id"])
+@signed_in("auditor", "steering")
+async def release_page(page: Page):
+    portal = page.portal
+    release_id = str(page.request.path_params["release_id"])
     folder = release_dir(portal, release_id)
     if folder is None:
-        return portal.error(request, 404, "Publication inconnue.", account, csrf)
+        return page.error(404, "Publication inconnue.")
     manifest = None
     if (folder / "manifest.json").is_file():
         manifest = json.dumps(
@@ -86,18 +73,11 @@ async def release_page(request: Request):
             ensure_ascii=False,
             indent=2,
         )
-    code, verification = await run_in_threadpool(
-        kpi_command,
-        portal.settings,
-        "verify",
-        "--release",
-        release_id,
-        "--releases",
-        str(portal.settings.releases_dir),
+    code, verification = await page.kpi(
+        "verify", "--release", release_id, "--releases", str(portal.settings.releases_dir)
     )
-    portal.store.log(account, "publication vérifiée", detail=f"{release_id} : code {code}")
-    return portal.render(
-        request,
+    portal.store.log(page.account, "publication vérifiée", detail=f"{release_id} : code {code}")
+    return page.render(
         "release.html",
         {
             "title": f"Publication {release_id}",
@@ -109,32 +89,26 @@ async def release_page(request: Request):
             "has_docs": (folder / "data_docs" / "index.html").is_file(),
             "has_checks": (folder / CHECKS_PAGE).is_file(),
         },
-        account=account,
-        csrf=csrf,
     )
 
 
-async def release_file(request: Request):
-    portal = _portal(request)
-    account, csrf, error = _require(request, "auditor", "steering")
-    if error is not None:
-        return error
-    folder = release_dir(portal, str(request.path_params["release_id"]))
+@signed_in("auditor", "steering")
+async def release_file(page: Page):
+    portal = page.portal
+    folder = release_dir(portal, str(page.request.path_params["release_id"]))
     if folder is None:
-        return portal.error(request, 404, "Publication inconnue.", account, csrf)
-    path = (folder / str(request.path_params["path"])).resolve()
+        return page.error(404, "Publication inconnue.")
+    path = (folder / str(page.request.path_params["path"])).resolve()
     if folder not in path.parents or not path.is_file():
-        return portal.error(request, 404, "Fichier introuvable.", account, csrf)
+        return page.error(404, "Fichier introuvable.")
     return FileResponse(path)
 
 
-async def diff(request: Request):
-    portal = _portal(request)
-    account, csrf, error = _require(request, "auditor", "steering")
-    if error is not None:
-        return error
-    old = request.query_params.get("ancienne", "")
-    new = request.query_params.get("nouvelle", "")
+@signed_in("auditor", "steering")
+async def diff(page: Page):
+    portal = page.portal
+    old = page.request.query_params.get("ancienne", "")
+    new = page.request.query_params.get("nouvelle", "")
     output, errors = None, {}
     if old or new:
         if not RELEASE_ID.match(old):
@@ -142,10 +116,9 @@ async def diff(request: Request):
         if not RELEASE_ID.match(new):
             errors["nouvelle"] = "Choisissez la publication d'arrivée."
         if not errors:
-            _code, output = await run_in_threadpool(kpi_command, portal.settings, "diff", old, new)
+            _code, output = await page.kpi("diff", old, new)
     found = await run_in_threadpool(releases, portal)
-    return portal.render(
-        request,
+    return page.render(
         "diff.html",
         {
             "title": "Différences entre deux publications",
@@ -155,17 +128,12 @@ async def diff(request: Request):
             "output": output,
             "errors": errors,
         },
-        account=account,
-        csrf=csrf,
     )
 
 
-async def trace(request: Request):
-    portal = _portal(request)
-    account, csrf, error = _require(request, "auditor", "steering")
-    if error is not None:
-        return error
-    q = request.query_params
+@signed_in("auditor", "steering")
+async def trace(page: Page):
+    q = page.request.query_params
     indicator, year, commune = q.get("indicateur", ""), q.get("annee", ""), q.get("commune", "")
     release = q.get("publication", "")
     output, errors = None, {}
@@ -186,9 +154,8 @@ async def trace(request: Request):
                 args += ["--commune", commune]
             if release:
                 args += ["--release", release]
-            _code, output = await run_in_threadpool(kpi_command, portal.settings, *args)
-    return portal.render(
-        request,
+            _code, output = await page.kpi(*args)
+    return page.render(
         "trace.html",
         {
             "title": "Tracer une valeur",
@@ -199,26 +166,19 @@ async def trace(request: Request):
             "output": output,
             "errors": errors,
         },
-        account=account,
-        csrf=csrf,
     )
 
 
-async def journal(request: Request):
-    portal = _portal(request)
-    account, csrf, error = _require(request, "auditor", "steering")
-    if error is not None:
-        return error
-    return portal.render(
-        request,
+@signed_in("auditor", "steering")
+async def journal(page: Page):
+    portal = page.portal
+    return page.render(
         "journal.html",
         {
             "title": "Journal du portail",
             "entries": portal.store.journal(limit=500),
             "uploads": portal.store.uploads(limit=200),
         },
-        account=account,
-        csrf=csrf,
     )
 
 

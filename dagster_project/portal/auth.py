@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
 from dagster_project.portal import security
-from dagster_project.portal.web import _form_with_csrf, _portal, _require, client_of, home_of
+from dagster_project.portal.web import Page, _portal, client_of, home_of, signed_in
 
 
 async def login_page(request: Request):
@@ -95,30 +95,22 @@ async def login_submit(request: Request):
     return response
 
 
-async def logout(request: Request):
-    portal = _portal(request)
-    account, csrf, error = _require(request)
-    if error is not None:
-        return error
-    form, ok = await _form_with_csrf(request, csrf, max_files=0, max_fields=3)
-    if not ok:
-        return portal.error(
-            request, 403, "Jeton de sécurité (CSRF) absent ou invalide.", account, csrf
-        )
+@signed_in()
+async def logout(page: Page):
+    portal, request = page.portal, page.request
+    await page.form(max_files=0, max_fields=3)
     session_id, _ = security.session_id_of(portal.key, request.cookies.get(security.SESSION_COOKIE))
     if session_id:
         portal.store.end_session(session_id)
-    portal.store.log(account, "déconnexion", client=client_of(request))
+    portal.store.log(page.account, "déconnexion", client=client_of(request))
     response = RedirectResponse("/connexion", status_code=303)
     response.delete_cookie(security.SESSION_COOKIE, path="/")
     return response
 
 
-async def home(request: Request):
-    account, _csrf, error = _require(request)
-    if error is not None:
-        return error
-    return RedirectResponse(home_of(account), status_code=303)
+@signed_in()
+async def home(page: Page):
+    return RedirectResponse(home_of(page.account), status_code=303)
 
 
 def routes() -> list[Route]:

@@ -13,14 +13,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from starlette.datastructures import UploadFile
-from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse
 from starlette.routing import Route
 
 from dagster_project.campaign.plan import Campaign
 from dagster_project.campaign.templates.workbook import write_templates
 from dagster_project.defs.schedules import closing_date, is_open
-from dagster_project.portal import security
 from dagster_project.portal.accounts import Account
 from dagster_project.portal.core import Portal
 from dagster_project.portal.intake import (
@@ -30,18 +28,29 @@ from dagster_project.portal.intake import (
     _receive_upload,
     _source_context,
 )
-from dagster_project.portal.web import _portal, _require
+from dagster_project.portal.web import Page, signed_in
+
+CSRF_NOTHING_SAVED = "Jeton de sécurité (CSRF) absent ou invalide : rien n'a été enregistré."
 
 
 def _entries_for(portal: Portal, account: Account, campaign: Campaign):
     return [e for e in campaign.entries if account.may_deliver_for(e.department)]
 
 
-async def department_home(request: Request):
-    portal = _portal(request)
-    account, csrf, error = _require(request, "department")
-    if error is not None:
-        return error
+def _source_of(page: Page):
+    """(year, department, source_id, campaign, entry) of the source in the page's path, when
+    the account may deliver it in an open campaign; else the page is refused."""
+    year, department, source_id = _path_params(page.request)
+    found, refusal = _source_context(page.portal, page.account, year, department, source_id)
+    if refusal:
+        page.refuse(*refusal)
+    campaign, entry = found
+    return year, department, source_id, campaign, entry
+
+
+@signed_in("department")
+async def department_home(page: Page):
+    portal, account = page.portal, page.account
     campaigns = []
     for campaign in portal.open_campaigns():
         entries = _entries_for(portal, account, campaign)
@@ -59,25 +68,19 @@ async def department_home(request: Request):
                 "entries": [(e, rows.get((e.department, e.source_id))) for e in entries],
             }
         )
-    return portal.render(
-        request,
-        "department.html",
-        {"campaigns": campaigns, "title": "Mes livraisons"},
-        account=account,
-        csrf=csrf,
-    )
+    return page.render("department.html", {"campaigns": campaigns, "title": "Mes livraisons"})
 
 
-async def source_page(request: Request, context: dict | None = None, status: int = 200):
-    portal = _portal(request)
-    account, csrf, error = _require(request, "department")
-    if error is not None:
-        return error
-    year, department, source_id = _path_params(request)
-    found, refusal = _source_context(portal, account, year, department, source_id)
-    if refusal:
-        return portal.error(request, refusal[0], refusal[1], account, csrf)
-    campaign, entry = found
+@signed_in("department")
+async def source_page(page: Page):
+    return _source_view(page)
+
+
+def _source_view(page: Page, context: dict | None = None, status: int = 200):
+    """A source's page: its status, history and upload form (``context``: an upload's
+    refusal to show in the form, with its ``status``)."""
+    portal = page.portal
+    year, department, source_id, campaign, entry = _source_of(page)
     rows = [
         r
         for r in portal.status_rows(year)
@@ -103,19 +106,13 @@ async def source_page(request: Request, context: dict | None = None, status: int
         "max_mb": portal.config.max_upload_bytes // (1024 * 1024),
     }
     ctx.update(context or {})
-    return portal.render(request, "source.html", ctx, status, account=account, csrf=csrf)
+    return page.render("source.html", ctx, status)
 
 
-async def template_download(request: Request):
-    portal = _portal(request)
-    account, csrf, error = _require(request, "department")
-    if error is not None:
-        return error
-    year, department, source_id = _path_params(request)
-    found, refusal = _source_context(portal, account, year, department, source_id)
-    if refusal:
-        return portal.error(request, refusal[0], refusal[1], account, csrf)
-    campaign, _entry = found
+@signed_in("department")
+async def template_download(page: Page):
+    portal = page.portal
+    year, department, source_id, campaign, _entry = _source_of(page)
     folder = portal.state / "modeles" / str(year)
     path = folder / department / f"{source_id}_{year}.xlsx"
     stamp = campaign.path.stat().st_mtime if campaign.path else 0
@@ -127,9 +124,9 @@ async def template_download(request: Request):
             deadlines = {k: (due, campaign.steering.email) for k, (due, _o) in deadlines.items()}
         write_templates(year, folder, departments=[department], deadlines=deadlines)
     if not path.exists():
-        return portal.error(request, 404, "Aucun modèle pour cette source.", account, csrf)
+        return page.error(404, "Aucun modèle pour cette source.")
     portal.store.log(
-        account, "modèle téléchargé", year=year, department=department, source_id=source_id
+        page.account, "modèle téléchargé", year=year, department=department, source_id=source_id
     )
     return FileResponse(
         path,
@@ -138,39 +135,26 @@ async def template_download(request: Request):
     )
 
 
-async def upload(request: Request):
-    portal = _portal(request)
-    account, csrf, error = _require(request, "department")
-    if error is not None:
-        return error
-    year, department, source_id = _path_params(request)
-    found, refusal = _source_context(portal, account, year, department, source_id)
-    if refusal:
-        return portal.error(request, refusal[0], refusal[1], account, csrf)
+@signed_in("department")
+async def upload(page: Page):
+    request, account = page.request, page.account
+    year, department, source_id, _campaign, _entry = _source_of(page)
     ok, refusal = await _receive_upload(request, account, year, department, source_id, "web")
     if refusal:
-        return await source_page(request, {"upload_error": refusal[1]}, refusal[0])
-    form = await request.form(max_files=1, max_fields=3)
-    if not security.tokens_equal(form.get("csrf"), csrf):
-        return portal.error(
-            request,
-            403,
-            "Jeton de sécurité (CSRF) absent ou invalide : rien n'a été enregistré.",
-            account,
-            csrf,
-        )
+        return _source_view(page, {"upload_error": refusal[1]}, refusal[0])
+    form = await page.form(CSRF_NOTHING_SAVED, max_files=1, max_fields=3)
     file = form.get("fichier")
     if not isinstance(file, UploadFile) or not file.filename:
-        return await source_page(request, {"upload_error": "Choisissez le fichier à déposer."}, 400)
+        return _source_view(page, {"upload_error": "Choisissez le fichier à déposer."}, 400)
     outcome = await _judge(request, account, file, year, department, source_id, "web")
     if isinstance(outcome, tuple):
-        return await source_page(request, {"upload_error": outcome[1]}, outcome[0])
+        return _source_view(page, {"upload_error": outcome[1]}, outcome[0])
     return RedirectResponse(f"/depots/{outcome['upload_id']}", status_code=303)
 
 
-def _upload_for(request: Request, account: Account):
-    portal = _portal(request)
-    upload_row = portal.store.upload(str(request.path_params["upload_id"]))
+def _upload_for(page: Page):
+    account = page.account
+    upload_row = page.portal.store.upload(str(page.request.path_params["upload_id"]))
     if upload_row is None or not account.may_deliver_for(upload_row["department"]):
         if account.role == "steering" and upload_row is not None:
             return upload_row
@@ -178,19 +162,14 @@ def _upload_for(request: Request, account: Account):
     return upload_row
 
 
-async def upload_page(request: Request):
-    portal = _portal(request)
-    account, csrf, error = _require(request, "department", "steering")
-    if error is not None:
-        return error
-    row = _upload_for(request, account)
+@signed_in("department", "steering")
+async def upload_page(page: Page):
+    portal = page.portal
+    row = _upload_for(page)
     if row is None:
-        return portal.error(
-            request, 403, "Ce dépôt n'est pas le vôtre : accès refusé.", account, csrf
-        )
+        return page.error(403, "Ce dépôt n'est pas le vôtre : accès refusé.")
     contract = portal.contracts.get(row["source_id"])
-    return portal.render(
-        request,
+    return page.render(
         "upload.html",
         {
             "title": ("Fichier accepté" if row["outcome"] == "accepted" else "Fichier rejeté")
@@ -201,33 +180,26 @@ async def upload_page(request: Request):
             "follow": portal.follow(row),
             "base": f"/direction/{row['year']}/{row['department']}/{row['source_id']}",
         },
-        account=account,
-        csrf=csrf,
     )
 
 
-async def upload_follow(request: Request):
-    portal = _portal(request)
-    account, csrf, error = _require(request, "department", "steering")
-    if error is not None:
-        return error
-    row = _upload_for(request, account)
+@signed_in("department", "steering")
+async def upload_follow(page: Page):
+    row = _upload_for(page)
     if row is None:
         return JSONResponse({"erreur": "accès refusé"}, status_code=403)
-    return JSONResponse(portal.follow(row))
+    return JSONResponse(page.portal.follow(row))
 
 
-async def upload_report(request: Request):
-    portal = _portal(request)
-    account, csrf, error = _require(request, "department", "steering")
-    if error is not None:
-        return error
-    row = _upload_for(request, account)
+@signed_in("department", "steering")
+async def upload_report(page: Page):
+    portal = page.portal
+    row = _upload_for(page)
     if row is None or not row["report_path"]:
-        return portal.error(request, 404, "Aucun rapport de rejet pour ce dépôt.", account, csrf)
+        return page.error(404, "Aucun rapport de rejet pour ce dépôt.")
     path = Path(row["report_path"])
     if not path.is_file() or portal.state.resolve() not in path.resolve().parents:
-        return portal.error(request, 404, "Rapport introuvable.", account, csrf)
+        return page.error(404, "Rapport introuvable.")
     return FileResponse(
         path,
         filename=f"{row['source_id']}_{row['year']}.rejet.csv",

@@ -2,30 +2,36 @@
 
 The campaign's status is computed by ``campaign.status.campaign_status`` on the published
 copy (read-only, never waits for a run). Reminders, reviews and the freeze go through the
-``kpi`` commands themselves (``runner.kpi_command``): same checks, same messages, same turn
-in the warehouse as on the command line; the portal records who did what in its journal.
+``kpi`` commands themselves (``web.Page.kpi``): same checks, same messages, same turn in the
+warehouse as on the command line; the portal records who did what in its journal.
+
+The reminders' page is a preview that writes nothing: ``kpi remind`` writes the day's
+e-mails into a temporary folder, read then removed, so that neither the reminders' folder
+nor their journal (``journal_des_relances.csv``) changes until they are sent
+(``kpi remind --send``, which writes them, sends them and records both in the journal).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
+from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
 from starlette.routing import Route
 
 from dagster_project.campaign.mail import read_reminder
 from dagster_project.campaign.status import summarize
 from dagster_project.defs.schedules import closing_date
-from dagster_project.portal.runner import kpi_command
-from dagster_project.portal.web import _form_with_csrf, _portal, _require
+from dagster_project.portal.web import Page, signed_in
 from dagster_project.quality.review import STATUSES
 
 FILTERS = {"retard": "en retard", "rejete": "rejeté", "attente": "en attente de traitement"}
 REVIEW_STATUSES = tuple(STATUSES)
 
 
-def _year(request: Request, portal) -> int | None:
+def _year(page: Page) -> int | None:
+    request, portal = page.request, page.portal
     value = request.query_params.get("annee") or request.path_params.get("year")
     if value and str(value).isdigit():
         return int(value)
@@ -85,17 +91,15 @@ def progress_chart(rows, campaign, today: dt.date) -> dict:
     }
 
 
-async def overview(request: Request):
-    portal = _portal(request)
-    account, csrf, error = _require(request, "steering")
-    if error is not None:
-        return error
-    year = _year(request, portal)
+@signed_in("steering")
+async def overview(page: Page):
+    portal = page.portal
+    year = _year(page)
     campaign = portal.campaign(year) if year else None
     if campaign is None:
-        return portal.error(request, 404, "Aucune campagne lisible.", account, csrf)
+        return page.error(404, "Aucune campagne lisible.")
     rows = await run_in_threadpool(portal.status_rows, year)
-    chosen = request.query_params.get("filtre", "")
+    chosen = page.request.query_params.get("filtre", "")
     shown = rows
     if chosen == "retard":
         shown = [r for r in rows if r.late]
@@ -104,8 +108,7 @@ async def overview(request: Request):
     elif chosen == "attente":
         shown = [r for r in rows if r.pending_file]
     today = portal.config.today()
-    return portal.render(
-        request,
+    return page.render(
         "steering.html",
         {
             "title": f"Campagne {year}",
@@ -121,52 +124,12 @@ async def overview(request: Request):
             "uploads": portal.store.uploads(year=year, limit=20),
             "runs": portal.runner.runs()[-10:],
         },
-        account=account,
-        csrf=csrf,
     )
 
 
-def _today_args(portal) -> list[str]:
-    return ["--today", portal.config.today().isoformat()]
-
-
-async def reminders(request: Request):
-    portal = _portal(request)
-    account, csrf, error = _require(request, "steering")
-    if error is not None:
-        return error
-    year = _year(request, portal)
-    out = portal.state / "relances"
-    sent = None
-    if request.method == "POST":
-        form, ok = await _form_with_csrf(request, csrf, max_files=0, max_fields=5)
-        if not ok:
-            return portal.error(
-                request, 403, "Jeton de sécurité (CSRF) absent ou invalide.", account, csrf
-            )
-        code, output = await run_in_threadpool(
-            kpi_command,
-            portal.settings,
-            "remind",
-            "--year",
-            str(year),
-            "--out",
-            str(out),
-            "--sources",
-            str(portal.settings.sources_dir),
-            *_today_args(portal),
-            "--send",
-        )
-        sent = {"code": code, "output": output}
-        portal.store.log(
-            account,
-            "relances envoyées" if code == 0 else "relances non envoyées",
-            year=year,
-            detail=output.splitlines()[-1] if output else "",
-        )
-    code, preview = await run_in_threadpool(
-        kpi_command,
-        portal.settings,
+def _remind_args(page: Page, year: int, out: Path) -> list[str]:
+    portal = page.portal
+    return [
         "remind",
         "--year",
         str(year),
@@ -174,24 +137,58 @@ async def reminders(request: Request):
         str(out),
         "--sources",
         str(portal.settings.sources_dir),
-        *_today_args(portal),
-    )
-    folder = out / portal.config.today().isoformat()
-    messages = []
-    if folder.is_dir():
-        for path in sorted(folder.glob("*.eml")):
-            message = read_reminder(path)
-            body = message.get_body(preferencelist=("plain",))
-            messages.append(
-                {
-                    "to": message["To"],
-                    "subject": message["Subject"],
-                    "body": body.get_content() if body else "",
-                    "attachments": [a.get_filename() for a in message.iter_attachments()],
-                }
-            )
-    return portal.render(
-        request,
+        "--today",
+        portal.config.today().isoformat(),
+    ]
+
+
+def _message_preview(path: Path) -> dict:
+    message = read_reminder(path)
+    body = message.get_body(preferencelist=("plain",))
+    return {
+        "to": message["To"],
+        "subject": message["Subject"],
+        "body": body.get_content() if body else "",
+        "attachments": [a.get_filename() for a in message.iter_attachments()],
+    }
+
+
+async def _preview_reminders(page: Page, year: int) -> tuple[int, str, list[dict]]:
+    """(exit code, what to say, e-mails) of the reminders ``kpi remind`` would write today,
+    written into a temporary folder and removed: the preview leaves the reminders' folder and
+    their journal as they were."""
+    today = page.portal.config.today()
+    with tempfile.TemporaryDirectory(prefix="kpi-apercu-relances-") as folder:
+        code, output = await page.kpi(*_remind_args(page, year, Path(folder)))
+        day = Path(folder) / today.isoformat()
+        messages = [_message_preview(path) for path in sorted(day.glob("*.eml"))]
+    if code == 0:  # the command's own words name the temporary folder: say what it means here
+        output = (
+            f"{len(messages)} relance(s) en aperçu pour le {today:%d/%m/%Y} : rien n'a été "
+            "écrit ni envoyé."
+        )
+    return code, output, messages
+
+
+@signed_in("steering")
+async def reminders(page: Page):
+    portal = page.portal
+    year = _year(page)
+    sent = None
+    if page.request.method == "POST":
+        await page.form(max_files=0, max_fields=5)
+        code, output = await page.kpi(
+            *_remind_args(page, year, portal.state / "relances"), "--send"
+        )
+        sent = {"code": code, "output": output}
+        portal.store.log(
+            page.account,
+            "relances envoyées" if code == 0 else "relances non envoyées",
+            year=year,
+            detail=output.splitlines()[-1] if output else "",
+        )
+    code, preview, messages = await _preview_reminders(page, year)
+    return page.render(
         "reminders.html",
         {
             "title": f"Relances de la campagne {year}",
@@ -201,25 +198,16 @@ async def reminders(request: Request):
             "messages": messages,
             "sent": sent,
         },
-        account=account,
-        csrf=csrf,
     )
 
 
-async def review(request: Request):
-    portal = _portal(request)
-    account, csrf, error = _require(request, "steering")
-    if error is not None:
-        return error
-    year = _year(request, portal)
+@signed_in("steering")
+async def review(page: Page):
+    year = _year(page)
     result = None
     errors = {}
-    if request.method == "POST":
-        form, ok = await _form_with_csrf(request, csrf, max_files=0, max_fields=8)
-        if not ok:
-            return portal.error(
-                request, 403, "Jeton de sécurité (CSRF) absent ou invalide.", account, csrf
-            )
+    if page.request.method == "POST":
+        form = await page.form(max_files=0, max_fields=8)
         indicator = str(form.get("indicateur", "")).strip()
         commune = str(form.get("commune", "")).strip()
         status = str(form.get("statut", "")).strip()
@@ -239,28 +227,25 @@ async def review(request: Request):
                 "--status",
                 status,
                 "--reviewer",
-                account.login,
+                page.account.login,
             ]
             if commune:
                 args += ["--commune", commune]
             if comment:
                 args += ["--comment", comment]
-            code, output = await run_in_threadpool(kpi_command, portal.settings, *args)
+            code, output = await page.kpi(*args)
             result = {"code": code, "output": output}
             if code == 0:
-                portal.store.log(
-                    account,
+                page.portal.store.log(
+                    page.account,
                     "valeur revue",
                     year=year,
                     detail=f"{indicator} {commune or 'agglomération'} : {status} — {comment}",
                 )
             else:
                 errors["indicateur"] = output.splitlines()[-1] if output else "refusé"
-    code, listing = await run_in_threadpool(
-        kpi_command, portal.settings, "review", "list", "--year", str(year)
-    )
-    return portal.render(
-        request,
+    code, listing = await page.kpi("review", "list", "--year", str(year))
+    return page.render(
         "review.html",
         {
             "title": f"Revue des valeurs {year}",
@@ -271,8 +256,6 @@ async def review(request: Request):
             "errors": errors,
             "statuses": REVIEW_STATUSES,
         },
-        account=account,
-        csrf=csrf,
     )
 
 
@@ -285,20 +268,13 @@ def _outcome_line(output: str, *starts: str) -> str:
     return next((line for line in lines if line.startswith(starts)), lines[-1] if lines else "")
 
 
-async def freeze(request: Request):
-    portal = _portal(request)
-    account, csrf, error = _require(request, "steering")
-    if error is not None:
-        return error
-    year = _year(request, portal)
+@signed_in("steering")
+async def freeze(page: Page):
+    year = _year(page)
     result = None
     errors = {}
-    if request.method == "POST":
-        form, ok = await _form_with_csrf(request, csrf, max_files=0, max_fields=5)
-        if not ok:
-            return portal.error(
-                request, 403, "Jeton de sécurité (CSRF) absent ou invalide.", account, csrf
-            )
+    if page.request.method == "POST":
+        form = await page.form(max_files=0, max_fields=5)
         if form.get("confirmation") != "oui":
             errors["confirmation"] = "Cochez la case pour confirmer le gel."
         else:
@@ -306,19 +282,16 @@ async def freeze(request: Request):
             args = ["freeze", "--year", str(year)]
             if reason:
                 args += ["--reason", reason]
-            code, output = await run_in_threadpool(kpi_command, portal.settings, *args)
+            code, output = await page.kpi(*args)
             result = {"code": code, "output": output}
-            portal.store.log(
-                account,
+            page.portal.store.log(
+                page.account,
                 "gel" if code == 0 else "gel refusé",
                 year=year,
                 detail=_outcome_line(output, "Publication ", "kpi freeze :")[:500],
             )
-    code, gate = await run_in_threadpool(
-        kpi_command, portal.settings, "freeze", "--year", str(year), "--dry-run"
-    )
-    return portal.render(
-        request,
+    code, gate = await page.kpi("freeze", "--year", str(year), "--dry-run")
+    return page.render(
         "freeze.html",
         {
             "title": f"Gel de l'année {year}",
@@ -328,8 +301,6 @@ async def freeze(request: Request):
             "result": result,
             "errors": errors,
         },
-        account=account,
-        csrf=csrf,
     )
 
 

@@ -20,7 +20,8 @@ One story, in order (each step needs the one before):
    `kpi run --select indicateurs_declares`;
 4. the steering department sees the late and the rejected source through the filters and
    the chart, previews the two reminders (French text, the rejection report and the blank
-   template attached), asks to send them without an SMTP server (refused, nothing sent), sees
+   template attached; the preview writes nothing, not even in the reminders' journal), asks
+   to send them without an SMTP server (refused, nothing written nor sent), sees
    the changed reviewed value in the gate, is refused a second version without a reason and
    freezes RA-2025-v2 with one;
 5. the auditor compares v1 and v2 (the corrected figure, the sport values withdrawn), traces
@@ -35,8 +36,6 @@ plus about a minute to build the session's demo warehouse when no other test did
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 import subprocess
@@ -230,7 +229,7 @@ def test_steering_and_auditor_pages_on_the_built_demo(demo_warehouse, tmp_path, 
 
     # nothing to remind on 31/01/2026: everything is in force, nothing due yet is missing
     reminders = page(steering.get("/pilotage/relances"))
-    assert "0 relance(s) écrite(s)" in reminders.text
+    assert "0 relance(s) en aperçu pour le 31/01/2026 : rien n'a été écrit" in reminders.text
     assert "Aucune relance à envoyer aujourd'hui." in reminders.text
 
     # --- 2. steering: a value reviewed « anomalie »: the gate refuses the freeze -------------
@@ -411,8 +410,9 @@ def test_steering_and_auditor_pages_on_the_built_demo(demo_warehouse, tmp_path, 
     assert rejected[0][9].startswith("rejeté (1 problème)")
 
     reminders = page(steering.get("/pilotage/relances"))
-    assert "2 relance(s) écrite(s)" in reminders.text
-    assert "Rien n'a été envoyé" in reminders.text
+    assert "2 relance(s) en aperçu pour le 31/01/2026 : rien n'a été écrit ni envoyé" in (
+        reminders.text
+    )
     assert "À : Jérôme Dubois <jerome.dubois@bethunebruay.fr>" in reminders.text
     assert "À : David Vandenbussche <david.vandenbussche@bethunebruay.fr>" in reminders.text
     assert "Objet : Campagne 2025 du rapport d'activité : livraisons attendues" in reminders.text
@@ -429,15 +429,10 @@ def test_steering_and_auditor_pages_on_the_built_demo(demo_warehouse, tmp_path, 
     assert steering.post(f"/pilotage/relances?annee={YEAR}", data={}).status_code == 403
     sent = page(steering.post(f"/pilotage/relances?annee={YEAR}", data={"csrf": token}))
     assert "--send demande un serveur de messagerie (KPI_SMTP_HOST" in sent.text
-    assert "rien n'a été écrit ni envoyé" in sent.text
+    assert "KPI_SMTP_PASSWORD) ; rien n'a été écrit ni envoyé" in sent.text
     assert '<div class="error" role="alert">' in sent.html
-    log = (portal.state / "relances" / "journal_des_relances.csv").read_text("utf-8-sig")
-    written = list(csv.DictReader(io.StringIO(log), delimiter=";"))
-    assert {r["Adresse"] for r in written} == {
-        "jerome.dubois@bethunebruay.fr",
-        "david.vandenbussche@bethunebruay.fr",
-    }
-    assert all(not r["Envoyée le"] for r in written), written  # written, never sent
+    # neither the previews nor the refused send wrote an e-mail or a line of the journal
+    assert not (portal.state / "relances").exists(), sorted((portal.state / "relances").rglob("*"))
 
     # --- 7. steering: the changed value in the gate, a second version with a reason --------------
     gate = page(steering.get("/pilotage/gel"))

@@ -37,7 +37,6 @@ from dagster_project.campaign.templates.wording import (
     constraints_fr,
     examples_for_year,
     header_of,
-    num_fr,
     required_fr,
     type_label_fr,
     unit_fr,
@@ -49,6 +48,7 @@ from dagster_project.contracts.reference import (
     Indicator,
     period_fr,
 )
+from dagster_project.contracts.wording import num_fr
 
 COLUMN_FORMATS = {"date": "DD/MM/YYYY", "month": "MMMM YYYY", "commune": "@"}
 

@@ -2,9 +2,10 @@
 
 The Notice's table of columns and each cell's input help say, for a column, its type, its
 unit (``unit_fr``), whether it is required (``required_fr``) and its allowed values and
-bounds (``constraints_fr``). The examples of the contracts are written for one campaign
-year (``CONTRACT_EXAMPLES_YEAR``): ``examples_for_year`` and ``type_label_fr`` move them, so
-that a template of year N shows its examples in year N.
+bounds (``constraints_fr``: the contract's rules as ``contracts.wording`` words them, the
+same words as the Dagster UI's column schema). The examples of the contracts are written for
+one campaign year (``CONTRACT_EXAMPLES_YEAR``): ``examples_for_year`` and ``type_label_fr``
+move them, so that a template of year N shows its examples in year N.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 
 from dagster_project.contracts.model import TYPE_LABELS_FR, Column, Contract
 from dagster_project.contracts.reference import unit_label
+from dagster_project.contracts.wording import column_rules_fr, value_fr
 
 TYPE_LABELS_TEMPLATE = {**TYPE_LABELS_FR, "commune": "code INSEE (5 chiffres)"}
 # The examples of the contracts' descriptions (« ex. janvier 2025, 2025-01 ou 01/2025 ») and
@@ -25,13 +27,6 @@ CONTRACT_EXAMPLES_YEAR = 2025
 def unit_fr(unit: str | None) -> str:
     """A unit's French label (« m³ », « € », « personnes »), a contract's own (« jours ») as is."""
     return unit_label(unit)
-
-
-def num_fr(value: float) -> str:
-    """A bound written the French way (0,5 ; 1 000)."""
-    if float(value).is_integer():
-        return f"{int(value):,}".replace(",", " ")
-    return str(value).replace(".", ",")
 
 
 _EXAMPLE = re.compile(r"\b(?:ex\.|par exemple)\s*[^);\n]*?(?=\)|;|\n|\.(?:\s|$)|$)")
@@ -90,90 +85,20 @@ def type_label_fr(kind: str, year: int) -> str:
 
 def required_fr(column: Column) -> str:
     if column.default is not None:
-        return f"non (vide = {num_fr(column.default) if isinstance(column.default, int | float) else column.default})"
+        return f"non (vide = {value_fr(column.default)})"
     return "oui" if column.required else "non"
 
 
-def _date_rule_fr(column: Column, year: int) -> list[str]:
-    rule = column.effective_date_range
-    parts: list[str] = []
-    if rule == "campaign_year":
-        parts.append(
-            f"mois de l'année {year}" if column.type == "month" else f"dans l'année {year}"
-        )
-    elif isinstance(rule, dict):
-        if rule.get("min_year"):
-            parts.append(f"à partir de {rule['min_year']}")
-        if rule.get("not_future"):
-            parts.append("jamais dans le futur")
-    return parts
-
-
 def constraints_fr(column: Column, contract: Contract, year: int) -> str:
-    """Allowed values and bounds of a column, in plain French."""
+    """Allowed values and bounds of a column, in plain French: what the template's lists
+    offer, then the contract's rules (``contracts.wording.column_rules_fr``) for ``year``."""
     parts: list[str] = []
-    if column.allowed is not None:
-        parts.append("valeurs : " + ", ".join(column.allowed))
     if column.type == "yes_no":
         parts.append("oui ou non")
     if column.type == "commune":
         parts.append("une des 100 communes de l'agglomération (liste déroulante)")
-    if column.type in ("integer", "number"):
-        low = column.lower_bound
-        if low is not None:
-            parts.append(f"≥ {num_fr(low)}")
-        if column.min_exclusive is not None:
-            parts.append(f"> {num_fr(column.min_exclusive)}")
-        if column.max is not None:
-            parts.append(f"≤ {num_fr(column.max)}")
-        if column.max_exclusive is not None:
-            parts.append(f"< {num_fr(column.max_exclusive)}")
-        if column.step:
-            parts.append(f"multiple de {num_fr(column.step)}")
-        if column.allow_negative and low is None and column.min_exclusive is None:
-            if _declared_value_column(contract) == column.name:
-                parts.append(
-                    "négatif seulement pour les indicateurs qui l'autorisent (feuille Indicateurs)"
-                )
-            else:
-                parts.append("valeur négative acceptée")
-    if column.type in ("date", "month"):
-        parts.extend(_date_rule_fr(column, year))
-    if column.not_after:
-        parts.append(f"au plus tard la date « {column.not_after} » de la même ligne")
-    if column.age_reference:
-        low, high = column.age_years_min, column.age_years_max
-        if low is not None and high is not None:
-            parts.append(
-                f"âge entre {num_fr(low)} et {num_fr(high)} ans à la date « {column.age_reference} »"
-            )
-    if column.unique:
-        parts.append("valeur unique (pas de doublon)")
-    for rule in contract.rules_of("references"):
-        if rule["column"] == column.name:
-            parts.append(f"doit exister dans la livraison « {rule['source']} » de {year}")
-    for rule in contract.rules_of("column_le"):
-        if rule["column"] == column.name:
-            parts.append(f"≤ « {rule['other']} » de la même ligne")
-    for rule in contract.rules_of("constant"):
-        if rule["column"] == column.name:
-            parts.append("identique sur toutes les lignes")
-    for rule in contract.rules_of("required_unless"):
-        if rule["column"] == column.name:
-            parts.append(
-                f"vide seulement si « {rule['other']} » vaut " + " ou ".join(rule["values"])
-            )
-    for rule in contract.rules_of("declared_indicator"):
-        if rule["column"] == column.name:
-            parts.append("un identifiant de la feuille Indicateurs (indicateur de votre direction)")
-    if column.is_pseudonymised:
-        parts.append("remplacé par un pseudonyme à l'intégration")
+    parts.extend(column_rules_fr(column, contract, year))
     return " ; ".join(parts)
-
-
-def _declared_value_column(contract: Contract) -> str | None:
-    rules = contract.rules_of("declared_indicator")
-    return rules[0].get("value_column", "valeur") if rules else None
 
 
 def header_of(column: Column) -> str:

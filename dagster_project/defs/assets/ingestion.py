@@ -36,6 +36,8 @@ from dagster_project.contracts.model import (
     Contract,
     default_contracts,
 )
+from dagster_project.contracts.reference import unit_label
+from dagster_project.contracts.wording import column_rules_fr, value_fr
 from dagster_project.defs.resources import WAREHOUSE_POOL, SourcesResource, WarehouseResource
 from dagster_project.ingest.discovery import discover
 from dagster_project.ingest.pipeline import Ingestor
@@ -77,48 +79,15 @@ def raw_asset_key(contract: Contract) -> AssetKey:
     return AssetKey([contract.raw_schema, contract.source_id])
 
 
-def _number(value) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value).replace(".", ",")
-
-
-def _constraints_fr(column: Column) -> list[str]:
-    """The contract's rules on a column, in French (what « other » shows in the UI)."""
-    other = []
-    if column.unique:  # checked in each delivery; the table keeps several deliveries
-        other.append("unique dans chaque livraison")
+def _constraints_fr(column: Column, contract: Contract) -> list[str]:
+    """The contract's rules on a column, in French (what « other » shows in the UI): the
+    templates' words (``contracts.wording.column_rules_fr``, for every campaign year), then
+    what the templates show in columns of their own, the default and the unit."""
+    other = column_rules_fr(column, contract)
     if column.default is not None:
-        other.append(f"cellule vide : {column.default}")
-    if column.lower_bound is not None:
-        other.append(f"≥ {_number(column.lower_bound)}")
-    if column.min_exclusive is not None:
-        other.append(f"> {_number(column.min_exclusive)}")
-    if column.max is not None:
-        other.append(f"≤ {_number(column.max)}")
-    if column.max_exclusive is not None:
-        other.append(f"< {_number(column.max_exclusive)}")
-    if column.step is not None:
-        other.append(f"multiple de {_number(column.step)}")
+        other.append(f"cellule vide : {value_fr(column.default)}")
     if column.unit:
-        other.append(f"unité : {column.unit}")
-    if column.allowed is not None:
-        shown = ", ".join(column.allowed[:12]) + (" …" if len(column.allowed) > 12 else "")
-        other.append(f"valeurs : {shown}")
-    if column.effective_date_range == "campaign_year":
-        other.append("dans l'année de campagne")
-    elif isinstance(column.effective_date_range, dict):
-        bounds = column.effective_date_range
-        if bounds.get("min_year") is not None:
-            other.append(f"à partir de {bounds['min_year']}")
-        if bounds.get("not_future"):
-            other.append("pas dans le futur")
-    if column.not_after:
-        other.append(f"au plus tard « {column.not_after} »")
-    if column.is_pseudonymised:
-        other.append("pseudonymisé à l'ingestion (la valeur en clair n'entre pas dans l'entrepôt)")
-    if column.age_years_min is not None or column.age_years_max is not None:
-        low = _number(column.age_years_min) if column.age_years_min is not None else "…"
-        high = _number(column.age_years_max) if column.age_years_max is not None else "…"
-        other.append(f"âge de {low} à {high} ans")
+        other.append(f"unité : {unit_label(column.unit)}")
     return other
 
 
@@ -143,7 +112,7 @@ def column_schema(contract: Contract) -> TableSchema:
                 constraints=TableColumnConstraints(
                     nullable=not column.required and column.default is None,
                     unique=False,
-                    other=_constraints_fr(column),
+                    other=_constraints_fr(column, contract),
                 ),
                 tags={"type_du_kit": TYPE_LABELS_FR[column.type]},
             )

@@ -5,6 +5,7 @@ filter), or JSON (``trace_json``).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import asdict
 
@@ -124,5 +125,13 @@ def format_trace(t: Trace, max_ranges: int = 30) -> str:
     return "\n".join(lines)
 
 
+def _json_value(value):
+    """Dates and times in ISO 8601 (``2026-01-15T09:30:00``), as in every ``--json`` of
+    ``kpi`` (docs/cli.md); any other value the JSON module does not know, as its text."""
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    return str(value)
+
+
 def trace_json(t: Trace) -> str:
-    return json.dumps(asdict(t), ensure_ascii=False, indent=2, default=str)
+    return json.dumps(asdict(t), ensure_ascii=False, indent=2, default=_json_value)

@@ -6,6 +6,7 @@ runner is replaced by a recorder (no ``kpi run``)."""
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
 import time
@@ -432,3 +433,103 @@ def test_html_in_a_cell_is_escaped_on_the_steering_pages_too(site):
     assert page.status_code == 200 and SCRIPT not in page.text and "&lt;script&gt;" in page.text
     journal = steering.get("/audit/journal")
     assert SCRIPT not in journal.text
+
+
+# --- the reminders' preview, the pages' shared handling ----------------------------------------
+
+LATE_DAY = "2026-03-31"  # every required source is late: a reminder for each owner
+
+
+def test_the_reminders_preview_writes_nothing_and_a_refused_send_neither(site, monkeypatch):
+    """Opening the reminders' page shows the e-mails `kpi remind` would write today, without
+    writing them nor a line of their journal (journal_des_relances.csv): only a send does."""
+    monkeypatch.delenv("KPI_SMTP_HOST", raising=False)
+    tmp_path, sources, _good, _bad = site
+    steering = make_client(tmp_path, sources, today=LATE_DAY)
+    login(steering, "pilotage")
+    page = steering.get("/pilotage/relances")
+    assert page.status_code == 200
+    reminders_dir = steering.kpi.state / "relances"
+    assert not list(tmp_path.rglob("journal_des_relances.csv"))
+    assert not list(tmp_path.rglob("*.eml"))
+    assert not reminders_dir.exists(), sorted(reminders_dir.rglob("*"))
+    text = html.unescape(page.text)
+    assert "relance(s) en aperçu pour le 31/03/2026 : rien n'a été écrit ni envoyé" in text
+    assert "À : Marc Hennebelle <marc.hennebelle@bethunebruay.fr>" in text
+    assert "Envoyer ces " in text
+    # « send » without a mail server: refused by `kpi remind --send` before writing anything
+    sent = steering.post(
+        "/pilotage/relances?annee=2025", data={"csrf": csrf_of(steering, "/pilotage/relances")}
+    )
+    assert "--send demande un serveur de messagerie (KPI_SMTP_HOST" in html.unescape(sent.text)
+    assert not reminders_dir.exists()
+    assert not list(tmp_path.rglob("journal_des_relances.csv"))
+
+
+class FakeKpi:
+    """Stands for ``runner.kpi_command``: records each command, answers (0, a marker)."""
+
+    def __init__(self):
+        self.commands: list[tuple[str, ...]] = []
+
+    def __call__(self, settings, *args: str) -> tuple[int, str]:
+        self.commands.append(args)
+        return 0, f"sortie de kpi {args[0]}"
+
+
+def test_pages_check_the_account_and_the_csrf_token_then_run_kpi_through_one_helper(
+    site, monkeypatch
+):
+    from dagster_project.portal import audit, department, steering, web
+
+    fake = FakeKpi()
+    monkeypatch.setattr(web, "kpi_command", fake)
+    tmp_path, sources, _good, _bad = site
+    # every page of an account is served by `web.signed_in`, with the roles it is open to
+    for module, expected in ((steering, {("steering",)}), (audit, {("auditor", "steering")})):
+        assert {route.endpoint.roles for route in module.routes()} == expected
+    assert {route.endpoint.roles for route in department.routes()} == {
+        ("department",),
+        ("department", "steering"),
+    }
+    pilot = make_client(tmp_path, sources)
+    login(pilot, "pilotage")
+    gate = pilot.get("/pilotage/gel")
+    assert gate.status_code == 200 and "sortie de kpi freeze" in gate.text
+    review = pilot.get("/pilotage/revue")
+    assert review.status_code == 200 and "sortie de kpi review" in review.text
+    diff = pilot.get("/audit/diff?ancienne=RA-2025-v1&nouvelle=RA-2025-v2")
+    assert diff.status_code == 200 and "sortie de kpi diff" in diff.text
+    trace = pilot.get("/audit/trace?indicateur=water_network_length&annee=2025")
+    assert trace.status_code == 200 and "sortie de kpi trace" in trace.text
+    assert fake.commands == [
+        ("freeze", "--year", "2025", "--dry-run"),
+        ("review", "list", "--year", "2025"),
+        ("diff", "RA-2025-v1", "RA-2025-v2"),
+        ("trace", "water_network_length", "--year", "2025"),
+    ]
+    # a form without its token is refused before any command runs
+    fake.commands.clear()
+    for path, data in (
+        ("/pilotage/gel?annee=2025", {"confirmation": "oui"}),
+        ("/pilotage/revue?annee=2025", {"indicateur": "x", "statut": "ok"}),
+        ("/pilotage/relances?annee=2025", {}),
+    ):
+        refused = pilot.post(path, data={**data, "csrf": "faux"})
+        assert refused.status_code == 403, path
+        assert "Jeton de sécurité (CSRF) absent ou invalide." in refused.text
+    assert fake.commands == []
+    # another role, or no session
+    water = make_client(tmp_path, sources)
+    login(water)
+    assert water.get("/pilotage/gel").status_code == 403
+    assert water.get("/audit/diff").status_code == 403
+    assert water.post("/pilotage/gel", data={"csrf": csrf_of(water)}).status_code == 403
+    nobody = make_client(tmp_path, sources)
+    assert nobody.get("/audit/trace").status_code == 303
+    assert nobody.post("/pilotage/gel", data={}).status_code == 401
+    assert fake.commands == []
+    # the department's upload keeps its own refusal
+    refused = upload(water, _good, csrf="faux")
+    assert refused.status_code == 403
+    assert "absent ou invalide : rien n'a été enregistré." in html.unescape(refused.text)

@@ -429,3 +429,19 @@ def test_kpi_trace_command(tmp_path, capsys):
     assert [(s["ranges"], s["row_count"]) for s in data["source_rows"]] == [(["2–4"], 3)]
     assert main(["trace", "inconnu", "--year", "2025", *common]) == 1
     assert "kpi trace : aucune valeur de « inconnu »" in capsys.readouterr().err
+
+
+def test_kpi_trace_json_writes_times_in_iso_8601(tmp_path, capsys):
+    """`kpi trace --json` writes its dates and times as every `--json` of kpi (docs/cli.md):
+    ISO 8601, a « T » between the date and the time."""
+    connection = duckdb.connect(str(build_warehouse(tmp_path / ".build" / "w.duckdb")))
+    realistic_rows(connection)
+    connection.close()
+    warehouse = ["--warehouse", str(tmp_path / "w.duckdb")]
+    assert main(["trace", "water_network_length", "--year", "2025", "--json", *warehouse]) == 0
+    text = capsys.readouterr().out
+    data = json.loads(text)
+    assert data["release"] is None  # not frozen yet: the warehouse's current value
+    assert [d["received_at"] for d in data["deliveries"]] == ["2026-01-15T09:30:00"]
+    assert data["value"]["as_of_date"] == "2025-12-31"
+    assert not re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", text), text
