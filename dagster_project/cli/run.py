@@ -61,6 +61,7 @@ def run_pipeline(settings: Settings, selection: list[str] | None = None):
         defs = build_definitions(settings, in_process=True)
     job = defs.resolve_job_def("kpi_run")
     selected = _selected_keys(defs, selection)
+    _import_in_background("great_expectations")
     _wait_for_dagster_runs(instance)
     return job.execute_in_process(
         instance=instance,
@@ -69,6 +70,23 @@ def run_pipeline(settings: Settings, selection: list[str] | None = None):
         run_config=QUIET,
         tags=cli_run_tags(),
     )
+
+
+def _import_in_background(module: str) -> None:
+    """Start importing a module in a thread (the checks' Great Expectations, 3-4 s of imports):
+    it goes on while the run's first steps wait on the disk and DuckDB, and the check step
+    that needs it then finds it imported, or waits for the end of that import (Python's
+    import lock), never imports it twice."""
+    import contextlib
+    import importlib
+    import threading
+
+    def _import() -> None:
+        # on failure, the check step imports it again and says what fails
+        with contextlib.suppress(Exception):
+            importlib.import_module(module)
+
+    threading.Thread(target=_import, name=f"import-{module}", daemon=True).start()
 
 
 def _wait_for_dagster_runs(instance) -> None:
@@ -202,7 +220,8 @@ def _publish(settings: Settings, run_id: str | None, note: str | None = None) ->
 
     progress("publication de la copie des analystes")
     try:
-        publication = publish(settings, run_id=run_id, note=note)
+        with progress_lines.heartbeat():  # « … toujours en cours (12 s) » every 3 s
+            publication = publish(settings, run_id=run_id, note=note)
     except Exception as exc:  # the previous publication stays in place
         print(f"  ÉCHEC de la publication ({type(exc).__name__} : {exc})", file=sys.stderr)
         print("  La copie publiée précédente reste en place.", file=sys.stderr)
@@ -387,6 +406,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from dagster_project.release.gate import blocking_failures, latest_run_id
 
     settings = settings_from(args)
+    progress_lines.enable()  # the publication's steps on stderr, as in kpi run (unless --quiet)
     con = connect(settings, read_only=True)
     try:
         run_id = latest_run_id(con)

@@ -424,6 +424,15 @@ def test_kpi_publish_refuses_after_blocking_failures_unless_forced(built, capsys
     assert "forcée" in publication_info(built.warehouse)["note"]
 
 
+def test_kpi_publish_says_what_it_does_unless_quiet(built, capsys, monkeypatch):
+    monkeypatch.delenv("KPI_PROGRESS", raising=False)
+    assert main(["publish", "--warehouse", str(built.warehouse)]) == 0
+    err = capsys.readouterr().err
+    assert "publication de la copie des analystes" in err and " en place" in err
+    assert main(["--quiet", "publish", "--warehouse", str(built.warehouse)]) == 0
+    assert "publication de la copie" not in capsys.readouterr().err
+
+
 # --- the published copy changed by hand: kpi verify reports it, kpi publish repairs it ---------
 
 
