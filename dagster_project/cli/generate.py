@@ -7,7 +7,10 @@ source of truth:
 - ``dbt/models/staging/_sources.yml``: the dbt sources, from the contracts;
 - ``expectations/gx/expectations/*.json``: the Great Expectations suites, from the contracts
   and ``expectations/marts.yml``;
-- the reference part of ``docs/cli.md``: the ``kpi`` commands and options.
+- the reference part of ``docs/cli.md``: the ``kpi`` commands and options;
+- ``dbt/tests/row_rules/row_rules_<model>.sql``: each model's row-level dbt tests as the one
+  test the production build runs, from dbt's parsed manifest (``dbt parse`` first when a dbt
+  file changed since: dagster_project/defs/assets/dbt_row_rules.py).
 
 ``kpi generate`` writes them all; ``kpi generate --check`` writes nothing and exits 1 while
 one of them is stale (what the test suite and CI check). Each generator lives in the package
@@ -60,10 +63,23 @@ def _cli_reference(check: bool) -> list[str]:
     return [CLI_DOC.name]
 
 
+def _dbt_row_rules(check: bool) -> list[str]:
+    import json
+
+    from dagster_project.defs.assets.dbt import ensure_manifest
+    from dagster_project.defs.assets.dbt_row_rules import sync_row_rules
+
+    # parsed again first when a dbt file changed since (a .yml test added…)
+    manifest = json.loads(ensure_manifest().read_text(encoding="utf-8"))
+    return sync_row_rules(manifest, check=check)
+
+
 GENERATED = [
     Generated("sources dbt (dbt/models/staging/_sources.yml)", _dbt_sources),
     Generated("suites Great Expectations (expectations/gx/expectations/)", _gx_suites),
     Generated("référence des commandes (docs/cli.md)", _cli_reference),
+    # after the sources: the manifest it reads is parsed from them
+    Generated("tests de ligne dbt regroupés (dbt/tests/row_rules/)", _dbt_row_rules),
 ]
 
 

@@ -308,3 +308,25 @@ def source_of(file_name: str, source_ids: list[str]) -> str | None:
     lowered = file_name.lower()
     matches = [s for s in source_ids if lowered.startswith(s)]
     return max(matches, key=len) if matches else None
+
+
+def reference_levels(contracts: dict[str, Contract]) -> dict[str, int]:
+    """0 for a source that references no other, 1 + the highest level of those it references
+    otherwise (``eau_volumes`` -> ``eau_udi``: 1)."""
+    levels: dict[str, int] = {}
+
+    def level(source_id: str, seen: frozenset[str] = frozenset()) -> int:
+        if source_id not in levels:
+            upstream = [
+                s
+                for s in contracts[source_id].referenced_sources
+                if s in contracts and s not in seen
+            ]
+            levels[source_id] = 1 + max(
+                (level(s, seen | {source_id}) for s in upstream), default=-1
+            )
+        return levels[source_id]
+
+    for source_id in contracts:
+        level(source_id)
+    return levels

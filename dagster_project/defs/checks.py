@@ -35,7 +35,7 @@ from dagster import (
     multi_asset_check,
 )
 
-from dagster_project.contracts.model import Contract, default_contracts
+from dagster_project.contracts.model import Contract, default_contracts, reference_levels
 from dagster_project.defs.resources import WAREHOUSE_POOL
 from dagster_project.quality.suites import check_specs, raw_suite_name
 
@@ -130,28 +130,6 @@ def _build_checks(
 def default_raw_asset_key(contract: Contract) -> AssetKey:
     """Same key as the ingestion asset of the source (raw schema + source id)."""
     return AssetKey([contract.raw_schema, contract.source_id])
-
-
-def reference_levels(contracts: dict[str, Contract]) -> dict[str, int]:
-    """0 for a source that references no other, 1 + the highest level of those it references
-    otherwise (``eau_volumes`` -> ``eau_udi``: 1)."""
-    levels: dict[str, int] = {}
-
-    def level(source_id: str, seen: frozenset[str] = frozenset()) -> int:
-        if source_id not in levels:
-            upstream = [
-                s
-                for s in contracts[source_id].referenced_sources
-                if s in contracts and s not in seen
-            ]
-            levels[source_id] = 1 + max(
-                (level(s, seen | {source_id}) for s in upstream), default=-1
-            )
-        return levels[source_id]
-
-    for source_id in contracts:
-        level(source_id)
-    return levels
 
 
 def build_raw_checks(

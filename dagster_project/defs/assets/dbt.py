@@ -10,7 +10,7 @@ the production build (``DBT_BUILD_ARGS``) and run in the test suite
 (tests/integration/test_dbt_unit.py).
 
 ``kpi run`` shows where the dbt step stands every few seconds (``DbtProgress``, from dbt's
-event stream): « dbt : 45/368 nœuds terminés… ».
+event stream): « dbt : 45/233 nœuds terminés… ».
 """
 
 import functools
@@ -41,6 +41,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from dagster_project.defs.assets import dbt_row_rules as row_rules
 from dagster_project.defs.resources import WAREHOUSE_POOL, WarehouseResource, dbt_executable
 from dagster_project.lib import progress as progress_lines
 from dagster_project.lib.progress import progress
@@ -54,7 +55,17 @@ DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_D
 # inputs, a fixed cost of every run whatever the data (bench/README.md, proposal 5): they run in
 # the test suite instead. dagster-dbt passes this flag through untouched, also when it turns a
 # large subset selection into a generated --selector (dbt applies it there too).
-DBT_BUILD_ARGS = ["build", "--exclude-resource-type", "unit_test"]
+# The row-level tests of the models' .yml (accepted_range, not_null_columns…) run as one
+# generated test per model (dbt/tests/row_rules/, ``kpi generate``: dbt_row_rules.py), the
+# same assertions in ~145 fewer nodes: the fine-grained ones are left out (dagster-dbt folds
+# this --exclude into its generated selector too).
+DBT_BUILD_ARGS = [
+    "build",
+    "--exclude-resource-type",
+    "unit_test",
+    "--exclude",
+    row_rules.EXCLUDE_ROW_RULE_TESTS,
+]
 
 
 def _newest_input_mtime() -> float:
@@ -99,7 +110,8 @@ DBT_TESTS_SPEC = AssetCheckSpec(
     # publication and the freeze through audit.dbt_results, as it always did
     blocking=False,
     description=(
-        "Résumé des tests de données dbt de l'exécution (dbt build, environ 320 tests) : "
+        "Résumé des tests de données dbt de l'exécution (dbt build, environ 180 tests, dont un "
+        "test de ligne regroupé par modèle) : "
         "réussis, en échec, en avertissement, en erreur, lus dans audit.dbt_results, avec le "
         "nom des tests en échec. Sévérité ERROR quand un test bloquant échoue (la copie des "
         "analystes n'est alors pas publiée et le gel est refusé), WARN quand seuls des tests "
@@ -143,14 +155,46 @@ NOT_RUN = "not_run"
 
 def project_nodes(manifest: Mapping[str, Any]) -> list[str]:
     """The nodes a full ``dbt build`` runs (models, seeds, snapshots, data tests; not the unit
-    tests, left out of the production build; not ephemeral models, which dbt never runs)."""
+    tests, left out of the production build; not ephemeral models, which dbt never runs; not
+    the fine-grained row-level tests their model's generated row_rules test runs; one that no
+    generated test covers, `kpi generate` not run since it was added, stays: the build leaves
+    it out, it is recorded ``not_run`` and blocks until ``kpi generate``)."""
+    covered = row_rules.covered_rules(manifest)
     return sorted(
         unique_id
         for unique_id, node in (manifest.get("nodes") or {}).items()
         if node.get("resource_type") in ("model", "seed", "snapshot", "test")
         and (node.get("config") or {}).get("enabled", True)
         and (node.get("config") or {}).get("materialized") != "ephemeral"
+        and not (row_rules.is_row_rule(node) and node.get("name") in covered)
     )
+
+
+def name_failing_rules(warehouse: WarehouseResource, run_results: dict) -> dict:
+    """A failing generated row_rules test names its failing rules (the original .yml tests) in
+    its message, hence in audit.dbt_results, the dbt_tests check and a refused freeze: its
+    compiled SQL runs again (failures only) and gives one row per failing rule."""
+    failing = [
+        r
+        for r in run_results.get("results", [])
+        if r.get("status") in ("fail", "warn")
+        and row_rules.is_generated(str(r.get("unique_id") or ""))
+        and r.get("compiled_code")
+    ]
+    if not failing:
+        return run_results
+    try:
+        with warehouse.connect(step="règles de ligne dbt en échec") as con:
+            for result in failing:
+                rules = row_rules.failing_rules(con, result["compiled_code"])
+                result["message"] = (
+                    "règle(s) en échec : "
+                    + ", ".join(f"{rule} ({count})" for rule, count in rules)
+                    + (f" — {result['message']}" if result.get("message") else "")
+                )
+    except Exception as error:  # the names are a help: never lose the results for them
+        progress(f"dbt : règles en échec non détaillées ({error})")
+    return run_results
 
 
 def record_dbt_results(
@@ -288,7 +332,11 @@ def dbt_tests_result(warehouse: WarehouseResource, run_id: str | None) -> AssetC
     lines = [
         f"- {r[1]} : {_test_name(r[0])}"
         + (f" ({r[2]} ligne(s))" if r[2] else "")
-        + (f" — {' '.join((r[3] or '').split())[:200]}" if r[1] == "error" else "")
+        + (
+            f" — {' '.join((r[3] or '').split())[:200]}"
+            if r[1] == "error" or row_rules.is_generated(r[0])
+            else ""
+        )
         for r in failing[:MAX_LISTED_TESTS]
     ] + [f"- modèle en erreur : {uid}" for uid in broken[:MAX_LISTED_TESTS]]
     if len(failing) > MAX_LISTED_TESTS:
@@ -335,7 +383,7 @@ def dbt_tests_result(warehouse: WarehouseResource, run_id: str | None) -> AssetC
 
 
 class DbtProgress:
-    """« dbt : 45/368 nœuds terminés… » every ``every`` seconds while dbt runs (``kpi run``),
+    """« dbt : 45/233 nœuds terminés… » every ``every`` seconds while dbt runs (``kpi run``),
     from dbt's structured events: each node's result line carries its index and the total."""
 
     def __init__(self, every: float = 3.0):
@@ -470,7 +518,10 @@ def build_dbt_assets():
             except Exception:  # no artifact when dbt could not start at all
                 results = {}
             failures = record_dbt_results(
-                warehouse, context.run_id, results, project_nodes(invocation.manifest)
+                warehouse,
+                context.run_id,
+                name_failing_rules(warehouse, results),
+                project_nodes(invocation.manifest),
             )
         prune_invocation_dirs(Path(invocation.target_path).parent)
         progress(f"dbt build terminé : {failures} échec(s)")

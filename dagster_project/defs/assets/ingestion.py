@@ -1,4 +1,5 @@
-"""One ingestion asset per contract: ``raw/<source_id>``.
+"""One ingestion asset per contract: ``raw/<source_id>``, in one Dagster step per reference
+level (``ingest_sources``; ``ingest_sources_2`` for the sources checked against another's values).
 
 Each asset ingests the new or changed deliveries of its source (every campaign year found
 under ``sources/``) into the raw table of its contract. Assets are generated from the
@@ -26,7 +27,7 @@ from dagster import (
     TableColumn,
     TableColumnConstraints,
     TableSchema,
-    asset,
+    multi_asset,
 )
 
 from dagster_project.contracts.model import (
@@ -35,6 +36,7 @@ from dagster_project.contracts.model import (
     Column,
     Contract,
     default_contracts,
+    reference_levels,
 )
 from dagster_project.contracts.reference import unit_label
 from dagster_project.contracts.wording import column_rules_fr, value_fr
@@ -172,24 +174,17 @@ def ingestion_owners(
     return owners
 
 
-def _build_ingestion_asset(
-    contract: Contract,
-    contracts: dict[str, Contract],
-    priority: int | None = None,
-    owners: list[str] | None = None,
-) -> AssetsDefinition:
-    upstream = sorted(contract.referenced_sources)
-
-    @asset(
+def _spec(
+    contract: Contract, contracts: dict[str, Contract], owners: list[str] | None
+) -> AssetSpec:
+    return AssetSpec(
         key=raw_asset_key(contract),
         group_name=INGESTION_GROUP,
-        deps=[raw_asset_key(contracts[s]) for s in upstream],
+        deps=[raw_asset_key(contracts[s]) for s in sorted(contract.referenced_sources)],
         description=f"{contract.title_fr} — {contract.direction_fr}. {contract.description_fr}",
         kinds={"duckdb", "python"},
         tags={"department": contract.department},
         owners=owners or [team_owner(contract.department)],
-        op_tags={"dagster/priority": str(priority)} if priority is not None else None,
-        pool=WAREHOUSE_POOL,
         metadata={
             "contract": f"sources/contracts/{contract.source_id}.yml",
             "grain": ", ".join(contract.grain),
@@ -197,48 +192,87 @@ def _build_ingestion_asset(
             "dagster/column_schema": MetadataValue.table_schema(column_schema(contract)),
         },
     )
+
+
+def _build_ingestion_step(
+    name: str,
+    members: list[Contract],
+    contracts: dict[str, Contract],
+    owners: dict[str, list[str]],
+) -> AssetsDefinition:
+    """The ingestion assets of ``members`` (in the run's ingestion order), in one step: one
+    warehouse connection and one Dagster step for all of them, each still its own asset (a
+    run, the UI or a sensor may select any of them: only those are ingested)."""
+    source_of = {raw_asset_key(c): c.source_id for c in members}
+
+    @multi_asset(
+        name=name,
+        specs=[_spec(c, contracts, owners.get(c.source_id)) for c in members],
+        can_subset=True,
+        pool=WAREHOUSE_POOL,
+        description="Ingestion des livraisons de "
+        + ", ".join(c.source_id for c in members)
+        + " (une étape ; chaque source reste un asset que l'on peut matérialiser seul).",
+    )
     def _ingest(
         context: AssetExecutionContext, warehouse: WarehouseResource, sources: SourcesResource
-    ) -> MaterializeResult:
+    ):
         from pathlib import Path
 
+        selected = [k for k in source_of if k in context.selected_asset_keys]
         files = discover(Path(sources.path), contracts)
         if sources.read_ahead:  # the run's other ingestion steps run in this process
             # a run of the whole job has no selection (None, or an empty set in Dagster 1.13)
-            selected = context.run.asset_selection
+            in_run = context.run.asset_selection
             ahead = [
-                f
-                for f in files
-                if not selected or raw_asset_key(contracts[f.source_id]) in selected
+                f for f in files if not in_run or raw_asset_key(contracts[f.source_id]) in in_run
             ]
         else:
-            ahead = [f for f in files if f.source_id == contract.source_id]
-        with warehouse.connect(step=raw_asset_key(contract).to_user_string()) as con:
+            ahead = [f for f in files if raw_asset_key(contracts[f.source_id]) in selected]
+        failed: list[str] = []
+        with warehouse.connect(step=f"ingestion ({name})") as con:
             ingestor = Ingestor(con, contracts, today=sources.today_date())
-            summary = ingestor.ingest_source(contract.source_id, files, read_ahead=ahead)
-            rows = con.execute(
-                f"select count(*) from {contract.raw_table} r join ingest.deliveries d "
-                "on d.delivery_id = r._delivery_id where d.in_force"
-            ).fetchone()[0]
-        for delivery_id in summary.rejected:
-            context.log.warning(f"Livraison rejetée : {delivery_id}")
-        progress(
-            f"{contract.source_id} : {len(summary.accepted)} acceptée(s), "
-            f"{len(summary.rejected)} rejetée(s), {summary.unchanged} inchangée(s)"
-        )
-        return MaterializeResult(
-            metadata={
-                "accepted": len(summary.accepted),
-                "rejected": len(summary.rejected),
-                "unchanged": summary.unchanged,
-                "rows_in_force": rows,
-                "dagster/row_count": MetadataValue.int(rows),
-                "deliveries_in_force": ", ".join(
-                    f"{year}/{dept}: {did}" for (year, dept), did in summary.in_force.items()
+            for key in selected:
+                source_id = source_of[key]
+                try:
+                    summary = ingestor.ingest_source(source_id, files, read_ahead=ahead)
+                    rows = con.execute(
+                        f"select count(*) from {contracts[source_id].raw_table} r "
+                        "join ingest.deliveries d on d.delivery_id = r._delivery_id "
+                        "where d.in_force"
+                    ).fetchone()[0]
+                except Exception as exc:  # the other sources go on; the step fails at the end
+                    context.log.error(
+                        f"{source_id} : ingestion interrompue ({type(exc).__name__} : {exc})"
+                    )
+                    failed.append(source_id)
+                    continue
+                for delivery_id in summary.rejected:
+                    context.log.warning(f"Livraison rejetée : {delivery_id}")
+                progress(
+                    f"{source_id} : {len(summary.accepted)} acceptée(s), "
+                    f"{len(summary.rejected)} rejetée(s), {summary.unchanged} inchangée(s)"
                 )
-                or "aucune",
-            }
-        )
+                yield MaterializeResult(
+                    asset_key=key,
+                    metadata={
+                        "accepted": len(summary.accepted),
+                        "rejected": len(summary.rejected),
+                        "unchanged": summary.unchanged,
+                        "rows_in_force": rows,
+                        "dagster/row_count": MetadataValue.int(rows),
+                        "deliveries_in_force": ", ".join(
+                            f"{year}/{dept}: {did}"
+                            for (year, dept), did in summary.in_force.items()
+                        )
+                        or "aucune",
+                    },
+                )
+        if failed:
+            # as when each source had its own step: what depends on them does not run
+            raise RuntimeError(
+                "ingestion interrompue pour " + ", ".join(failed) + " (voir le journal)"
+            )
 
     return _ingest
 
@@ -248,14 +282,23 @@ def build_ingestion_assets(
     order: list[str] | None = None,
     owners: dict[str, list[str]] | None = None,
 ) -> list[AssetsDefinition]:
-    """One asset per contract; ``order`` (``ingest.discovery.ingestion_order``): the order in
-    which a run's ingestion steps should go, given to Dagster as step priorities (the first
-    the highest; dependencies still come first); ``owners`` (``ingestion_owners``) by source
-    id, ``team:<department>`` for a source without."""
+    """One asset per contract (``raw/<source_id>``), in one step per reference level: the
+    sources that reference no other (step ``ingest_sources``), then those checked against them
+    (``ingest_sources_2``: they wait for the others' blocking checks). ``order``
+    (``ingest.discovery.ingestion_order``): the order in which a step ingests its sources
+    (largest workbooks last, read ahead meanwhile); ``owners`` (``ingestion_owners``) by
+    source id, ``team:<department>`` for a source without."""
     contracts = contracts or default_contracts()
-    rank = {source_id: len(order) - k for k, source_id in enumerate(order or [])}
+    rank = {source_id: k for k, source_id in enumerate(order or [])}
     owners = owners or {}
+    levels = reference_levels(contracts)
+    ordered = sorted(contracts.values(), key=lambda c: rank.get(c.source_id, len(rank)))
     return [
-        _build_ingestion_asset(c, contracts, rank.get(c.source_id), owners.get(c.source_id))
-        for c in contracts.values()
+        _build_ingestion_step(
+            "ingest_sources" if level == 0 else f"ingest_sources_{level + 1}",
+            [c for c in ordered if levels[c.source_id] == level],
+            contracts,
+            owners,
+        )
+        for level in sorted(set(levels.values()))
     ]

@@ -1,0 +1,31 @@
+{#
+    GÉNÉRÉ par `kpi generate` (dagster_project/defs/assets/dbt_row_rules.py) : ne pas modifier à la main.
+    Les 4 test(s) de ligne de ref('int_waste__indicator_values') déclarés dans models/intermediate/waste/int_waste__indicator_values.yml,
+    en un seul test dbt (un nœud au lieu d'un par test) : mêmes macros, mêmes arguments, mêmes données.
+    Une ligne par test d'origine en échec : rule (son nom dbt), failures (ce qu'il aurait compté).
+    Le build de production (DBT_BUILD_ARGS) lance ce test à la place des tests d'origine.
+#}
+select rule, failures
+from (
+    select 'accepted_range_int_waste__indicator_values_value__0' as rule, cast(count(*) as bigint) as failures
+    from (
+        {{ test_accepted_range(model=ref('int_waste__indicator_values'), column_name="value", min_value=0) }}
+    ) as rule_rows
+    union all
+    select 'accepted_values_int_waste__indicator_values_source_ids__dechets_collecte__dechetteries_apports__dechets_prevention__dechets_collecte_dechetteries_apports' as rule, cast(count(*) as bigint) as failures
+    from (
+        {{ test_accepted_values(model=ref('int_waste__indicator_values'), column_name="source_ids", values=["dechets_collecte", "dechetteries_apports", "dechets_prevention", "dechets_collecte,dechetteries_apports"]) }}
+    ) as rule_rows
+    union all
+    select 'int_waste__indicator_values_indicator_id_is_waste_derived' as rule, cast(count(*) as bigint) as failures
+    from (
+        {{ test_accepted_values(model=ref('int_waste__indicator_values'), column_name="indicator_id", values=["composters_distributed", "bin_checks_communes", "bins_checked", "households_sensitised_sorting_errors", "waste_prevention_stands", "waste_prevention_citizens_sensitised", "waste_pupils_sensitised", "waste_workshops", "waste_workshop_participants", "residual_waste_per_inhabitant", "kerbside_sorted_waste_tonnage", "recycling_centre_tonnage", "recycling_centre_recovery_rate", "household_waste_tonnage", "household_waste_per_inhabitant"]) }}
+    ) as rule_rows
+    union all
+    select 'not_null_columns_int_waste__indicator_values_indicator_id__year__value__as_of_date__source_ids__delivery_ids' as rule, cast(coalesce(sum(null_rows), 0) as bigint) as failures
+    from (
+        {{ test_not_null_columns(model=ref('int_waste__indicator_values'), columns=["indicator_id", "year", "value", "as_of_date", "source_ids", "delivery_ids"]) }}
+    ) as rule_rows
+) as row_rules
+where failures <> 0
+{{ config(tags=['row_rules'], severity='error', fail_calc='coalesce(sum(failures), 0)') }}

@@ -1,0 +1,21 @@
+{#
+    GÉNÉRÉ par `kpi generate` (dagster_project/defs/assets/dbt_row_rules.py) : ne pas modifier à la main.
+    Les 2 test(s) de ligne de ref('int_water__indicator_values') déclarés dans models/intermediate/water/int_water__indicator_values.yml,
+    en un seul test dbt (un nœud au lieu d'un par test) : mêmes macros, mêmes arguments, mêmes données.
+    Une ligne par test d'origine en échec : rule (son nom dbt), failures (ce qu'il aurait compté).
+    Le build de production (DBT_BUILD_ARGS) lance ce test à la place des tests d'origine.
+#}
+select rule, failures
+from (
+    select 'accepted_range_int_water__indicator_values_value__0' as rule, cast(count(*) as bigint) as failures
+    from (
+        {{ test_accepted_range(model=ref('int_water__indicator_values'), column_name="value", min_value=0) }}
+    ) as rule_rows
+    union all
+    select 'not_null_columns_int_water__indicator_values_indicator_id__year__value__as_of_date__source_ids__delivery_ids' as rule, cast(coalesce(sum(null_rows), 0) as bigint) as failures
+    from (
+        {{ test_not_null_columns(model=ref('int_water__indicator_values'), columns=["indicator_id", "year", "value", "as_of_date", "source_ids", "delivery_ids"]) }}
+    ) as rule_rows
+) as row_rules
+where failures <> 0
+{{ config(tags=['row_rules'], severity='error', fail_calc='coalesce(sum(failures), 0)') }}

@@ -1,0 +1,26 @@
+{#
+    GÉNÉRÉ par `kpi generate` (dagster_project/defs/assets/dbt_row_rules.py) : ne pas modifier à la main.
+    Les 3 test(s) de ligne de ref('int_water__quality_yearly') déclarés dans models/intermediate/water/int_water__quality_yearly.yml,
+    en un seul test dbt (un nœud au lieu d'un par test) : mêmes macros, mêmes arguments, mêmes données.
+    Une ligne par test d'origine en échec : rule (son nom dbt), failures (ce qu'il aurait compté).
+    Le build de production (DBT_BUILD_ARGS) lance ce test à la place des tests d'origine.
+#}
+select rule, failures
+from (
+    select 'accepted_range_int_water__quality_yearly_water_microbiological_conformity__100__0' as rule, cast(count(*) as bigint) as failures
+    from (
+        {{ test_accepted_range(model=ref('int_water__quality_yearly'), column_name="water_microbiological_conformity", max_value=100, min_value=0) }}
+    ) as rule_rows
+    union all
+    select 'accepted_range_int_water__quality_yearly_water_physicochemical_conformity__100__0' as rule, cast(count(*) as bigint) as failures
+    from (
+        {{ test_accepted_range(model=ref('int_water__quality_yearly'), column_name="water_physicochemical_conformity", max_value=100, min_value=0) }}
+    ) as rule_rows
+    union all
+    select 'not_null_columns_int_water__quality_yearly_year__microbiological_sample_count__microbiological_compliant_sample_count__physicochemical_sample_count__physicochemical_compliant_sample_count__delivery_ids' as rule, cast(coalesce(sum(null_rows), 0) as bigint) as failures
+    from (
+        {{ test_not_null_columns(model=ref('int_water__quality_yearly'), columns=["year", "microbiological_sample_count", "microbiological_compliant_sample_count", "physicochemical_sample_count", "physicochemical_compliant_sample_count", "delivery_ids"]) }}
+    ) as rule_rows
+) as row_rules
+where failures <> 0
+{{ config(tags=['row_rules'], severity='error', fail_calc='coalesce(sum(failures), 0)') }}
