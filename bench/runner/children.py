@@ -237,11 +237,14 @@ def child_steps(ingestion_keys: list[str]) -> int:
         end = marks.get("STEP_SUCCESS") or marks.get("STEP_FAILURE")
         if start is None or end is None:
             continue
-        if key in ingestion_keys:
+        # steps of the project since 5 December (one per reference level: ingest_sources,
+        # raw_suites, ingest_sources_2, raw_suites_2, mart_suites), and one step per source
+        # and per suite before
+        if key in ingestion_keys or key.startswith("ingest_sources"):
             category = "ingest"
         elif key == "dbt_models" or key.startswith("dbt"):
             category = "dbt"
-        elif key.startswith(("raw", "marts", "seeds", "staging", "intermediate")):
+        elif key.startswith(("raw", "marts", "mart_suites", "seeds", "staging", "intermediate")):
             category = "checks"
         else:
             category = "other_steps"

@@ -154,20 +154,28 @@ NOT_RUN = "not_run"
 
 
 def project_nodes(manifest: Mapping[str, Any]) -> list[str]:
-    """The nodes a full ``dbt build`` runs (models, seeds, snapshots, data tests; not the unit
-    tests, left out of the production build; not ephemeral models, which dbt never runs; not
+    """The nodes a full ``dbt build`` runs (models, seeds, snapshots, data tests, exposures; not
+    the unit tests, left out of the production build; not ephemeral models, which dbt never
+    runs; not
     the fine-grained row-level tests their model's generated row_rules test runs; one that no
     generated test covers, `kpi generate` not run since it was added, stays: the build leaves
     it out, it is recorded ``not_run`` and blocks until ``kpi generate``)."""
     covered = row_rules.covered_rules(manifest)
-    return sorted(
+    nodes = [
         unique_id
         for unique_id, node in (manifest.get("nodes") or {}).items()
         if node.get("resource_type") in ("model", "seed", "snapshot", "test")
         and (node.get("config") or {}).get("enabled", True)
         and (node.get("config") or {}).get("materialized") != "ephemeral"
         and not (row_rules.is_row_rule(node) and node.get("name") in covered)
-    )
+    ]
+    # the exposures (the report, the published copy): « no-op » in a full build's results
+    exposures = [
+        unique_id
+        for unique_id, exposure in (manifest.get("exposures") or {}).items()
+        if (exposure.get("config") or {}).get("enabled", True)
+    ]
+    return sorted(nodes + exposures)
 
 
 def name_failing_rules(warehouse: WarehouseResource, run_results: dict) -> dict:
