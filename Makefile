@@ -38,10 +38,16 @@ setup: $(BIN)/kpi node_modules/.package-lock.json
 demo: setup
 	$(BIN)/kpi run
 
+# The tests on $(TEST_WORKERS) processes (pytest-xdist; docs/dev/testing.md, « Two processes »):
+# on one, the slow tests' waits on their child processes (kpi, dbt, Dagster, a browser) left a
+# core idle. --maxschedchunk 1: a process is handed one test at a time (two waiting), so the
+# slow tests, first in the collection, spread over both. TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
+
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest -m "slow or not slow"
+	$(BIN)/pytest -m "slow or not slow" -n $(TEST_WORKERS) --dist load --maxschedchunk 1
 
 ui: setup
 	$(BIN)/kpi ui

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -19,6 +21,7 @@ pytest.register_assert_rewrite("support")
 from support import TESTS_DIR  # noqa: E402
 from support.demo import DEMO_TODAY, BuiltDemo, DemoCampaign  # noqa: E402
 from support.settings import SETTINGS_VARS  # noqa: E402
+from support.shared import exclusive, session_dir  # noqa: E402
 
 from dagster_project.contracts.model import default_contracts  # noqa: E402
 from dagster_project.ingest.reference_data import load_catalogue, load_communes  # noqa: E402
@@ -41,6 +44,17 @@ def pytest_collection_modifyitems(config, items):
         raise pytest.UsageError(
             "slow tests under tests/unit (move them to tests/integration): " + ", ".join(slow_units)
         )
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_setupnodes(config, specs):
+    """Under pytest-xdist (`make test`: ``-n 2``), before its workers start: dbt's manifest
+    parsed into dbt/target when stale (a clean clone has none), once. Each `kpi run` parses it
+    there when stale: the two workers' first runs would otherwise both write it at the same
+    time, and one read the other's half-written manifest.json."""
+    from dagster_project.defs.assets.dbt import ensure_manifest
+
+    ensure_manifest()
 
 
 @pytest.fixture(scope="session")
@@ -88,6 +102,37 @@ def make_context(communes):
         )
 
     return factory
+
+
+# --- what a test leaves in os.environ ----------------------------------------------------------
+# An in-process `kpi` command exports its Dagster home (``ensure_dagster_home``) and its settings
+# (``Settings.export``) to os.environ. Under pytest-xdist (`make test`) the tests of a process
+# are not those of a one-process run, nor in the same order: none may inherit what an earlier
+# one left, and none may share a Dagster instance with the other process (a command waits for
+# the runs in progress of its instance).
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_dagster_home(tmp_path_factory):
+    """The Dagster home of the tests that name none: the session's (each process's), never
+    the project's ``.dagster_home/`` nor the developer's DAGSTER_HOME."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("DAGSTER_HOME", str(tmp_path_factory.mktemp("dagster_home")))
+    yield
+    patch.undo()
+
+
+@pytest.fixture(autouse=True)
+def _restore_exported_env():
+    """DAGSTER_HOME and the settings variables as they were before the test, after it."""
+    names = ("DAGSTER_HOME", *SETTINGS_VARS)
+    before = {name: os.environ.get(name) for name in names}
+    yield
+    for name, value in before.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 # what building definitions exports to os.environ (``Settings.export``)
@@ -143,15 +188,26 @@ def workbook(tmp_path):
 @pytest.fixture(scope="session")
 def demo_warehouse(tmp_path_factory) -> BuiltDemo:
     """The demo campaign (``generate_demo``: every workbook of 2023-2025) after one
-    uninterrupted `kpi run --today 2026-01-31` in a child process, once per session.
+    uninterrupted `kpi run --today 2026-01-31` in a child process, once per session: under
+    pytest-xdist (`make test`), built by the first worker that needs it, the others waiting
+    for it (``support.shared``).
 
     Shared by the slow tests that need a built demo warehouse (tests/integration:
     test_end_to_end.py, test_sensor.py…): read it or ``.copy()`` it, never write it. The
     run's exit code and output are kept for the tests to check (the fixture itself asserts
     nothing)."""
+    shared = session_dir(tmp_path_factory)
+    root, outcome = shared / "demo_warehouse", shared / "demo_warehouse.json"
+    with exclusive(shared / "demo_warehouse.lock"):
+        if not outcome.exists():
+            outcome.write_text(json.dumps(_build_demo(root)), encoding="utf-8")
+    return BuiltDemo(root, **json.loads(outcome.read_text(encoding="utf-8")))
+
+
+def _build_demo(root: Path) -> dict:
     from dagster_project.demo import generate_demo
 
-    root = tmp_path_factory.mktemp("demo_warehouse")
+    shutil.rmtree(root, ignore_errors=True)  # a build a killed worker left half done
     demo = DemoCampaign(root)
     generate_demo(demo.sources)
     env = {k: v for k, v in os.environ.items() if k not in SETTINGS_VARS}
@@ -172,10 +228,9 @@ def demo_warehouse(tmp_path_factory) -> BuiltDemo:
         capture_output=True,
         text=True,
     )
-    return BuiltDemo(
-        root,
-        returncode=result.returncode,
-        stdout=result.stdout,
-        stderr=result.stderr,
-        seconds=time.perf_counter() - started,
-    )
+    return {
+        "returncode": result.returncode,
+        "stdout": result.stdout,
+        "stderr": result.stderr,
+        "seconds": time.perf_counter() - started,
+    }

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from support.shared import exclusive, session_dir
 
 INTEGRATION_DIR = Path(__file__).resolve().parent
 
@@ -17,3 +18,13 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.path.resolve().is_relative_to(INTEGRATION_DIR):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture
+def postgres_alone(tmp_path_factory):
+    """The PostgreSQL server to this test alone: `make test` runs the tests on 2 processes
+    (pytest-xdist), and the tests that use the server share its database KPI_PG_DBNAME when
+    the role may not create one of their own. Every test that uses the server takes it
+    (``@pytest.mark.usefixtures("postgres_alone")``): they run one after the other."""
+    with exclusive(session_dir(tmp_path_factory) / "postgres.lock"):
+        yield

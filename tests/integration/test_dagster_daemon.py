@@ -511,6 +511,7 @@ DEPLOYMENT_SELECTION = [
 ]
 
 
+@pytest.mark.usefixtures("postgres_alone")  # one test at a time on the server
 def test_the_shared_deployment_runs_and_publishes(demo, tmp_path):
     """docs/deployment.md as written: the instance on PostgreSQL, `dagster-webserver` and
     `dagster-daemon run` started apart (as two systemd services would be), a run launched

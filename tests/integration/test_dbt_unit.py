@@ -87,6 +87,7 @@ def test_dbt_unit_tests_pass_on_duckdb(tmp_path):
     reason="PostgreSQL non configuré (KPI_PG_HOST absent) : `.ci/run` démarre un serveur "
     "jetable et exporte KPI_PG_*",
 )
+@pytest.mark.usefixtures("postgres_alone")  # one test at a time on the server
 def test_dbt_unit_tests_pass_on_postgres(tmp_path, monkeypatch):
     """The portability macros too: the same unit tests on PostgreSQL."""
     import psycopg2

@@ -22,6 +22,8 @@ needs_postgres = pytest.mark.skipif(
     reason="PostgreSQL non configuré (KPI_PG_HOST absent) : `.ci/run` démarre un serveur "
     "jetable et exporte KPI_PG_*",
 )
+# one test at a time on the server (`make test` runs 2 processes: tests/integration/conftest.py)
+pytestmark = pytest.mark.usefixtures("postgres_alone")
 
 
 @pytest.fixture

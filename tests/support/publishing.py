@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.settings import PROJECT_ROOT, Settings
+from support.shared import exclusive, session_dir
 
 
 def settings_for(warehouse: Path) -> Settings:
@@ -69,8 +70,15 @@ def copy_sources(destination: Path) -> Path:
 
 def published_campaign(tmp_path_factory) -> Path:
     """Once per session: ``<dir>/sources``, ``<dir>/warehouse.duckdb`` (+ ``.build``,
-    ``exports``) after one uninterrupted `kpi run`. Read it, copy it; never write it."""
-    root = tmp_path_factory.getbasetemp() / "published_campaign"
+    ``exports``) after one uninterrupted `kpi run`. Read it, copy it; never write it. Under
+    pytest-xdist (`make test`), built by the first worker that asks, the others waiting for
+    it (``support.shared``)."""
+    shared = session_dir(tmp_path_factory)
+    with exclusive(shared / "published_campaign.lock"):
+        return _publish_campaign(shared / "published_campaign")
+
+
+def _publish_campaign(root: Path) -> Path:
     done = root / "done"
     if done.exists():
         return root
