@@ -46,7 +46,6 @@ from dagster_project.quality.evidence import (
     scrub,
     suite_digest,
 )
-from dagster_project.release.exports.common import table_exists
 from dagster_project.release.exports.vendor import (
     CDN_FILES,
     VendorFile,
@@ -125,23 +124,18 @@ progress_bars:
 
 
 def _run_outcomes(con: duckdb.DuckDBPyConnection) -> tuple[str | None, dict[str, bool]]:
-    """Run id of the last recorded checks and whether each suite passed in it."""
-    if not table_exists(con, "audit.check_results"):
+    """Run id of the last pipeline run and whether each suite passed in the results that hold
+    for it (``release.gate.run_checks``: its own and, for a run limited to some sources, the
+    other suites' latest), as the freeze judges them."""
+    from dagster_project.release.gate import latest_run_id, run_checks
+
+    run_id = latest_run_id(con)
+    if run_id is None:
         return None, {}
-    row = con.execute(
-        "select run_id from audit.check_results group by run_id "
-        "order by max(checked_at) desc, run_id limit 1"
-    ).fetchone()
-    if not row:
-        return None, {}
-    outcomes = dict(
-        con.execute(
-            "select check_name, bool_and(passed) from audit.check_results where run_id = ? "
-            "group by check_name",
-            [row[0]],
-        ).fetchall()
-    )
-    return row[0], outcomes
+    outcomes: dict[str, bool] = {}
+    for check in run_checks(con, run_id):
+        outcomes[check["check"]] = outcomes.get(check["check"], True) and check["passed"]
+    return run_id, outcomes
 
 
 def _dump(path: Path, payload: Any) -> Path:
