@@ -330,3 +330,14 @@ def reference_levels(contracts: dict[str, Contract]) -> dict[str, int]:
     for source_id in contracts:
         level(source_id)
     return levels
+
+
+def by_reference_level(contracts: list[Contract] | dict[str, Contract]) -> list[list[Contract]]:
+    """The contracts grouped by ``reference_levels`` (level 0 first), each group in the given
+    order: what can be ingested, or checked, together before the next level."""
+    listed = list(contracts.values()) if isinstance(contracts, dict) else list(contracts)
+    levels = reference_levels({c.source_id: c for c in listed})
+    return [
+        [c for c in listed if levels[c.source_id] == level]
+        for level in sorted(set(levels.values()))
+    ]

@@ -35,7 +35,7 @@ from dagster import (
     multi_asset_check,
 )
 
-from dagster_project.contracts.model import Contract, default_contracts, reference_levels
+from dagster_project.contracts.model import Contract, by_reference_level, default_contracts
 from dagster_project.defs.resources import WAREHOUSE_POOL
 from dagster_project.quality.suites import check_specs, raw_suite_name
 
@@ -142,14 +142,9 @@ def build_raw_checks(
     check, the step would wait for itself)."""
     contracts = default_contracts() if contracts is None else contracts
     specs = {s["name"]: s for s in check_specs(contracts)}
-    levels = reference_levels(contracts)
     checks = []
-    for level in sorted(set(levels.values())):
-        suites = [
-            (specs[raw_suite_name(c.source_id)], asset_key_for(c))
-            for c in contracts.values()
-            if levels[c.source_id] == level
-        ]
+    for level, members in enumerate(by_reference_level(contracts)):
+        suites = [(specs[raw_suite_name(c.source_id)], asset_key_for(c)) for c in members]
         checks.append(
             _build_checks(
                 "raw_suites" if level == 0 else f"raw_suites_{level + 1}",

@@ -25,37 +25,34 @@ class FreezeRefused(RuntimeError):
         self.summary = summary
 
 
-def latest_run_id(con: duckdb.DuckDBPyConnection) -> str | None:
-    """Run id of the last pipeline run that recorded check or dbt results."""
+def _run_times(con: duckdb.DuckDBPyConnection) -> str | None:
+    """SQL: each run's ``run_id`` and ``last_at``, when it last recorded a check or dbt result
+    (None: neither table exists yet)."""
     parts = []
     for table in ("audit.check_results", "audit.dbt_results"):
         if table_exists(con, table):
             column = "checked_at" if table.endswith("check_results") else "recorded_at"
             parts.append(f"select run_id, max({column}) as last_at from {table} group by run_id")
-    if not parts:
+    return " union all ".join(parts) if parts else None
+
+
+def latest_run_id(con: duckdb.DuckDBPyConnection) -> str | None:
+    """Run id of the last pipeline run that recorded check or dbt results."""
+    runs = _run_times(con)
+    if runs is None:
         return None
-    row = con.execute(
-        f"select run_id from ({' union all '.join(parts)}) order by last_at desc limit 1"
-    ).fetchone()
+    row = con.execute(f"select run_id from ({runs}) order by last_at desc limit 1").fetchone()
     return row[0] if row else None
 
 
 def _run_time(con: duckdb.DuckDBPyConnection, run_id: str):
     """When the run last recorded a result (None: it recorded none)."""
-    parts = []
-    if table_exists(con, "audit.check_results"):
-        parts.append(
-            "select max(checked_at) as last_at from audit.check_results where run_id = $run"
-        )
-    if table_exists(con, "audit.dbt_results"):
-        parts.append(
-            "select max(recorded_at) as last_at from audit.dbt_results where run_id = $run"
-        )
-    if not parts:
+    runs = _run_times(con)
+    if runs is None:
         return None
-    return con.execute(
-        f"select max(last_at) from ({' union all '.join(parts)})", {"run": run_id}
-    ).fetchone()[0]
+    return con.execute(f"select max(last_at) from ({runs}) where run_id = ?", [run_id]).fetchone()[
+        0
+    ]
 
 
 def _suite_names() -> set[str]:

@@ -256,30 +256,21 @@ def record_dbt_results(
                 "run_id desc) = 1",
                 [run_id, run_id, missing],
             ).fetchone()[0]
-            never = sorted(
-                set(missing)
-                - {
-                    r[0]
-                    for r in con.execute(
-                        "select unique_id from audit.dbt_results where run_id = ?", [run_id]
-                    ).fetchall()
-                }
+            # a node no run has executed yet (nothing to carry): not_run, which blocks
+            con.execute(
+                "insert into audit.dbt_results (run_id, unique_id, status, message) "
+                "select ?, unique_id, ?, ? from unnest(?::varchar[]) as t(unique_id) "
+                "where unique_id not in "
+                "(select unique_id from audit.dbt_results where run_id = ?)",
+                [
+                    run_id,
+                    NOT_RUN,
+                    "jamais exécuté sur tout l'entrepôt : une exécution complète "
+                    "(kpi run --force) le fera",
+                    missing,
+                    run_id,
+                ],
             )
-            if never:
-                con.executemany(
-                    "insert into audit.dbt_results (run_id, unique_id, status, failures, "
-                    "message) values (?, ?, ?, null, ?)",
-                    [
-                        (
-                            run_id,
-                            unique_id,
-                            NOT_RUN,
-                            "jamais exécuté sur tout l'entrepôt : une exécution complète "
-                            "(kpi run --force) le fera",
-                        )
-                        for unique_id in never
-                    ],
-                )
         failures = con.execute(
             "select count(*) from audit.dbt_results where run_id = ? and status in (?, ?, ?)",
             [run_id, "fail", "error", NOT_RUN],
@@ -295,12 +286,6 @@ def _latest_dbt_run(con) -> str | None:
         "limit 1"
     ).fetchone()
     return row[0] if row else None
-
-
-def _test_name(unique_id: str) -> str:
-    """``test.kpi_warehouse.<name>.<hash>`` -> ``<name>`` (what ``kpi freeze --waive`` takes)."""
-    parts = unique_id.split(".")
-    return parts[2] if len(parts) >= 3 else unique_id
 
 
 def dbt_tests_result(warehouse: WarehouseResource, run_id: str | None) -> AssetCheckResult:
@@ -338,7 +323,7 @@ def dbt_tests_result(warehouse: WarehouseResource, run_id: str | None) -> AssetC
     ]
     blocking = count["fail"] + count["error"] + len(broken) + never
     lines = [
-        f"- {r[1]} : {_test_name(r[0])}"
+        f"- {r[1]} : {row_rules.rule_name(r[0])}"
         + (f" ({r[2]} ligne(s))" if r[2] else "")
         + (
             f" — {' '.join((r[3] or '').split())[:200]}"

@@ -35,8 +35,8 @@ from dagster_project.contracts.model import (
     TYPE_LABELS_FR,
     Column,
     Contract,
+    by_reference_level,
     default_contracts,
-    reference_levels,
 )
 from dagster_project.contracts.reference import unit_label
 from dagster_project.contracts.wording import column_rules_fr, value_fr
@@ -291,14 +291,13 @@ def build_ingestion_assets(
     contracts = contracts or default_contracts()
     rank = {source_id: k for k, source_id in enumerate(order or [])}
     owners = owners or {}
-    levels = reference_levels(contracts)
     ordered = sorted(contracts.values(), key=lambda c: rank.get(c.source_id, len(rank)))
     return [
         _build_ingestion_step(
             "ingest_sources" if level == 0 else f"ingest_sources_{level + 1}",
-            [c for c in ordered if levels[c.source_id] == level],
+            members,
             contracts,
             owners,
         )
-        for level in sorted(set(levels.values()))
+        for level, members in enumerate(by_reference_level(ordered))
     ]
