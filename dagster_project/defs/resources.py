@@ -71,8 +71,11 @@ def dbt_executable() -> str:
 
 
 class KpiDbtCliResource(DbtCliResource):
-    """dagster-dbt's dbt resource without two start-up costs it pays on every run (measured in
-    bench/README.md, "Where the time goes"):
+    """The ``dbt`` resource: where the dbt project and its profiles are, and which target. The
+    project's own dbt step runs dbt in its process with these (``assets/dbt_inprocess.py``);
+    ``dbt.cli(...)`` stays available to an op that wants dagster-dbt's ``dbt`` process, without
+    two start-up costs dagster-dbt pays on every invocation (measured in bench/README.md,
+    "Where the time goes"):
 
     - it asks the dbt executable for its version in a subprocess (``dbt --version``: a whole
       dbt start, ~3 s). When the executable is the one of this virtual environment, the version

@@ -11,14 +11,18 @@ the production build (``DBT_BUILD_ARGS``) and run in the test suite
 
 ``kpi run`` shows where the dbt step stands every few seconds (``DbtProgress``, from dbt's
 event stream): « dbt : 45/233 nœuds terminés… ».
+
+dbt runs in the step's own process (``dbt_inprocess``: dbt-core's ``dbtRunner``), not in the
+``dbt`` process dagster-dbt would start; the selection, the Dagster events and their metadata
+are dagster-dbt's own (``get_subset_selection_for_context``, ``DbtCoreCliEventMessage``).
 """
 
 import functools
-import json
 import shutil
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -40,8 +44,17 @@ from dagster_dbt import (
     DbtProject,
     dbt_assets,
 )
+from dagster_dbt.asset_utils import (
+    DAGSTER_DBT_EXCLUDE_METADATA_KEY,
+    DAGSTER_DBT_SELECT_METADATA_KEY,
+    DAGSTER_DBT_SELECTOR_METADATA_KEY,
+    get_manifest_and_translator_from_dbt_assets,
+    get_subset_selection_for_context,
+)
+from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 
 from dagster_project.defs.assets import dbt_row_rules as row_rules
+from dagster_project.defs.assets.dbt_inprocess import DbtInProcess
 from dagster_project.defs.resources import WAREHOUSE_POOL, WarehouseResource, dbt_executable
 from dagster_project.lib import progress as progress_lines
 from dagster_project.lib.progress import progress
@@ -434,6 +447,32 @@ def _is_test_event(raw_event: Mapping[str, Any]) -> bool:
     return str(node.get("unique_id") or "").startswith("test.")
 
 
+def selection_args(
+    context: AssetExecutionContext, manifest: Mapping[str, Any], translator: DagsterDbtTranslator
+) -> list[str]:
+    """dbt's selection for the step's assets (all of them, or a subset: ``kpi run --select``, a
+    re-delivery, the sensor, the UI), as dagster-dbt computes it for its ``dbt`` process. In the
+    process there is no command-line length limit, so a large subset stays a plain
+    ``--select`` (dagster-dbt copies the whole project to write a selectors file instead)."""
+    tags = context.op.tags
+    args, indirect = get_subset_selection_for_context(
+        context=context,
+        manifest=manifest,
+        select=tags.get(DAGSTER_DBT_SELECT_METADATA_KEY),
+        exclude=tags.get(DAGSTER_DBT_EXCLUDE_METADATA_KEY),
+        selector=tags.get(DAGSTER_DBT_SELECTOR_METADATA_KEY),
+        dagster_dbt_translator=translator,
+        current_dbt_indirect_selection_env=None,
+    )
+    return [*args, *(["--indirect-selection", indirect] if indirect else [])]
+
+
+def invocation_target_path(run_id: str) -> Path:
+    """The invocation's own folder in dbt/target (compiled SQL, dbt.log), named as dagster-dbt
+    named its process's: ``dbt_models-<run>-<id>``."""
+    return DBT_PROJECT_DIR / "target" / f"dbt_models-{run_id[:7]}-{uuid.uuid4().hex[:7]}"
+
+
 KEEP_INVOCATION_DIRS = 10
 PRUNE_AFTER_SECONDS = 3600.0
 
@@ -485,43 +524,51 @@ def build_dbt_assets():
         if not context.selected_asset_keys:  # the dbt_tests check alone: dbt is not run again
             yield dbt_tests_result(warehouse, None)
             return
-        # dbt's own process writes the build database: this step holds the write access for it
+        # dbt writes the build database: this step holds the write access for it
         # (dagster_project.warehouse.access), so no reader or other writer opens it meanwhile
+        manifest, translator, project = get_manifest_and_translator_from_dbt_assets(
+            [context.assets_def]
+        )
+        target_path = invocation_target_path(context.run_id)
         with warehouse.writing("dbt build"):
             progress("dbt build : modèles, seeds et tests")
-            invocation = dbt.cli(DBT_BUILD_ARGS, context=context, raise_on_error=False)
-            # what invocation.stream() does, seeing each dbt event on the way for the progress
+            build = DbtInProcess(
+                [*DBT_BUILD_ARGS, *selection_args(context, manifest, translator)],
+                project_dir=Path(dbt.project_dir),
+                profiles_dir=Path(dbt.profiles_dir or dbt.project_dir),
+                target_path=target_path,
+                target=dbt.target,
+            )
             with DbtProgress() as counter:
-                for event in invocation.stream_raw_events():
-                    counter.see(event.raw_event)
-                    if _is_test_event(event.raw_event):
+                for raw_event in build.stream():
+                    counter.see(raw_event)
+                    # dbt's output lines, as its own process printed them (the run's log)
+                    print(raw_event["info"]["msg"], flush=False)
+                    if _is_test_event(raw_event):
                         # a test's result is in audit.dbt_results and the dbt_tests check;
                         # dagster-dbt would log it as one observation per tested asset (395
                         # events a run, each a write to the event log: bench/README.md)
                         continue
-                    yield from event.to_default_asset_events(
-                        manifest=invocation.manifest,
-                        dagster_dbt_translator=invocation.dagster_dbt_translator,
+                    yield from DbtCoreCliEventMessage(
+                        raw_event=raw_event, event_history_metadata={}
+                    ).to_default_asset_events(
+                        manifest=manifest,
+                        dagster_dbt_translator=translator,
                         context=context,
-                        target_path=invocation.target_path,
-                        project=invocation.project,
+                        target_path=target_path,
+                        project=project,
                     )
-            try:
-                results = invocation.get_artifact("run_results.json")
-            except Exception:  # no artifact when dbt could not start at all
-                results = {}
+            results = {"results": build.results}
             failures = record_dbt_results(
                 warehouse,
                 context.run_id,
                 name_failing_rules(warehouse, results),
-                project_nodes(invocation.manifest),
+                project_nodes(manifest),
             )
-        prune_invocation_dirs(Path(invocation.target_path).parent)
+        prune_invocation_dirs(target_path.parent)
         progress(f"dbt build terminé : {failures} échec(s)")
-        if not invocation.is_successful() and not results:
-            raise RuntimeError(
-                "dbt n'a pas pu s'exécuter : " + json.dumps(invocation.get_error() or "")
-            )
+        if not build.success and not build.results:
+            raise RuntimeError("dbt n'a pas pu s'exécuter : " + " ; ".join(build.errors))
         if DBT_TESTS_CHECK in context.selected_asset_check_keys:
             yield dbt_tests_result(warehouse, context.run_id)
 

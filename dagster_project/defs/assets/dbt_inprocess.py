@@ -1,0 +1,236 @@
+"""``dbt build`` in the run's own process: dbt-core's programmatic entry point (``dbtRunner``).
+
+dagster-dbt runs each dbt invocation in a ``dbt`` process of its own, which pays again what the
+run's process has already paid or never needs: Python and dbt-core's imports (≈ 3.4 s at SF1),
+loading and checking the project's manifest (≈ 2.5 s), writing ``manifest.json`` and
+``run_results.json`` (≈ 2 s), and a debug log of every SQL statement whose file handler lock
+the four dbt threads queue for (bench/README.md, « 6 December 2026 »). Here the dbt step calls
+dbt-core in a thread of the run's process instead:
+
+* ``dbt parse`` first, with partial parsing from the project's last parse (``kpi`` keeps it
+  up to date: ``dbt.ensure_manifest``) copied into the invocation's own folder: dbt itself
+  checks that nothing changed (files, variables, profile, dbt version) and re-parses what did;
+  about 1 s when nothing changed. The project's ``target/`` is never written, so two runs
+  with different build databases (tests, a deployment beside a developer) never re-parse for
+  each other;
+* ``dbt build`` with that manifest, the same arguments and the same selection as dagster-dbt
+  would give the ``dbt`` process (``dagster_dbt.asset_utils``), and no JSON artifacts: the
+  results come back as objects (``results``), in the shape of ``run_results.json``;
+* dbt's events reach the step through a queue, as dicts in the shape of dbt's JSON log lines
+  (what dagster-dbt reads from the process): the step turns them into the same Dagster events
+  with dagster-dbt's own ``DbtCoreCliEventMessage``. Only events of level info and above are
+  converted (dbt fires ≈ 6 000 debug events in a build); the info lines go to the run's log
+  (stdout, ``warehouse.run.log`` under ``kpi run``) and to ``dbt.log`` in the invocation
+  folder, as dbt's own output did.
+
+dbt-core supports several sequential invocations in one process, not concurrent ones; the
+in-process executor runs one step at a time and the ``duckdb`` pool one dbt step at a time.
+After the build the DuckDB adapter's database is closed (dbt-duckdb keeps it open for the
+process), so the rest of the run (and its readers) open the build database again.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from dagster_project.lib.gc_freeze import frozen
+
+# events of these levels are converted and streamed (the result lines, the start lines, the
+# summary, warnings and errors); the debug ones (each SQL statement, cache events) are not
+STREAMED_LEVELS = ("info", "warn", "error")
+PARTIAL_PARSE = "partial_parse.msgpack"
+CANCEL_WAIT_SECONDS = 30.0
+_DONE = object()
+
+
+class DbtInProcess:
+    """One ``dbt build`` (or another node command) in this process. ``stream()`` yields dbt's
+    events as dicts while it runs; then ``success``, ``results`` (``run_results.json``'s
+    ``results``) and ``errors`` hold what it gave."""
+
+    def __init__(
+        self,
+        args: list[str],
+        project_dir: Path,
+        profiles_dir: Path,
+        target_path: Path,
+        target: str | None = None,
+    ):
+        self.args = list(args)
+        self.project_dir = Path(project_dir)
+        self.profiles_dir = Path(profiles_dir)
+        self.target_path = Path(target_path)
+        self.target = target
+        self.success = False
+        self.results: list[dict[str, Any]] = []
+        self.errors: list[str] = []
+        self.exception: BaseException | None = None
+        self._queue: queue.Queue = queue.Queue()
+
+    def _common_args(self) -> list[str]:
+        return [
+            "--project-dir",
+            str(self.project_dir),
+            "--profiles-dir",
+            str(self.profiles_dir),
+            *(["--target", self.target] if self.target else []),
+            "--target-path",
+            str(self.target_path),
+            "--log-path",
+            str(self.target_path),
+            # dbt's own stdout logger off: the step writes the info lines itself
+            "--log-level",
+            "none",
+            "--log-level-file",
+            "info",
+            "--no-write-json",
+            "--no-send-anonymous-usage-stats",
+        ]
+
+    def _seed_partial_parse(self) -> tuple[int, int] | None:
+        """Start from the project's last parse (dagster-dbt does the same for its process)."""
+        self.target_path.mkdir(parents=True, exist_ok=True)
+        parsed = self.project_dir / "target" / PARTIAL_PARSE
+        if not parsed.exists():
+            return None
+        copy = self.target_path / PARTIAL_PARSE
+        shutil.copyfile(parsed, copy)
+        return _stat(copy)
+
+    def _keep_partial_parse(self, seeded: tuple[int, int] | None) -> None:
+        """When dbt had to parse again (a project file, the profile or dbt changed since the
+        project's last parse), its new parse becomes the project's, so the next run starts from
+        it (replaced whole: a concurrent run reads the old one or the new one)."""
+        fresh = self.target_path / PARTIAL_PARSE
+        if not fresh.exists() or _stat(fresh) == seeded:
+            return
+        target = self.project_dir / "target"
+        temporary = target / f".{PARTIAL_PARSE}.{os.getpid()}.{threading.get_ident()}"
+        try:
+            shutil.copyfile(fresh, temporary)
+            os.replace(temporary, target / PARTIAL_PARSE)
+        except OSError:
+            temporary.unlink(missing_ok=True)
+
+    def _callback(self, msg) -> None:
+        info = msg.info
+        if info.level not in STREAMED_LEVELS:
+            return
+        from dbt_common.events.functions import msg_to_dict
+
+        event = msg_to_dict(msg)
+        if info.level == "error":
+            self.errors.append(info.msg)
+        self._queue.put(event)
+
+    def _invoke(self) -> None:
+        try:
+            from dbt.cli.main import dbtRunner
+
+            seeded = self._seed_partial_parse()
+            parsed = dbtRunner(callbacks=[self._callback]).invoke(["parse", *self._common_args()])
+            if not parsed.success or parsed.result is None:
+                if parsed.exception is not None:
+                    self.errors.append(str(parsed.exception))
+                return
+            self._keep_partial_parse(seeded)
+            built = dbtRunner(manifest=parsed.result, callbacks=[self._callback]).invoke(
+                [*self.args, *self._common_args()]
+            )
+            self.success = bool(built.success)
+            if built.exception is not None:
+                self.errors.append(str(built.exception))
+            execution = built.result
+            self.results = [_result_dict(r) for r in getattr(execution, "results", None) or []]
+        except BaseException as error:  # reported by the step, never lost in the thread
+            self.exception = error
+            self.errors.append(f"{type(error).__name__}: {error}")
+        finally:
+            close_adapter_connections()
+            self._queue.put(_DONE)
+
+    def stream(self) -> Iterator[dict[str, Any]]:
+        """Run dbt in a thread and yield its events (info and above) as they come."""
+        thread = threading.Thread(target=self._invoke, name="dbt", daemon=True)
+        started = time.monotonic()
+        # the run's process holds Dagster's, Great Expectations' and pandas' objects; dbt
+        # allocates enough to trigger Python's full garbage collections, each of which would
+        # walk all of them again: they are set aside while dbt runs (lib.gc_freeze)
+        with frozen():
+            thread.start()
+            try:
+                while True:
+                    event = self._queue.get()
+                    if event is _DONE:
+                        break
+                    yield event
+            except BaseException:
+                # the step is interrupted (run terminated from the UI, Ctrl-C): dbt's running
+                # queries are cancelled and dbt is given a moment to stop, while the step still
+                # holds the build database's write access
+                cancel_open_queries()
+                thread.join(timeout=CANCEL_WAIT_SECONDS)
+                raise
+            thread.join()
+        self.elapsed = time.monotonic() - started
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_mtime_ns, stat.st_size
+
+
+def _result_dict(result) -> dict[str, Any]:
+    """One node's result in the shape of ``run_results.json``'s ``results`` (the fields this
+    project reads: audit.dbt_results, the generated row tests' rules)."""
+    node = getattr(result, "node", None)
+    status = getattr(result, "status", None)
+    return {
+        "unique_id": getattr(node, "unique_id", None),
+        "status": str(getattr(status, "value", status)) if status is not None else None,
+        "failures": getattr(result, "failures", None),
+        "message": getattr(result, "message", None),
+        "execution_time": getattr(result, "execution_time", None),
+        "compiled_code": getattr(node, "compiled_code", None),
+    }
+
+
+def cancel_open_queries() -> None:
+    """Cancel the queries dbt's adapters are running (what dbt does on Ctrl-C)."""
+    try:
+        from dbt.adapters.factory import FACTORY
+
+        for adapter in list(FACTORY.adapters.values()):
+            adapter.cancel_open_connections()
+    except Exception:
+        pass
+
+
+def close_adapter_connections() -> None:
+    """Close what dbt's adapters keep open in the process after an invocation: dbt-duckdb keeps
+    its DuckDB database open until the process exits, which would hold the build database's
+    file (another connection with other settings is refused, a copy would miss what is not
+    yet checkpointed)."""
+    try:
+        from dbt.adapters.factory import cleanup_connections
+
+        cleanup_connections()
+    except Exception:
+        pass
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except Exception:  # another adapter only
+        return
+    environment = DuckDBConnectionManager._ENV
+    if environment is not None:
+        try:
+            environment.close()
+        finally:
+            DuckDBConnectionManager.close_all_connections()

@@ -1,0 +1,88 @@
+"""dbt in the step's own process (defs/assets/dbt_inprocess.py): what it hands back and leaves
+behind. The build itself runs in every integration test that runs the pipeline."""
+
+import gc
+import os
+from types import SimpleNamespace
+
+from dagster_project.defs.assets.dbt_inprocess import (
+    PARTIAL_PARSE,
+    DbtInProcess,
+    _result_dict,
+    close_adapter_connections,
+)
+from dagster_project.lib.gc_freeze import frozen
+
+
+def _build(tmp_path):
+    project = tmp_path / "dbt"
+    (project / "target").mkdir(parents=True)
+    return DbtInProcess(["build"], project, project, project / "target" / "dbt_models-run-1")
+
+
+def test_partial_parse_seeded_from_the_project_and_kept_only_when_dbt_parsed_again(tmp_path):
+    build = _build(tmp_path)
+    project_parse = build.project_dir / "target" / PARTIAL_PARSE
+    assert build._seed_partial_parse() is None  # no parse yet: dbt parses everything
+    project_parse.write_bytes(b"first parse")
+    seeded = build._seed_partial_parse()
+    assert (build.target_path / PARTIAL_PARSE).read_bytes() == b"first parse"
+
+    build._keep_partial_parse(seeded)  # dbt reused it: the project's is left alone
+    assert project_parse.read_bytes() == b"first parse"
+
+    (build.target_path / PARTIAL_PARSE).write_bytes(b"parsed again, profile changed")
+    os.utime(build.target_path / PARTIAL_PARSE, ns=(seeded[0] + 10**9, seeded[0] + 10**9))
+    build._keep_partial_parse(seeded)
+    assert project_parse.read_bytes() == b"parsed again, profile changed"
+    # replaced whole, no temporary file left beside it
+    assert sorted(p.name for p in project_parse.parent.iterdir() if p.is_file()) == [PARTIAL_PARSE]
+
+
+def test_result_in_the_shape_of_run_results_json():
+    node = SimpleNamespace(unique_id="test.kpi_warehouse.row_rules_stg_x", compiled_code="select 1")
+    result = SimpleNamespace(
+        node=node,
+        status=SimpleNamespace(value="fail"),
+        failures=3,
+        message="Got 3 results",
+        execution_time=0.25,
+    )
+    assert _result_dict(result) == {
+        "unique_id": "test.kpi_warehouse.row_rules_stg_x",
+        "status": "fail",
+        "failures": 3,
+        "message": "Got 3 results",
+        "execution_time": 0.25,
+        "compiled_code": "select 1",
+    }
+
+
+def test_the_duckdb_database_dbt_opened_is_closed_after_the_build(tmp_path):
+    import duckdb
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    path = tmp_path / "warehouse.duckdb"
+    held = duckdb.connect(str(path))  # what dbt-duckdb keeps for the process after a build
+    held.execute("create table t as select 1 as x")
+    DuckDBConnectionManager._ENV = SimpleNamespace(close=held.close)
+    try:
+        close_adapter_connections()
+        assert DuckDBConnectionManager._ENV is None
+        # another connection with other settings (the publication, a reader) opens it
+        reader = duckdb.connect(str(path), read_only=True)
+        assert reader.execute("select x from t").fetchall() == [(1,)]
+        reader.close()
+    finally:
+        DuckDBConnectionManager._ENV = None
+
+
+def test_garbage_collector_set_aside_objects_only_during_the_outermost_block():
+    assert gc.get_freeze_count() == 0
+    with frozen():
+        outer = gc.get_freeze_count()
+        assert outer > 0
+        with frozen():
+            assert gc.get_freeze_count() >= outer
+        assert gc.get_freeze_count() >= outer  # the inner block hands nothing back
+    assert gc.get_freeze_count() == 0
