@@ -8,9 +8,10 @@ source of truth:
 - ``expectations/gx/expectations/*.json``: the Great Expectations suites, from the contracts
   and ``expectations/marts.yml``;
 - the reference part of ``docs/cli.md``: the ``kpi`` commands and options;
-- ``dbt/tests/row_rules/row_rules_<model>.sql``: each model's row-level dbt tests as the one
-  test the production build runs, from dbt's parsed manifest (``dbt parse`` first when a dbt
-  file changed since: dagster_project/defs/assets/dbt_row_rules.py).
+- ``dbt/tests/row_rules/row_rules_<model>….sql``: each model's generic dbt tests as the few
+  tests the production build runs (one per model and set of dependencies), from dbt's parsed
+  manifest (``dbt parse`` first when a dbt file changed since:
+  dagster_project/defs/assets/dbt_row_rules.py).
 
 ``kpi generate`` writes them all; ``kpi generate --check`` writes nothing and exits 1 while
 one of them is stale (what the test suite and CI check). Each generator lives in the package
@@ -79,7 +80,7 @@ GENERATED = [
     Generated("suites Great Expectations (expectations/gx/expectations/)", _gx_suites),
     Generated("référence des commandes (docs/cli.md)", _cli_reference),
     # after the sources: the manifest it reads is parsed from them
-    Generated("tests de ligne dbt regroupés (dbt/tests/row_rules/)", _dbt_row_rules),
+    Generated("tests dbt regroupés (dbt/tests/row_rules/)", _dbt_row_rules),
 ]
 
 

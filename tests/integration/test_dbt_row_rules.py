@@ -1,6 +1,7 @@
 """The generated row_rules tests judge the data as the fine-grained .yml tests they replace in
 production (dagster_project/defs/assets/dbt_row_rules.py): on a copy of the demo warehouse with
-rows broken on purpose, the same original tests fail, with the same failure counts."""
+rows broken on purpose (values out of range or list, empty cells, duplicates, references to
+nothing), the same original tests fail, with the same failure counts."""
 
 from __future__ import annotations
 
@@ -27,12 +28,33 @@ update seeds.indicator_catalogue set definition = null where computation = 'decl
 update intermediate.int_water__volumes_yearly set water_network_yield = -1
     where year = (select min(year) from intermediate.int_water__volumes_yearly);
 update intermediate.int_water__volumes_yearly set volume_produced_m3 = null;
+-- set-level tests: a duplicated value, a duplicated grain, references to nothing (one of
+-- them grouped with the model's other tests, the others apart: they read indicator_catalogue)
+update seeds.communes set nom = (
+    select nom from seeds.communes where code_insee = (select max(code_insee) from seeds.communes)
+) where code_insee = (select min(code_insee) from seeds.communes);
+insert into intermediate.int_water__volumes_yearly
+    select * from intermediate.int_water__volumes_yearly
+    where year = (select max(year) from intermediate.int_water__volumes_yearly);
+update seeds.value_comments set indicator_id = 'indicateur_inconnu'
+    where indicator_id = (select min(indicator_id) from seeds.value_comments);
+update intermediate.int_water__indicator_values set indicator_id = 'indicateur_inconnu'
+    where indicator_id = (select min(indicator_id) from intermediate.int_water__indicator_values);
 """
 EXPECTED = {
     "accepted_range_communes_population_municipale__0",
     "not_empty_string_units_unit_label",
     "accepted_values_indicator_catalogue_priority__P1__P2__P3__P4__APPUI__TERRITOIRE",
     "accepted_range_int_water__volumes_yearly_water_network_yield__0",
+    "unique_communes_nom",
+    "unique_combination_of_columns_int_water__volumes_yearly_year",
+    "relationships_value_comments_indicator_id__indicator_id__ref_indicator_catalogue_",
+    "relationships_int_water__indicator_values_indicator_id__indicator_id__ref_indicator_catalogue_",
+}
+# the generated tests apart from their model's others (they read another model)
+APART = {
+    "row_rules_value_comments__indicator_catalogue",
+    "row_rules_int_water__indicator_values__indicator_catalogue",
 }
 
 
@@ -46,6 +68,10 @@ def test_generated_row_rules_fail_exactly_where_the_fine_grained_tests_fail(
     con.execute(BREAK)
     null_cells = con.execute(
         "select count(*) from intermediate.int_water__volumes_yearly"
+    ).fetchone()[0]
+    renamed = con.execute(
+        "select count(*) from intermediate.int_water__indicator_values "
+        "where indicator_id = 'indicateur_inconnu'"
     ).fetchone()[0]
     con.close()
 
@@ -101,6 +127,18 @@ def test_generated_row_rules_fail_exactly_where_the_fine_grained_tests_fail(
     not_null_volumes = [n for n in fine if n.startswith("not_null_columns_int_water__volumes")]
     assert len(not_null_volumes) == 1 and fine[not_null_volumes[0]] == null_cells
     assert "not_null_indicator_catalogue_definition" not in fine
+    # a duplicated value or grain counts once, a reference to nothing once per row
+    assert fine["unique_communes_nom"] == 1
+    assert fine["unique_combination_of_columns_int_water__volumes_yearly_year"] == 1
+    assert (
+        fine[
+            "relationships_int_water__indicator_values_indicator_id__indicator_id__ref_"
+            "indicator_catalogue_"
+        ]
+        == renamed
+    )
+    failing = {row_rules.rule_name(r["unique_id"]) for r in generated if r["status"] == "fail"}
+    assert failing >= APART
     assert grouped == fine  # the same original tests fail, with the same counts
 
     # what the production run records: each failing generated test names its rules

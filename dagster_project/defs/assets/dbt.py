@@ -10,7 +10,7 @@ the production build (``DBT_BUILD_ARGS``) and run in the test suite
 (tests/integration/test_dbt_unit.py).
 
 ``kpi run`` shows where the dbt step stands every few seconds (``DbtProgress``, from dbt's
-event stream): « dbt : 45/233 nœuds terminés… ».
+event stream): « dbt : 45/141 nœuds terminés… ».
 
 dbt runs in the step's own process (``dbt_inprocess``: dbt-core's ``dbtRunner``), not in the
 ``dbt`` process dagster-dbt would start; the selection, the Dagster events and their metadata
@@ -66,12 +66,11 @@ DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_D
 
 # The production build: models, seeds and data tests. The 71 unit tests check the SQL on fixed
 # inputs, a fixed cost of every run whatever the data (bench/README.md, proposal 5): they run in
-# the test suite instead. dagster-dbt passes this flag through untouched, also when it turns a
-# large subset selection into a generated --selector (dbt applies it there too).
-# The row-level tests of the models' .yml (accepted_range, not_null_columns…) run as one
-# generated test per model (dbt/tests/row_rules/, ``kpi generate``: dbt_row_rules.py), the
-# same assertions in ~145 fewer nodes: the fine-grained ones are left out (dagster-dbt folds
-# this --exclude into its generated selector too).
+# the test suite instead.
+# The generic tests of the models' .yml (accepted_range, unique_combination_of_columns,
+# relationships…) run as a few generated tests per model (dbt/tests/row_rules/, ``kpi
+# generate``: dbt_row_rules.py), the same assertions with the same skips in ~235 fewer nodes
+# (323 tests in 86): the fine-grained ones are left out.
 DBT_BUILD_ARGS = [
     "build",
     "--exclude-resource-type",
@@ -123,8 +122,8 @@ DBT_TESTS_SPEC = AssetCheckSpec(
     # publication and the freeze through audit.dbt_results, as it always did
     blocking=False,
     description=(
-        "Résumé des tests de données dbt de l'exécution (dbt build, environ 180 tests, dont un "
-        "test de ligne regroupé par modèle) : "
+        "Résumé des tests de données dbt de l'exécution (dbt build, environ 90 tests : les "
+        "tests des modèles regroupés par modèle) : "
         "réussis, en échec, en avertissement, en erreur, lus dans audit.dbt_results, avec le "
         "nom des tests en échec. Sévérité ERROR quand un test bloquant échoue (la copie des "
         "analystes n'est alors pas publiée et le gel est refusé), WARN quand seuls des tests "
@@ -389,7 +388,7 @@ def dbt_tests_result(warehouse: WarehouseResource, run_id: str | None) -> AssetC
 
 
 class DbtProgress:
-    """« dbt : 45/233 nœuds terminés… » every ``every`` seconds while dbt runs (``kpi run``),
+    """« dbt : 45/141 nœuds terminés… » every ``every`` seconds while dbt runs (``kpi run``),
     from dbt's structured events: each node's result line carries its index and the total."""
 
     def __init__(self, every: float = 3.0):
@@ -509,7 +508,7 @@ def build_dbt_assets():
     @dbt_assets(
         manifest=ensure_manifest(),
         project=DBT_PROJECT,
-        # dbt's ~320 data tests are not mirrored as Dagster asset checks: each would add events to
+        # dbt's ~90 data tests are not mirrored as Dagster asset checks: each would add events to
         # the run's event log (measured: the dbt step 30 s by hand, 44-76 s inside Dagster). They
         # still run in `dbt build`, their results go to audit.dbt_results and a failure blocks the
         # freeze; one check, dbt_tests (KpiDbtTranslator.get_asset_check_spec), summarises them.

@@ -1,6 +1,6 @@
 {#
     GÉNÉRÉ par `kpi generate` (dagster_project/defs/assets/dbt_row_rules.py) : ne pas modifier à la main.
-    Les 4 test(s) de ligne de ref('communes') déclarés dans seeds/communes.yml,
+    Les 7 tests de ref('communes') déclarés dans seeds/communes.yml,
     en un seul test dbt (un nœud au lieu d'un par test) : mêmes macros, mêmes arguments, mêmes données.
     Une ligne par test d'origine en échec : rule (son nom dbt), failures (ce qu'il aurait compté).
     Le build de production (DBT_BUILD_ARGS) lance ce test à la place des tests d'origine.
@@ -25,6 +25,21 @@ from (
     select 'not_null_columns_communes_code_insee__nom__siren__codes_postaux__population_municipale__population_totale' as rule, cast(coalesce(sum(null_rows), 0) as bigint) as failures
     from (
         {{ test_not_null_columns(model=ref('communes'), columns=["code_insee", "nom", "siren", "codes_postaux", "population_municipale", "population_totale"]) }}
+    ) as rule_rows
+    union all
+    select 'unique_communes_code_insee' as rule, cast(count(*) as bigint) as failures
+    from (
+        {{ test_unique(model=ref('communes'), column_name="code_insee") }}
+    ) as rule_rows
+    union all
+    select 'unique_communes_nom' as rule, cast(count(*) as bigint) as failures
+    from (
+        {{ test_unique(model=ref('communes'), column_name="nom") }}
+    ) as rule_rows
+    union all
+    select 'unique_communes_siren' as rule, cast(count(*) as bigint) as failures
+    from (
+        {{ test_unique(model=ref('communes'), column_name="siren") }}
     ) as rule_rows
 ) as row_rules
 where failures <> 0

@@ -1,6 +1,6 @@
 {#
     GÉNÉRÉ par `kpi generate` (dagster_project/defs/assets/dbt_row_rules.py) : ne pas modifier à la main.
-    Les 7 test(s) de ligne de ref('indicator_catalogue') déclarés dans seeds/indicator_catalogue.yml,
+    Les 8 tests de ref('indicator_catalogue') déclarés dans seeds/indicator_catalogue.yml,
     en un seul test dbt (un nœud au lieu d'un par test) : mêmes macros, mêmes arguments, mêmes données.
     Une ligne par test d'origine en échec : rule (son nom dbt), failures (ce qu'il aurait compté).
     Le build de production (DBT_BUILD_ARGS) lance ce test à la place des tests d'origine.
@@ -40,6 +40,11 @@ from (
     select 'not_null_indicator_catalogue_definition' as rule, cast(count(*) as bigint) as failures
     from (
         {{ test_not_null(model="(select * from " ~ ref('indicator_catalogue') ~ " where " ~ "computation = 'derived'" ~ ") dbt_subquery", column_name="definition") }}
+    ) as rule_rows
+    union all
+    select 'unique_indicator_catalogue_indicator_id' as rule, cast(count(*) as bigint) as failures
+    from (
+        {{ test_unique(model=ref('indicator_catalogue'), column_name="indicator_id") }}
     ) as rule_rows
 ) as row_rules
 where failures <> 0

@@ -1,6 +1,6 @@
 {#
     GÉNÉRÉ par `kpi generate` (dagster_project/defs/assets/dbt_row_rules.py) : ne pas modifier à la main.
-    Les 2 test(s) de ligne de ref('indicator_catalogue_extensions') déclarés dans seeds/indicator_catalogue_extensions.yml,
+    Les 4 tests de ref('indicator_catalogue_extensions') déclarés dans seeds/indicator_catalogue_extensions.yml,
     en un seul test dbt (un nœud au lieu d'un par test) : mêmes macros, mêmes arguments, mêmes données.
     Une ligne par test d'origine en échec : rule (son nom dbt), failures (ce qu'il aurait compté).
     Le build de production (DBT_BUILD_ARGS) lance ce test à la place des tests d'origine.
@@ -15,6 +15,16 @@ from (
     select 'not_null_columns_indicator_catalogue_extensions_indicator_id__allow_negative__comment_fr' as rule, cast(coalesce(sum(null_rows), 0) as bigint) as failures
     from (
         {{ test_not_null_columns(model=ref('indicator_catalogue_extensions'), columns=["indicator_id", "allow_negative", "comment_fr"]) }}
+    ) as rule_rows
+    union all
+    select 'unique_indicator_catalogue_extensions_indicator_id' as rule, cast(count(*) as bigint) as failures
+    from (
+        {{ test_unique(model=ref('indicator_catalogue_extensions'), column_name="indicator_id") }}
+    ) as rule_rows
+    union all
+    select 'unique_indicator_catalogue_extensions_target_of' as rule, cast(count(*) as bigint) as failures
+    from (
+        {{ test_unique(model=ref('indicator_catalogue_extensions'), column_name="target_of") }}
     ) as rule_rows
 ) as row_rules
 where failures <> 0

@@ -1,6 +1,6 @@
 {#
     GÉNÉRÉ par `kpi generate` (dagster_project/defs/assets/dbt_row_rules.py) : ne pas modifier à la main.
-    Les 5 test(s) de ligne de ref('int_hr__indicator_values') déclarés dans models/intermediate/hr/int_hr__indicator_values.yml,
+    Les 6 tests de ref('int_hr__indicator_values') déclarés dans models/intermediate/hr/int_hr__indicator_values.yml,
     en un seul test dbt (un nœud au lieu d'un par test) : mêmes macros, mêmes arguments, mêmes données.
     Une ligne par test d'origine en échec : rule (son nom dbt), failures (ce qu'il aurait compté).
     Le build de production (DBT_BUILD_ARGS) lance ce test à la place des tests d'origine.
@@ -30,6 +30,11 @@ from (
     select 'not_null_columns_int_hr__indicator_values_indicator_id__year__value__as_of_date__source_ids__delivery_ids' as rule, cast(coalesce(sum(null_rows), 0) as bigint) as failures
     from (
         {{ test_not_null_columns(model=ref('int_hr__indicator_values'), columns=["indicator_id", "year", "value", "as_of_date", "source_ids", "delivery_ids"]) }}
+    ) as rule_rows
+    union all
+    select 'unique_combination_of_columns_int_hr__indicator_values_indicator_id__year__code_insee' as rule, cast(count(*) as bigint) as failures
+    from (
+        {{ test_unique_combination_of_columns(model=ref('int_hr__indicator_values'), combination_of_columns=["indicator_id", "year", "code_insee"]) }}
     ) as rule_rows
 ) as row_rules
 where failures <> 0

@@ -1,6 +1,6 @@
 {#
     GÉNÉRÉ par `kpi generate` (dagster_project/defs/assets/dbt_row_rules.py) : ne pas modifier à la main.
-    Les 2 test(s) de ligne de ref('int_water__udi_yearly') déclarés dans models/intermediate/water/int_water__udi_yearly.yml,
+    Les 3 tests de ref('int_water__udi_yearly') déclarés dans models/intermediate/water/int_water__udi_yearly.yml,
     en un seul test dbt (un nœud au lieu d'un par test) : mêmes macros, mêmes arguments, mêmes données.
     Une ligne par test d'origine en échec : rule (son nom dbt), failures (ce qu'il aurait compté).
     Le build de production (DBT_BUILD_ARGS) lance ce test à la place des tests d'origine.
@@ -15,6 +15,11 @@ from (
     select 'not_null_columns_int_water__udi_yearly_year__udi_bethunois_communes_served__delivery_ids' as rule, cast(coalesce(sum(null_rows), 0) as bigint) as failures
     from (
         {{ test_not_null_columns(model=ref('int_water__udi_yearly'), columns=["year", "udi_bethunois_communes_served", "delivery_ids"]) }}
+    ) as rule_rows
+    union all
+    select 'unique_combination_of_columns_int_water__udi_yearly_year' as rule, cast(count(*) as bigint) as failures
+    from (
+        {{ test_unique_combination_of_columns(model=ref('int_water__udi_yearly'), combination_of_columns=["year"]) }}
     ) as rule_rows
 ) as row_rules
 where failures <> 0

@@ -1,6 +1,6 @@
 {#
     GÉNÉRÉ par `kpi generate` (dagster_project/defs/assets/dbt_row_rules.py) : ne pas modifier à la main.
-    Les 6 test(s) de ligne de ref('stg_amelioration_habitat') déclarés dans models/staging/housing/stg_amelioration_habitat.yml,
+    Les 8 tests de ref('stg_amelioration_habitat') déclarés dans models/staging/housing/stg_amelioration_habitat.yml,
     en un seul test dbt (un nœud au lieu d'un par test) : mêmes macros, mêmes arguments, mêmes données.
     Une ligne par test d'origine en échec : rule (son nom dbt), failures (ce qu'il aurait compté).
     Le build de production (DBT_BUILD_ARGS) lance ce test à la place des tests d'origine.
@@ -35,6 +35,16 @@ from (
     select 'not_null_columns_stg_amelioration_habitat_delivery_id__file_sha256__row_number__campaign_year__department__dossier_id__code_insee__aid_scheme__dwellings__agglo_aid_eur__anah_aid_eur__works_amount_eur__commitment_date' as rule, cast(coalesce(sum(null_rows), 0) as bigint) as failures
     from (
         {{ test_not_null_columns(model=ref('stg_amelioration_habitat'), columns=["delivery_id", "file_sha256", "row_number", "campaign_year", "department", "dossier_id", "code_insee", "aid_scheme", "dwellings", "agglo_aid_eur", "anah_aid_eur", "works_amount_eur", "commitment_date"]) }}
+    ) as rule_rows
+    union all
+    select 'unique_combination_of_columns_stg_amelioration_habitat_campaign_year__dossier_id' as rule, cast(count(*) as bigint) as failures
+    from (
+        {{ test_unique_combination_of_columns(model=ref('stg_amelioration_habitat'), combination_of_columns=["campaign_year", "dossier_id"]) }}
+    ) as rule_rows
+    union all
+    select 'unique_combination_of_columns_stg_amelioration_habitat_delivery_id__row_number' as rule, cast(count(*) as bigint) as failures
+    from (
+        {{ test_unique_combination_of_columns(model=ref('stg_amelioration_habitat'), combination_of_columns=["delivery_id", "row_number"]) }}
     ) as rule_rows
 ) as row_rules
 where failures <> 0

@@ -1,6 +1,6 @@
 {#
     GÉNÉRÉ par `kpi generate` (dagster_project/defs/assets/dbt_row_rules.py) : ne pas modifier à la main.
-    Les 8 test(s) de ligne de ref('stg_eau_reseau') déclarés dans models/staging/water/stg_eau_reseau.yml,
+    Les 9 tests de ref('stg_eau_reseau') déclarés dans models/staging/water/stg_eau_reseau.yml,
     en un seul test dbt (un nœud au lieu d'un par test) : mêmes macros, mêmes arguments, mêmes données.
     Une ligne par test d'origine en échec : rule (son nom dbt), failures (ce qu'il aurait compté).
     Le build de production (DBT_BUILD_ARGS) lance ce test à la place des tests d'origine.
@@ -45,6 +45,11 @@ from (
     select 'not_null_columns_stg_eau_reseau_delivery_id__file_sha256__row_number__campaign_year__department__code_insee__network_type__management_mode__network_length_km__combined_network_length_km__renewed_length_km__subscriber_count__capex_eur' as rule, cast(coalesce(sum(null_rows), 0) as bigint) as failures
     from (
         {{ test_not_null_columns(model=ref('stg_eau_reseau'), columns=["delivery_id", "file_sha256", "row_number", "campaign_year", "department", "code_insee", "network_type", "management_mode", "network_length_km", "combined_network_length_km", "renewed_length_km", "subscriber_count", "capex_eur"]) }}
+    ) as rule_rows
+    union all
+    select 'unique_combination_of_columns_stg_eau_reseau_campaign_year__code_insee__network_type' as rule, cast(count(*) as bigint) as failures
+    from (
+        {{ test_unique_combination_of_columns(model=ref('stg_eau_reseau'), combination_of_columns=["campaign_year", "code_insee", "network_type"]) }}
     ) as rule_rows
 ) as row_rules
 where failures <> 0

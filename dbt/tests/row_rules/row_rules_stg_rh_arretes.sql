@@ -1,6 +1,6 @@
 {#
     GÉNÉRÉ par `kpi generate` (dagster_project/defs/assets/dbt_row_rules.py) : ne pas modifier à la main.
-    Les 2 test(s) de ligne de ref('stg_rh_arretes') déclarés dans models/staging/hr/stg_rh_arretes.yml,
+    Les 4 tests de ref('stg_rh_arretes') déclarés dans models/staging/hr/stg_rh_arretes.yml,
     en un seul test dbt (un nœud au lieu d'un par test) : mêmes macros, mêmes arguments, mêmes données.
     Une ligne par test d'origine en échec : rule (son nom dbt), failures (ce qu'il aurait compté).
     Le build de production (DBT_BUILD_ARGS) lance ce test à la place des tests d'origine.
@@ -15,6 +15,16 @@ from (
     select 'not_null_columns_stg_rh_arretes_delivery_id__file_sha256__row_number__campaign_year__department__order_month__order_type__order_count' as rule, cast(coalesce(sum(null_rows), 0) as bigint) as failures
     from (
         {{ test_not_null_columns(model=ref('stg_rh_arretes'), columns=["delivery_id", "file_sha256", "row_number", "campaign_year", "department", "order_month", "order_type", "order_count"]) }}
+    ) as rule_rows
+    union all
+    select 'unique_combination_of_columns_stg_rh_arretes_campaign_year__order_month__order_type' as rule, cast(count(*) as bigint) as failures
+    from (
+        {{ test_unique_combination_of_columns(model=ref('stg_rh_arretes'), combination_of_columns=["campaign_year", "order_month", "order_type"]) }}
+    ) as rule_rows
+    union all
+    select 'unique_combination_of_columns_stg_rh_arretes_delivery_id__row_number' as rule, cast(count(*) as bigint) as failures
+    from (
+        {{ test_unique_combination_of_columns(model=ref('stg_rh_arretes'), combination_of_columns=["delivery_id", "row_number"]) }}
     ) as rule_rows
 ) as row_rules
 where failures <> 0

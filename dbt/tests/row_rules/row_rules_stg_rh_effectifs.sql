@@ -1,6 +1,6 @@
 {#
     GÉNÉRÉ par `kpi generate` (dagster_project/defs/assets/dbt_row_rules.py) : ne pas modifier à la main.
-    Les 6 test(s) de ligne de ref('stg_rh_effectifs') déclarés dans models/staging/hr/stg_rh_effectifs.yml,
+    Les 8 tests de ref('stg_rh_effectifs') déclarés dans models/staging/hr/stg_rh_effectifs.yml,
     en un seul test dbt (un nœud au lieu d'un par test) : mêmes macros, mêmes arguments, mêmes données.
     Une ligne par test d'origine en échec : rule (son nom dbt), failures (ce qu'il aurait compté).
     Le build de production (DBT_BUILD_ARGS) lance ce test à la place des tests d'origine.
@@ -35,6 +35,16 @@ from (
     select 'not_null_columns_stg_rh_effectifs_delivery_id__file_sha256__row_number__campaign_year__department__agent_pseudonym__observation_date__age_months__sex__employment_status__directorate__fte_share__entry_date' as rule, cast(coalesce(sum(null_rows), 0) as bigint) as failures
     from (
         {{ test_not_null_columns(model=ref('stg_rh_effectifs'), columns=["delivery_id", "file_sha256", "row_number", "campaign_year", "department", "agent_pseudonym", "observation_date", "age_months", "sex", "employment_status", "directorate", "fte_share", "entry_date"]) }}
+    ) as rule_rows
+    union all
+    select 'unique_combination_of_columns_stg_rh_effectifs_campaign_year__agent_pseudonym' as rule, cast(count(*) as bigint) as failures
+    from (
+        {{ test_unique_combination_of_columns(model=ref('stg_rh_effectifs'), combination_of_columns=["campaign_year", "agent_pseudonym"]) }}
+    ) as rule_rows
+    union all
+    select 'unique_combination_of_columns_stg_rh_effectifs_delivery_id__row_number' as rule, cast(count(*) as bigint) as failures
+    from (
+        {{ test_unique_combination_of_columns(model=ref('stg_rh_effectifs'), combination_of_columns=["delivery_id", "row_number"]) }}
     ) as rule_rows
 ) as row_rules
 where failures <> 0

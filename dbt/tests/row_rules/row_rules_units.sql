@@ -1,6 +1,6 @@
 {#
     GÉNÉRÉ par `kpi generate` (dagster_project/defs/assets/dbt_row_rules.py) : ne pas modifier à la main.
-    Les 4 test(s) de ligne de ref('units') déclarés dans seeds/units.yml,
+    Les 5 tests de ref('units') déclarés dans seeds/units.yml,
     en un seul test dbt (un nœud au lieu d'un par test) : mêmes macros, mêmes arguments, mêmes données.
     Une ligne par test d'origine en échec : rule (son nom dbt), failures (ce qu'il aurait compté).
     Le build de production (DBT_BUILD_ARGS) lance ce test à la place des tests d'origine.
@@ -25,6 +25,11 @@ from (
     select 'not_null_units_unit_label' as rule, cast(count(*) as bigint) as failures
     from (
         {{ test_not_null(model=ref('units'), column_name="unit_label") }}
+    ) as rule_rows
+    union all
+    select 'unique_units_unit' as rule, cast(count(*) as bigint) as failures
+    from (
+        {{ test_unique(model=ref('units'), column_name="unit") }}
     ) as rule_rows
 ) as row_rules
 where failures <> 0

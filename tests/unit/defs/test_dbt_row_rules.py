@@ -1,6 +1,7 @@
-"""The row-level dbt tests of each model run in production as one generated test per model
+"""The generic dbt tests of each model run in production as a few generated tests
 (dagster_project/defs/assets/dbt_row_rules.py): the generator, nothing dropped, the build
-arguments. The equivalence on data is tests/integration/test_dbt_row_rules.py."""
+arguments, what dbt build skips. The equivalence on data is
+tests/integration/test_dbt_row_rules.py."""
 
 from __future__ import annotations
 
@@ -19,11 +20,13 @@ from dagster_project.defs.assets.dbt import (
     project_nodes,
 )
 from dagster_project.defs.resources import WarehouseResource
+from dagster_project.settings import DBT_PROJECT_DIR
 
 RULE = re.compile(r"select '([^']+)' as rule")
 
 
-def _test(name, kind, model="stg_x", config=None, **kwargs):
+def _test(name, kind, model="stg_x", config=None, reads=(), **kwargs):
+    """A generic test node of ``model`` (which it reads, with ``reads``) as the manifest has it."""
     return {
         f"test.kpi_warehouse.{name}.abc": {
             "unique_id": f"test.kpi_warehouse.{name}.abc",
@@ -31,6 +34,10 @@ def _test(name, kind, model="stg_x", config=None, **kwargs):
             "name": name,
             "attached_node": f"model.kpi_warehouse.{model}",
             "original_file_path": f"models/{model}.yml",
+            "depends_on": {
+                "nodes": [f"model.kpi_warehouse.{m}" for m in (model, *reads)],
+                "macros": [],
+            },
             "test_metadata": {
                 "name": kind,
                 "namespace": None,
@@ -50,10 +57,19 @@ def _test(name, kind, model="stg_x", config=None, **kwargs):
     }
 
 
+# base -> stg_x; c and stg_y read nothing of the project
+PARENTS = {"base": [], "stg_x": ["base"], "stg_y": [], "c": []}
+
+
 def _manifest(*tests):
     nodes = {
-        f"model.kpi_warehouse.{m}": {"resource_type": "model", "name": m, "config": {}}
-        for m in ("stg_x", "stg_y")
+        f"model.kpi_warehouse.{m}": {
+            "resource_type": "model",
+            "name": m,
+            "config": {},
+            "depends_on": {"nodes": [f"model.kpi_warehouse.{p}" for p in parents]},
+        }
+        for m, parents in PARENTS.items()
     }
     for test in tests:
         nodes.update(test)
@@ -82,8 +98,12 @@ def test_one_test_per_model_calling_the_same_macros_with_the_same_arguments():
             model="stg_y",
             expression="n <= (select count(*) from {{ ref('communes') }})",
         ),
-        _test("unique_stg_x_a", "unique", column_name="a"),  # not a row rule: stays
-        _test("relationships_stg_x_a", "relationships", column_name="a", to="ref('c')"),
+        _test("unique_stg_x_a", "unique", column_name="a"),
+        _test(
+            "unique_combination_of_columns_stg_x_a__k",
+            "unique_combination_of_columns",
+            combination_of_columns=["a", "k"],
+        ),
     )
     files = row_rules.render_all(manifest)
     assert sorted(files) == ["row_rules_stg_x.sql", "row_rules_stg_y.sql"]
@@ -93,6 +113,8 @@ def test_one_test_per_model_calling_the_same_macros_with_the_same_arguments():
         "accepted_range_stg_x_a__0",
         "accepted_values_stg_x_k__é__o_k",
         "not_null_columns_stg_x_a__b",
+        "unique_combination_of_columns_stg_x_a__k",
+        "unique_stg_x_a",
     ]
     assert "{{ test_accepted_range(model=ref('stg_x'), column_name=\"a\", min_value=0) }}" in x
     # the test's where, as dbt's get_where_subquery applies it
@@ -107,12 +129,61 @@ def test_one_test_per_model_calling_the_same_macros_with_the_same_arguments():
     assert x.rstrip().endswith(
         "{{ config(tags=['row_rules'], severity='error', fail_calc='coalesce(sum(failures), 0)') }}"
     )
-    assert "unique_stg_x_a" not in x and "relationships" not in x
+    # set-level tests too, counted as dbt counts them
+    assert "{{ test_unique(model=ref('stg_x'), column_name=\"a\") }}" in x
+    assert 'combination_of_columns=["a", "k"]' in x
     # an argument's {{ … }} is rendered by dbt: kept as a Jinja expression
     assert (
         'expression="n <= (select count(*) from " ~ (ref(\'communes\')) ~ ")"'
         in files["row_rules_stg_y.sql"]
     )
+
+
+def test_a_test_reading_another_model_is_grouped_with_those_of_the_same_dependencies():
+    """dbt build skips what is downstream of all a failing test's dependencies, and skips a
+    test when one of them is skipped: a test that reads another model goes apart, unless that
+    model is an ancestor of the tested one (it changes neither)."""
+    manifest = _manifest(
+        _test("unique_stg_x_a", "unique", column_name="a"),
+        _test(
+            "relationships_stg_x_a__ref_c_",
+            "relationships",
+            reads=("c",),
+            column_name="a",
+            to="ref('c')",
+            field="id",
+        ),
+        _test(
+            "relationships_stg_x_b__ref_c_",
+            "relationships",
+            reads=("c",),
+            column_name="b",
+            to="ref('c')",
+            field="id",
+        ),
+        _test(
+            "relationships_stg_x_a__ref_base_",
+            "relationships",
+            reads=("base",),
+            column_name="a",
+            to="ref('base')",
+            field="id",
+        ),
+    )
+    files = row_rules.render_all(manifest)
+    assert sorted(files) == ["row_rules_stg_x.sql", "row_rules_stg_x__c.sql"]
+    assert RULE.findall(files["row_rules_stg_x.sql"]) == [
+        "relationships_stg_x_a__ref_base_",
+        "unique_stg_x_a",
+    ]
+    apart = files["row_rules_stg_x__c.sql"]
+    assert RULE.findall(apart) == ["relationships_stg_x_a__ref_c_", "relationships_stg_x_b__ref_c_"]
+    assert "Ils lisent aussi c" in apart
+    # dbt renders ``to: ref('c')`` as the relation (add_rendered_test_kwargs), not as text
+    assert (
+        '{{ test_relationships(model=ref(\'stg_x\'), column_name="a", field="id", '
+        "to=(ref('c'))) }}"
+    ) in apart
 
 
 def test_only_tests_of_the_same_severity_are_grouped():
@@ -176,15 +247,50 @@ def test_every_row_level_test_is_covered_by_exactly_one_generated_test(manifest)
 def test_production_build_runs_the_generated_tests_instead_of_the_fine_grained_ones(manifest):
     exclude = DBT_BUILD_ARGS[DBT_BUILD_ARGS.index("--exclude") + 1].split()
     assert sorted(exclude) == sorted(f"test_name:{t}" for t in row_rules.ROW_RULE_TESTS)
+    # the command dbt/README.md gives to run what production runs
+    readme = (DBT_PROJECT_DIR / "README.md").read_text(encoding="utf-8")
+    assert f'--exclude "{row_rules.EXCLUDE_ROW_RULE_TESTS}"' in readme
     nodes = set(project_nodes(manifest))
     assert not any(
         row_rules.is_row_rule(manifest["nodes"][n]) for n in nodes if n in manifest["nodes"]
     )
     assert {n for n in nodes if n.startswith("exposure.")} == set(manifest["exposures"])
     assert {n for n in manifest["nodes"] if row_rules.is_generated(n)} <= nodes
-    # uniqueness, relationships and the cross-model tests still run one by one
+    # every generic test of the project is grouped: only singular tests are left
     kinds = {row_rules.test_name_of(manifest["nodes"][n]) for n in nodes if n.startswith("test.")}
-    assert {"unique_combination_of_columns", "relationships"} <= kinds
+    assert kinds == {None}, "un test générique que kpi run lance seul : ROW_RULE_TESTS ?"
+
+
+def test_a_generated_test_skips_and_is_skipped_by_exactly_what_its_tests_were(manifest):
+    """In dbt build a failing (erroring, skipped) node skips its descendants in dbt's graph,
+    where a test leads to the nodes downstream of all its dependencies (Linker.add_test_edges;
+    the default, not the hidden --use-fast-test-edges). Each original test and the generated
+    test that runs it have the same ancestors (what skips them) and the same descendants (what
+    they skip)."""
+    import networkx as nx
+    from dbt.compilation import Linker
+    from dbt.contracts.graph.manifest import Manifest, WritableManifest
+
+    graph_manifest = Manifest.from_writable_manifest(
+        WritableManifest.read_and_check_versions(str(ensure_manifest()))
+    )
+    linker = Linker()
+    linker.link_graph(graph_manifest)
+    graph_manifest.build_parent_and_child_maps()
+    linker.add_test_edges_1(graph_manifest)
+    graph = linker.graph
+    by_name = {n["name"]: u for u, n in manifest["nodes"].items() if row_rules.is_row_rule(n)}
+    checked = 0
+    for unique_id, node in manifest["nodes"].items():
+        if not row_rules.is_generated(unique_id):
+            continue
+        ancestors, descendants = nx.ancestors(graph, unique_id), nx.descendants(graph, unique_id)
+        for name in RULE.findall(node["raw_code"]):
+            original = by_name[name]
+            assert nx.ancestors(graph, original) == ancestors, (name, unique_id)
+            assert nx.descendants(graph, original) == descendants, (name, unique_id)
+            checked += 1
+    assert checked == len(by_name)
 
 
 def test_a_failing_generated_test_names_its_failing_rules(tmp_path):
@@ -251,13 +357,24 @@ def test_a_row_level_test_no_generated_test_covers_is_not_silently_dropped(manif
     assert "test.kpi_warehouse.accepted_range_stg_new_n__0.abc" in project_nodes({"nodes": nodes})
 
 
-def test_a_generated_test_can_be_waived_by_its_name():
+@pytest.mark.parametrize(
+    "name, rule",
+    [
+        ("row_rules_stg_eau_reseau", "accepted_range_stg_eau_reseau_capex_eur__0"),
+        (
+            "row_rules_stg_eau_reseau__communes",
+            "relationships_stg_eau_reseau_code_insee__code_insee__ref_communes_",
+        ),
+    ],
+)
+def test_a_generated_test_can_be_waived_by_its_name(name, rule):
     from dagster_project.release.gate import apply_waivers
 
+    assert (row_rules.ROW_RULES_DIR / f"{name}.sql").exists()
     failure = {
-        "check": "test.kpi_warehouse.row_rules_stg_eau_reseau",
+        "check": f"test.kpi_warehouse.{name}",
         "asset": "dbt",
-        "description": "fail: règle(s) en échec : accepted_range_stg_eau_reseau_capex_eur__0 (2)",
+        "description": f"fail: règle(s) en échec : {rule} (2)",
     }
-    remaining, waived = apply_waivers([failure], {"row_rules_stg_eau_reseau": "justifié"})
+    remaining, waived = apply_waivers([failure], {name: "justifié"})
     assert remaining == [] and waived[0]["justification"] == "justifié"
