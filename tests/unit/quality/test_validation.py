@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import gc
 import json
+import re
 import shutil
 
 import duckdb
@@ -411,6 +412,81 @@ def test_record_outcomes_creates_the_audit_table_and_replaces_reruns(warehouse, 
     )
     assert "attente(s) satisfaite(s)" in description and checked_at is not None
     assert json.loads(details)["suite"] == "raw_eau_volumes"
+
+
+def _plain_gx_result(df, suite, personal):
+    """What GX's public path gives: a batch of the frame, validated with the suite as is."""
+    import great_expectations as gx
+
+    from dagster_project.quality.runner import _batch_definition
+
+    batch = _batch_definition().get_batch(batch_parameters={"dataframe": df})
+    result_format = {"result_format": "SUMMARY", "partial_unexpected_count": 0 if personal else 20}
+    return batch.validate(gx.ExpectationSuite(**suite), result_format=result_format).to_json_dict()
+
+
+def _same_text(result):
+    """The result as stored (JSON text), but for the batch's load time and the order of the
+    failed metrics of an expectation GX could not evaluate (GX lists them from a set: their
+    order changes from one validation to the next, whichever path)."""
+    for item in result.get("results") or []:
+        info = item.get("exception_info") or {}
+        if "raised_exception" not in info:
+            item["exception_info"] = dict(sorted(info.items()))
+    text = json.dumps(result, ensure_ascii=False)
+    return re.sub(r'"ge_load_time": "[^"]*"', "", text)
+
+
+def _raised(info: dict) -> bool:
+    """GX's exception info: one, or one per metric that failed (by metric id)."""
+    if "raised_exception" in info:
+        return bool(info["raised_exception"])
+    return any(isinstance(v, dict) and v.get("raised_exception") for v in info.values())
+
+
+def test_validation_gives_gx_plain_result_byte_for_byte(warehouse, gx):
+    """runner._validate hands GX the expectations without their meta and builds the validator
+    itself (runner.py says why): its result must be GX's own, meta included, key order too."""
+    from dagster_project.quality.datasets import build_dataset
+    from dagster_project.quality.runner import _validate
+    from dagster_project.quality.suites import load_suite
+
+    _write(
+        warehouse,
+        "insert into raw.eau_volumes values ('UDI-A', '2025-01-01', -12, 0, 0, 5, 'vol25', "
+        "'sha', 'Volumes', 9, 2025, 'water')",
+        f"insert into raw_restricted.rh_effectifs values ('{CLEAR_MATRICULE}', '2025-10-01', 100, "
+        "'X', 'TITULAIRE', null, 'Direction des finances', 1.5, '2012-03-01', 'rh25', 'sha', "
+        "'Effectifs', 20, 2025, 'hr')",
+    )
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        for name, personal in (("raw_eau_volumes", False), ("raw_rh_effectifs", True)):
+            suite = load_suite(name)
+            df = build_dataset(con, suite["meta"]["dataset"])
+            ours = _validate(df, suite, personal)
+            assert not ours["success"]
+            assert _same_text(ours) == _same_text(_plain_gx_result(df, suite, personal))
+            assert all(r["expectation_config"]["meta"]["description_fr"] for r in ours["results"])
+    # An expectation GX cannot evaluate (its column is missing), one without meta, and a suite
+    # whose expectations have no id (their meta is then left to GX).
+    df = pd.DataFrame({"a": [1, 2, None]})
+    expectations = [
+        {
+            "type": "expect_column_values_to_not_be_null",
+            "kwargs": {"column": "a"},
+            "meta": {"x": 1},
+        },
+        {"type": "expect_column_values_to_be_between", "kwargs": {"column": "b", "min_value": 0}},
+        {"type": "expect_column_to_exist", "kwargs": {"column": "c"}, "meta": {"y": [1, "é"]}},
+    ]
+    with_ids = [
+        {**e, "id": f"00000000-0000-0000-0000-00000000000{i}"} for i, e in enumerate(expectations)
+    ]
+    for listed in (with_ids, expectations):
+        suite = {"name": "essai", "expectations": listed, "meta": {}}
+        ours = _validate(df, suite, False)
+        assert any(_raised(r["exception_info"]) for r in ours["results"])
+        assert _same_text(ours) == _same_text(_plain_gx_result(df, suite, False))
 
 
 def test_asset_checks_cover_every_suite_on_the_right_assets(contracts):
