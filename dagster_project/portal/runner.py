@@ -39,11 +39,7 @@ def kpi_executable() -> list[str]:
     found = shutil.which("kpi")
     if found:
         return [found]
-    return [
-        sys.executable,
-        "-c",
-        "import sys; from dagster_project.cli import main; sys.exit(main())",
-    ]
+    return [sys.executable, "-c", "from dagster_project.cli import console; console()"]
 
 
 @dataclass

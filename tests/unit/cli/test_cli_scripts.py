@@ -243,3 +243,32 @@ def test_every_option_of_every_command_has_a_french_help():
             english.append(f"{path} {name} : {text}")
     assert not missing, "options sans aide : " + ", ".join(missing)
     assert not english, "aide en anglais : " + ", ".join(english)
+
+
+def test_console_script_ends_without_finalisation_and_loses_no_output():
+    """The `kpi` script (cli.console) skips Python's finalisation after main(): its exit code
+    and every line it printed still arrive (stdout piped, so block-buffered), and a thread
+    still working is waited for."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, threading, time\n"
+        "from dagster_project import cli\n"
+        "def main(argv=None):\n"
+        "    for i in range(2000):\n"
+        "        print(f'ligne {i}')\n"
+        "    if sys.argv[2] == 'fil':\n"
+        "        threading.Thread(target=lambda: (time.sleep(0.3), print('fil terminé'))).start()\n"
+        "    return int(sys.argv[1])\n"
+        "cli.main = main\n"
+        "cli.console()\n"
+    )
+    for code, thread in (("0", "-"), ("3", "-"), ("0", "fil")):
+        done = subprocess.run(
+            [sys.executable, "-c", script, code, thread], capture_output=True, text=True, timeout=60
+        )
+        lines = done.stdout.splitlines()
+        assert done.returncode == int(code)
+        assert lines[:2000] == [f"ligne {i}" for i in range(2000)]
+        assert lines[2000:] == (["fil terminé"] if thread == "fil" else [])
