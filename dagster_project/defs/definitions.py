@@ -56,6 +56,9 @@ def build_definitions(settings: Settings | None = None, *, in_process: bool = Fa
     steps get priorities for the files there now (the code location, loaded once, does not
     look at the files)."""
     settings = settings or Settings.from_env()
+    # before the dbt project is parsed (build_dbt_assets): dbt's parse records the profile (the
+    # build database, the target), and a run's dbt parse with another one starts over entirely
+    settings.export()
     contracts = default_contracts()
     # the departments' contacts of the campaign file (team:<department> without one)
     owners = ingestion_owners(contracts, settings.sources_dir, settings.today)
