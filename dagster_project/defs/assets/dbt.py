@@ -58,7 +58,7 @@ from dagster_project.defs.assets.dbt_inprocess import DbtInProcess
 from dagster_project.defs.resources import WAREHOUSE_POOL, WarehouseResource, dbt_executable
 from dagster_project.lib import progress as progress_lines
 from dagster_project.lib.progress import progress
-from dagster_project.settings import DBT_PROJECT_DIR
+from dagster_project.settings import DBT_PROJECT_DIR, Settings
 from dagster_project.warehouse.relations import column_exists
 from dagster_project.warehouse.schema import ensure
 
@@ -103,9 +103,20 @@ def ensure_manifest() -> Path:
         + ("première exécution" if not manifest.exists() else "le projet a changé")
         + ", jusqu'à une minute)…"
     )
+    # ``--target`` as the dbt step passes it (the ``dbt`` resource): dbt's partial parsing
+    # records the command line's target, and the step's parse with another would start over
+    target = Settings.from_env().dbt_target
     with progress_lines.heartbeat():
         subprocess.run(
-            [dbt_executable(), "parse", "--quiet", "--profiles-dir", str(DBT_PROJECT_DIR)],
+            [
+                dbt_executable(),
+                "parse",
+                "--quiet",
+                "--profiles-dir",
+                str(DBT_PROJECT_DIR),
+                "--target",
+                target,
+            ],
             cwd=DBT_PROJECT_DIR,
             check=True,
         )
