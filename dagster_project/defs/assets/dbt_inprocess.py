@@ -154,6 +154,7 @@ class DbtInProcess:
             self.errors.append(f"{type(error).__name__}: {error}")
         finally:
             close_adapter_connections()
+            release_event_loggers()
             self._queue.put(_DONE)
 
     def stream(self) -> Iterator[dict[str, Any]]:
@@ -200,6 +201,17 @@ def _result_dict(result) -> dict[str, Any]:
         "execution_time": getattr(result, "execution_time", None),
         "compiled_code": getattr(node, "compiled_code", None),
     }
+
+
+def release_event_loggers() -> None:
+    """dbt leaves its loggers (the invocation's ``dbt.log``) and the step's callback on its
+    process-wide event manager after an invocation: released, as dbt's own tests do."""
+    try:
+        from dbt_common.events.event_manager_client import cleanup_event_logger
+
+        cleanup_event_logger()
+    except Exception:
+        pass
 
 
 def cancel_open_queries() -> None:
