@@ -91,18 +91,20 @@ def console() -> None:
     pandas); freeing them one by one at exit took 1.5-2 s after the last line was printed
     (bench/README.md, « 6 December 2026 »), for a process that ends anyway. The exit handlers
     still run (``atexit``: dbt's adapters, logging) and stdout and stderr are flushed; with a
-    thread still working (not a daemon), the normal exit waits for it as before. In the test
-    suite and in scripts, ``main()`` returns as usual."""
+    thread still working (not a daemon), or under a profiler or tracer (pyinstrument, cProfile,
+    coverage write their report at the normal exit), the normal exit is taken as before. In the
+    test suite and in scripts, ``main()`` returns as usual."""
     code = main()
     import atexit
     import os
     import threading
 
-    if any(
+    working = any(
         t.is_alive() and not t.daemon
         for t in threading.enumerate()
         if t is not threading.main_thread()
-    ):
+    )
+    if working or sys.getprofile() is not None or sys.gettrace() is not None:
         sys.exit(code)
     atexit._run_exitfuncs()
     sys.stdout.flush()

@@ -272,3 +272,19 @@ def test_console_script_ends_without_finalisation_and_loses_no_output():
         assert done.returncode == int(code)
         assert lines[:2000] == [f"ligne {i}" for i in range(2000)]
         assert lines[2000:] == (["fil terminé"] if thread == "fil" else [])
+
+    # under a profiler (pyinstrument, cProfile: they write their report once the script has
+    # returned), the normal exit: what follows console() in its caller still runs
+    wrapped = script.replace(
+        "cli.console()\n", "try:\n    cli.console()\nfinally:\n    print('après')\n"
+    )
+    for profiled, expected in ((False, []), (True, ["après"])):
+        setup = "import sys\nsys.setprofile(lambda *a: None)\n" if profiled else ""
+        done = subprocess.run(
+            [sys.executable, "-c", setup + wrapped, "0", "-"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0
+        assert done.stdout.splitlines()[2000:] == expected
