@@ -103,25 +103,30 @@ def ensure_manifest() -> Path:
         + ("première exécution" if not manifest.exists() else "le projet a changé")
         + ", jusqu'à une minute)…"
     )
-    # ``--target`` as the dbt step passes it (the ``dbt`` resource): dbt's partial parsing
-    # records the command line's target, and the step's parse with another would start over
-    target = Settings.from_env().dbt_target
     with progress_lines.heartbeat():
-        subprocess.run(
-            [
-                dbt_executable(),
-                "parse",
-                "--quiet",
-                "--profiles-dir",
-                str(DBT_PROJECT_DIR),
-                "--target",
-                target,
-            ],
-            cwd=DBT_PROJECT_DIR,
-            check=True,
-        )
+        parse_project()
     progress("analyse du projet dbt terminée")
     return manifest
+
+
+def parse_project() -> None:
+    """``dbt parse`` of the project into its ``target/`` (manifest.json, partial parsing), with
+    the environment the run gives dbt. ``--target`` as the dbt step passes it (the ``dbt``
+    resource): dbt's partial parsing records the command line's target, and the step's parse
+    with another would start over."""
+    subprocess.run(
+        [
+            dbt_executable(),
+            "parse",
+            "--quiet",
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target",
+            Settings.from_env().dbt_target,
+        ],
+        cwd=DBT_PROJECT_DIR,
+        check=True,
+    )
 
 
 # dbt's data tests, summarised in one check (not one Dagster check per test: see build_dbt_assets)

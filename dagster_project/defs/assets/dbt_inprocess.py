@@ -35,7 +35,6 @@ import os
 import queue
 import shutil
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -71,7 +70,6 @@ class DbtInProcess:
         self.success = False
         self.results: list[dict[str, Any]] = []
         self.errors: list[str] = []
-        self.exception: BaseException | None = None
         self._queue: queue.Queue = queue.Queue()
 
     def _common_args(self) -> list[str]:
@@ -150,7 +148,6 @@ class DbtInProcess:
             execution = built.result
             self.results = [_result_dict(r) for r in getattr(execution, "results", None) or []]
         except BaseException as error:  # reported by the step, never lost in the thread
-            self.exception = error
             self.errors.append(f"{type(error).__name__}: {error}")
         finally:
             close_adapter_connections()
@@ -160,7 +157,6 @@ class DbtInProcess:
     def stream(self) -> Iterator[dict[str, Any]]:
         """Run dbt in a thread and yield its events (info and above) as they come."""
         thread = threading.Thread(target=self._invoke, name="dbt", daemon=True)
-        started = time.monotonic()
         # the run's process holds Dagster's, Great Expectations' and pandas' objects; dbt
         # allocates enough to trigger Python's full garbage collections, each of which would
         # walk all of them again: they are set aside while dbt runs (lib.gc_freeze)
@@ -180,7 +176,6 @@ class DbtInProcess:
                 thread.join(timeout=CANCEL_WAIT_SECONDS)
                 raise
             thread.join()
-        self.elapsed = time.monotonic() - started
 
 
 def _stat(path: Path) -> tuple[int, int]:
