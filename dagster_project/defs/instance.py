@@ -30,6 +30,14 @@ DAGSTER_YAML = f"""\
 # Pour un déploiement partagé, voir docs/deployment.md (stockage PostgreSQL).
 telemetry:
   enabled: false
+# Le stockage SQLite de Dagster (mêmes fichiers), ses connexions gardées ouvertes.
+storage:
+  custom:
+    module: dagster_project.defs.storage
+    class: PooledSqliteStorage
+    config:
+      base_dir:
+        env: DAGSTER_HOME
 nux:
   enabled: false
 # La base de construction DuckDB n'accepte qu'un écrivain : une exécution à la fois (les

@@ -1,0 +1,186 @@
+"""The local Dagster instance's storage: Dagster's own SQLite storage, with its connections kept.
+
+Dagster's SQLite storage (``DagsterSqliteStorage``: ``history/runs.db``, one database per run
+under ``history/runs/``, the ``index.db`` of asset events and concurrency slots,
+``schedules/schedules.db``) opens a new SQLAlchemy engine and a new SQLite connection for every
+statement it runs, and disposes of them after: in a ``kpi run`` at one agglomeration's scale
+that is 280 events, each written to its run's database and most to the index too, and the
+asset records read back for every materialization — several seconds of the run spent
+opening and closing files (bench/README.md, 6 December 2026, issue 19).
+
+``PooledSqliteStorage`` is the same storage, same files, same schema, same transactions (one
+per statement, as before; SQLite's own locking and WAL journal between processes: the
+webserver, the daemon and ``kpi`` commands still share the files) — only the engines are kept
+per database and their connections pooled (SQLAlchemy's ``QueuePool``, the default for SQLite
+files), instead of one engine per statement. The instance ``kpi`` writes
+(``defs/instance.DAGSTER_YAML``) names it under ``storage: custom``, the way Dagster plugs
+a storage class; a shared deployment uses Dagster's PostgreSQL storage instead
+(docs/deployment.md), which pools its connections itself.
+
+A process keeps at most ``MAX_OPEN_RUN_SHARDS`` run databases open (the webserver reads many
+runs: the least recently used are closed), and a forked child starts with no engine of its
+parent's (SQLite connections must not cross a fork).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from dagster._core.storage.base_storage import DagsterStorage
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    INDEX_SHARD_NAME,
+    SqliteEventLogStorage,
+)
+from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
+from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
+from dagster._core.storage.sql import create_engine
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
+from dagster._core.storage.sqlite_storage import (
+    DagsterSqliteStorage,
+    _event_logs_directory,
+    _runs_directory,
+    _schedule_directory,
+)
+from sqlalchemy.engine import Connection, Engine
+
+MAX_OPEN_RUN_SHARDS = 8
+
+
+class EngineCache:
+    """Engines by database, for this process only, the least recently used closed beyond
+    ``size`` (``keep`` never is)."""
+
+    def __init__(self, size: int, keep: frozenset[str] = frozenset()):
+        self._size, self._keep = size, keep
+        self._engines: OrderedDict[str, Engine] = OrderedDict()
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+
+    def get(self, key: str, make: Callable[[], Engine]) -> tuple[Engine, bool]:
+        """The engine of ``key`` and whether it was just made."""
+        with self._lock:
+            if self._pid != os.getpid():  # a forked child: the parent's connections are not ours
+                for engine in self._engines.values():
+                    engine.dispose(close=False)
+                self._engines.clear()
+                self._pid = os.getpid()
+            engine = self._engines.get(key)
+            if engine is not None:
+                self._engines.move_to_end(key)
+                return engine, False
+            engine = self._engines[key] = make()
+            evictable = [k for k in self._engines if k not in self._keep]
+            for old in evictable[: max(0, len(evictable) - self._size)]:
+                self._engines.pop(old).dispose()
+            return engine, True
+
+    def clear(self) -> None:
+        with self._lock:
+            engines, self._engines = list(self._engines.values()), OrderedDict()
+        if self._pid == os.getpid():
+            for engine in engines:
+                engine.dispose()
+
+    def __len__(self) -> int:
+        return len(self._engines)
+
+
+class PooledSqliteEventLogStorage(SqliteEventLogStorage):
+    """Dagster's SQLite event log, an engine kept per run database and for the index."""
+
+    def __init__(self, base_dir: str, inst_data=None):
+        self._engines = EngineCache(MAX_OPEN_RUN_SHARDS, keep=frozenset({INDEX_SHARD_NAME}))
+        self._tables_found: set[str] = set()
+        super().__init__(base_dir, inst_data=inst_data)
+
+    @contextmanager
+    def _connect(self, shard: str) -> Iterator[Connection]:
+        with self._db_lock:
+            engine, _ = self._engines.get(
+                shard,
+                lambda: create_engine(
+                    self.conn_string_for_shard(shard),
+                    connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+                ),
+            )
+            if shard not in self._initialized_dbs:
+                self._initdb(engine)
+                self._initialized_dbs.add(shard)
+            with engine.connect() as conn, conn.begin():
+                yield conn
+
+    def has_table(self, table_name: str) -> bool:
+        # asked before every asset event; a table, once there, stays (a missing one is asked
+        # again: a migration may add it)
+        if table_name not in self._tables_found and super().has_table(table_name):
+            self._tables_found.add(table_name)
+        return table_name in self._tables_found
+
+    def wipe(self) -> None:
+        self._engines.clear()  # before its files are deleted
+        super().wipe()
+
+    def dispose(self) -> None:
+        super().dispose()
+        self._engines.clear()
+
+
+class _PooledConnect:
+    """``connect()`` of Dagster's SQLite run and schedule storages, on one kept engine."""
+
+    _conn_string: str
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        cache = self.__dict__.setdefault("_engines", EngineCache(1))
+        engine, _ = cache.get(self._conn_string, lambda: create_engine(self._conn_string))
+        with engine.connect() as conn, conn.begin():
+            yield conn
+
+    def dispose(self) -> None:
+        super().dispose()  # type: ignore[misc]
+        if "_engines" in self.__dict__:
+            self._engines.clear()
+
+
+class PooledSqliteRunStorage(_PooledConnect, SqliteRunStorage):
+    """Dagster's SQLite run storage (``history/runs.db``), its engine kept."""
+
+
+class PooledSqliteScheduleStorage(_PooledConnect, SqliteScheduleStorage):
+    """Dagster's SQLite schedule and sensor storage (``schedules/schedules.db``), its engine
+    kept."""
+
+
+class PooledSqliteStorage(DagsterSqliteStorage):
+    """Dagster's default local storage (same folders as ``storage: sqlite``), its engines kept.
+
+    In ``dagster.yaml``::
+
+        storage:
+          custom:
+            module: dagster_project.defs.storage
+            class: PooledSqliteStorage
+            config:
+              base_dir:
+                env: DAGSTER_HOME
+    """
+
+    def __init__(self, base_dir: str, inst_data=None):
+        self.base_dir = base_dir
+        self._run_storage = PooledSqliteRunStorage.from_local(_runs_directory(base_dir))
+        self._event_log_storage = PooledSqliteEventLogStorage(_event_logs_directory(base_dir))
+        self._schedule_storage = PooledSqliteScheduleStorage.from_local(
+            _schedule_directory(base_dir)
+        )
+        self._inst_data = inst_data
+        DagsterStorage.__init__(self)
+
+    @classmethod
+    def from_config_value(cls, inst_data, config_value) -> PooledSqliteStorage:
+        # Dagster's names its own class here, not ``cls``
+        return cls.from_local(inst_data=inst_data, **config_value)

@@ -1,0 +1,122 @@
+"""The local instance's storage: Dagster's SQLite storage, same files, its engines kept."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from dagster import AssetKey, AssetMaterialization, DagsterInstance, RunsFilter, job, op
+from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
+
+from dagster_project.defs import storage as pooled
+from dagster_project.defs.instance import ensure_dagster_home
+
+
+@pytest.fixture
+def instance(tmp_path, monkeypatch):
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    home = ensure_dagster_home(tmp_path / "dagster_home")
+    with DagsterInstance.from_config(str(home)) as instance:
+        yield instance
+
+
+@op
+def two_materializations(context):
+    for name in ("a", "b"):
+        context.log_event(AssetMaterialization(asset_key=AssetKey(["raw", name])))
+
+
+@job
+def a_job():
+    two_materializations()
+
+
+def test_the_generated_instance_uses_the_pooled_storage(instance):
+    assert isinstance(instance.event_log_storage, pooled.PooledSqliteEventLogStorage)
+    assert isinstance(instance.run_storage, pooled.PooledSqliteRunStorage)
+    assert isinstance(instance.schedule_storage, pooled.PooledSqliteScheduleStorage)
+    assert instance.event_log_storage.supports_global_concurrency_limits  # the duckdb pool
+
+
+def test_a_run_is_written_where_and_as_dagsters_own_storage_reads_it(instance):
+    result = a_job.execute_in_process(instance=instance)
+    assert result.success
+    home = os.environ["DAGSTER_HOME"]
+    assert os.path.exists(os.path.join(home, "history", "runs", f"{result.run_id}.db"))
+
+    plain = DagsterSqliteStorage.from_local(home)  # what `storage: sqlite` would open
+    (run,) = plain.run_storage.get_runs(RunsFilter(run_ids=[result.run_id]))
+    assert run.is_success
+    ours = [e.dagster_event_type for e in instance.all_logs(result.run_id)]
+    theirs = [e.dagster_event_type for e in plain.event_log_storage.get_logs_for_run(result.run_id)]
+    assert ours == theirs and len(ours) > 5
+    records = plain.event_log_storage.get_asset_records([AssetKey(["raw", "a"])])
+    assert records[0].asset_entry.last_materialization.run_id == result.run_id
+    plain.dispose()
+
+
+def test_engines_are_kept_between_events_not_made_per_statement(instance, monkeypatch):
+    made = []
+    real = pooled.create_engine
+    monkeypatch.setattr(pooled, "create_engine", lambda *a, **k: made.append(a[0]) or real(*a, **k))
+    for _ in range(3):
+        assert a_job.execute_in_process(instance=instance).success
+    # the index, each run's database, runs.db: one engine each, whatever the events
+    assert sorted(made).count(made[0]) == 1
+    assert len(made) == len(set(made)) <= 3 + 2
+    assert len(instance.event_log_storage._engines) == 1 + 3  # index + 3 runs
+
+
+def test_at_most_a_few_run_databases_stay_open_the_index_always(instance, monkeypatch):
+    monkeypatch.setattr(pooled, "MAX_OPEN_RUN_SHARDS", 2)
+    storage = pooled.PooledSqliteEventLogStorage(instance.event_log_storage._base_dir)
+    run_ids = [a_job.execute_in_process(instance=instance).run_id for _ in range(4)]
+    assert storage.get_asset_records([AssetKey(["raw", "a"])])  # opens the index
+    for run_id in run_ids:
+        assert len(storage.get_logs_for_run(run_id)) > 5
+    open_ = list(storage._engines._engines)
+    assert open_ == ["index", *run_ids[-2:]]
+    storage.dispose()
+    assert len(storage._engines) == 0
+
+
+def test_a_missing_table_is_asked_again_a_found_one_is_not(instance, monkeypatch):
+    storage = instance.event_log_storage
+    asked = []
+    parent = pooled.SqliteEventLogStorage.has_table
+    monkeypatch.setattr(
+        pooled.SqliteEventLogStorage, "has_table", lambda s, t: asked.append(t) or parent(s, t)
+    )
+    assert storage.has_table("asset_keys") and storage.has_table("asset_keys")
+    assert not storage.has_table("no_such_table") and not storage.has_table("no_such_table")
+    assert asked == ["asset_keys", "no_such_table", "no_such_table"]
+
+
+def test_wipe_closes_the_engines_before_deleting_and_runs_go_on(instance):
+    assert a_job.execute_in_process(instance=instance).success
+    instance.wipe()
+    assert instance.get_runs() == []
+    result = a_job.execute_in_process(instance=instance)
+    assert result.success and len(instance.all_logs(result.run_id)) > 5
+
+
+def test_a_forked_child_does_not_use_its_parents_connections(tmp_path):
+    from sqlalchemy import create_engine, text
+
+    cache = pooled.EngineCache(2)
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    parent_engine, made = cache.get("x", lambda: create_engine(url))
+    assert made and cache.get("x", lambda: create_engine(url)) == (parent_engine, False)
+    with parent_engine.connect() as conn:
+        conn.execute(text("create table t (x int)"))
+        conn.commit()
+    pid = os.fork()
+    if pid == 0:  # child: a new engine, and it works
+        engine, made = cache.get("x", lambda: create_engine(url))
+        ok = made and engine is not parent_engine
+        with engine.connect() as conn:
+            ok = ok and conn.execute(text("select count(*) from t")).scalar() == 0
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert cache.get("x", lambda: create_engine(url)) == (parent_engine, False)  # parent's kept
