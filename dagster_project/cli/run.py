@@ -50,6 +50,19 @@ def run_pipeline(settings: Settings, selection: list[str] | None = None):
     """Run the main job in this process; returns the Dagster result."""
     # the imports (Dagster, dagster-dbt and dbt-core: 5-10 s cold, more on a busy machine) and
     # the definitions (dbt's manifest, parsed first when stale) are said, never silent
+    from dagster_project.quality import gx_worker
+
+    # Great Expectations loads in a process of its own, on the other core, while this one
+    # loads Dagster and dbt (the checks then validate there: quality/gx_worker.py)
+    if gx_worker.start():
+        progress("chargement de Great Expectations dans un processus à part…")
+    try:
+        return _run_job(settings, selection, gx_worker.running())
+    finally:
+        gx_worker.stop()
+
+
+def _run_job(settings: Settings, selection: list[str] | None, gx_elsewhere: bool):
     progress("chargement de Dagster et de dbt…")
     with progress_lines.heartbeat():
         from dagster_project.defs.instance import cli_run_tags, get_instance
@@ -61,7 +74,8 @@ def run_pipeline(settings: Settings, selection: list[str] | None = None):
         defs = build_definitions(settings, in_process=True)
     job = defs.resolve_job_def("kpi_run")
     selected = _selected_keys(defs, selection)
-    _import_in_background("great_expectations")
+    if not gx_elsewhere:
+        _import_in_background("great_expectations")
     _wait_for_dagster_runs(instance)
     from dagster_project.lib.gc_freeze import frozen
 

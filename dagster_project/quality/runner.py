@@ -26,6 +26,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from dagster_project.quality import gx_worker
 from dagster_project.quality.datasets import MissingTable, build_dataset
 from dagster_project.quality.evidence import (
     GX_ASSET,
@@ -376,7 +377,7 @@ def run_suite(
             result_json=json.dumps(stored, ensure_ascii=False),
             **common,
         )
-    raw = _validate(df, suite, personal)
+    raw = gx_worker.validate(df, suite, personal)
     failures = [
         _describe_failure(item, df, meta.get("example_fr"), personal)
         for item in raw.get("results", [])

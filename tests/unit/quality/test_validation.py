@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import gc
 import json
+import os
 import re
 import shutil
 
@@ -557,3 +558,67 @@ def test_scrub_masks_pseudonyms_in_strings_but_keeps_numbers_valid():
     assert masked["observed"] == 3.4322820037105752
     assert "0123456789abcdef" not in _json.dumps(masked)
     assert masked["examples"][1] == "ok"
+
+
+# ---------------------------------------------------------------------------------------------
+# Great Expectations in a worker process (quality/gx_worker.py)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def gx_worker(monkeypatch):
+    from dagster_project.quality import gx_worker
+
+    monkeypatch.delenv(gx_worker.ENV, raising=False)
+    yield gx_worker
+    gx_worker.stop()
+
+
+def test_the_worker_gives_the_result_this_process_gives(warehouse, gx, gx_worker):
+    from dagster_project.quality.datasets import build_dataset
+    from dagster_project.quality.runner import _validate
+    from dagster_project.quality.suites import load_suite
+
+    _write(
+        warehouse,
+        "insert into raw.eau_volumes values ('UDI-A', '2025-01-01', -12, 0, 0, 5, 'vol25', "
+        "'sha', 'Volumes', 9, 2025, 'water')",
+        f"insert into raw_restricted.rh_effectifs values ('{CLEAR_MATRICULE}', '2025-10-01', 100, "
+        "'X', 'TITULAIRE', null, 'Direction des finances', 1.5, '2012-03-01', 'rh25', 'sha', "
+        "'Effectifs', 20, 2025, 'hr')",
+    )
+    here = {name: _run(warehouse, name) for name in ("raw_eau_volumes", "raw_rh_effectifs")}
+    assert gx_worker.start() and gx_worker.running()
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        for name, personal in (("raw_eau_volumes", False), ("raw_rh_effectifs", True)):
+            suite = load_suite(name)
+            df = build_dataset(con, suite["meta"]["dataset"])
+            theirs = gx_worker.validate(df, suite, personal)
+            assert not theirs["success"]
+            assert _same_text(theirs) == _same_text(_validate(df, suite, personal))
+    for name, outcome in here.items():  # what is recorded: the same
+        there = _run(warehouse, name)
+        assert (there.passed, there.failures) == (outcome.passed, outcome.failures)
+        assert _same_text(json.loads(there.result_json)) == _same_text(
+            json.loads(outcome.result_json)
+        )
+        stamp = re.compile(r"\d{8}T\d{6}\.\d{6}Z")  # when the batch was validated
+        assert stamp.sub("", there.evidence_json) == stamp.sub("", outcome.evidence_json)
+    gx_worker.stop()
+    assert not gx_worker.running()
+
+
+def test_a_dead_worker_never_fails_a_check(warehouse, gx, gx_worker):
+    import signal
+
+    assert gx_worker.start()
+    gx_worker._warmed.result(timeout=120)
+    for pid in list(gx_worker._pool._processes):
+        os.kill(pid, signal.SIGKILL)
+    outcome = _run(warehouse, "raw_eau_volumes")  # validated here instead
+    assert outcome.passed and not gx_worker.running()
+
+
+def test_no_worker_when_asked_not_to(gx_worker, monkeypatch):
+    monkeypatch.setenv(gx_worker.ENV, "0")
+    assert not gx_worker.start() and not gx_worker.running()
