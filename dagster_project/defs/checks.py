@@ -109,7 +109,7 @@ def _build_checks(
         specs=specs,
         description=description,
         can_subset=True,
-        required_resource_keys={"warehouse"},
+        required_resource_keys={"warehouse", "gx"},
         pool=WAREHOUSE_POOL,
     )
     def _checks(context: AssetCheckExecutionContext):

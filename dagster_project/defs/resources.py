@@ -1,4 +1,4 @@
-"""Dagster resources: the warehouse, the delivery folder and dbt."""
+"""Dagster resources: the warehouse, the delivery folder, dbt and Great Expectations."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from dagster import ConfigurableResource, InitResourceContext
 from dagster_dbt import DbtCliResource
 from pydantic import PrivateAttr
 
+from dagster_project.quality import gx_worker
 from dagster_project.settings import DBT_PROJECT_DIR, Settings
 from dagster_project.warehouse import access
 
@@ -48,6 +49,21 @@ class WarehouseResource(ConfigurableResource):
         self, read_only: bool = False, step: str | None = None
     ) -> access.WarehouseConnection:
         return access.connect(Path(self.path), read_only=read_only, purpose=self.holder(step))
+
+
+class GreatExpectationsResource(ConfigurableResource):
+    """Where the checks' Great Expectations runs: a worker process started when the run
+    starts (``quality/gx_worker.py``: it imports GX on the other core while the first steps
+    run, then validates the suites' frames), stopped when the run ends. Dagster initialises
+    a run's resources before its first step, in the runs the daemon launches as in
+    ``kpi run`` (which starts the worker even earlier). ``KPI_GX_WORKER=0``: in the step's
+    own process."""
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        gx_worker.start()
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        gx_worker.stop()
 
 
 class SourcesResource(ConfigurableResource):
@@ -108,6 +124,7 @@ def build_resources(settings: Settings | None = None, *, in_process: bool = True
     settings.export()
     return {
         "warehouse": WarehouseResource(path=str(settings.build_warehouse)),
+        "gx": GreatExpectationsResource(),
         "sources": SourcesResource(
             path=str(settings.sources_dir), today=settings.today, read_ahead=in_process
         ),

@@ -4,47 +4,123 @@ Importing Great Expectations costs about 3 s (scipy, pydantic models, its expect
 registry), once per process, and validating a suite is Python work that holds the
 interpreter. In a ``kpi run`` both used to share one core with Dagster and dbt-core while the
 machine's second core stayed idle (a thread importing GX in the background still takes turns
-with the run for Python's interpreter lock). ``start()`` starts one worker process that
-imports GX and prepares its context while the run imports Dagster, reads its definitions and
-ingests the deliveries; the check steps then hand each suite's DataFrame to it
-(``validate``) and get GX's result back, the same JSON as validating here
-(tests/unit/quality/test_gx_worker.py compares them).
+with the run for Python's interpreter lock). ``start()`` starts one worker process
+(``_serve``, in a new Python process) that imports GX and prepares its context
+while the run imports Dagster, reads its definitions and ingests the deliveries; the check
+steps then hand each suite's DataFrame to it (``validate``) and get GX's result back, the
+same JSON as validating here (tests/unit/quality/test_validation.py compares them).
 
-Nothing else changes: the suites, the data (prepared here, from the run's own connection:
+Nothing else changes: the suites, the data (prepared by the run, from its own connection:
 the worker never opens the warehouse), the result, what is recorded. Without a worker (a
-run the daemon launches, a test, ``KPI_GX_WORKER=0``) or when the worker is gone,
-``validate`` validates in this process, as before.
+test, ``KPI_GX_WORKER=0``) or when the worker is gone, ``validate`` validates in this
+process, as before.
 
-The worker is started with ``spawn`` (a fresh interpreter: forking a process that runs
-Dagster's and dbt's threads is unsafe) and stopped by ``stop()``, at the end of the run or
-at the latest when the process exits.
+The worker is a plain child process speaking over a socket pair (pickled requests and
+answers, ``multiprocessing.connection``), not a ``multiprocessing`` pool: a pool's ``spawn``
+imports the parent's ``__main__`` again in the child, which runs a script that calls
+``kpi run`` without a ``__main__`` guard a second time; ``fork`` is unsafe in a process
+running Dagster's and dbt's threads. The child ends when asked (``stop()``, at the end of the
+run or at the latest when this process exits) or when this process is gone (end of file).
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
+import socket
+import subprocess
+import sys
 import threading
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import Connection
 from typing import Any
 
+from dagster_project.lib.progress import ENV as PROGRESS_ENV
+
 ENV = "KPI_GX_WORKER"  # "0": validate in the run's own process
+_ENTRY = (
+    "import sys; from dagster_project.quality.gx_worker import _serve; _serve(int(sys.argv[1]))"
+)
 
-_lock = threading.Lock()
-_pool: ProcessPoolExecutor | None = None
-_warmed: Future | None = None
+# A frame is copied to the worker (pickled through the socket) only up to this size: at 100
+# agglomerations a raw table of millions of rows would be held twice, and its copy cost more
+# than the import it saves (bench/README.md: peak memory at SF100).
+MAX_FRAME_BYTES = 64 * 1024 * 1024
+
+_lock = threading.Lock()  # one request at a time; guards _worker
+_worker: _Worker | None = None
 
 
-def _warm() -> str:
-    """In the worker: import GX and build its ephemeral context (``runner._batch_definition``)."""
-    from dagster_project.lib.progress import ENV as PROGRESS_ENV
+class WorkerGone(Exception):
+    """The worker process ended (killed, out of memory): validate here instead."""
 
-    os.environ.pop(PROGRESS_ENV, None)  # the run's process says what happens, not this one
-    from dagster_project.quality.runner import _batch_definition
 
-    _batch_definition()
-    return "prêt"
+class _Worker:
+    def __init__(self) -> None:
+        ours, theirs = socket.socketpair()
+        env = dict(os.environ)
+        env.pop(PROGRESS_ENV, None)  # the run's process says what happens, not the worker
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", _ENTRY, str(theirs.fileno())],
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                env=env,
+                close_fds=True,
+            )
+        finally:
+            theirs.close()
+        self.conn = Connection(ours.detach())
+
+    def ask(self, request: tuple) -> Any:
+        try:
+            self.conn.send(request)
+            status, value = self.conn.recv()
+        except (EOFError, OSError) as exc:
+            raise WorkerGone from exc
+        if status == "error":
+            raise value
+        return value
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.conn.send(("stop",))
+        self.conn.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start() -> bool:
+    """Start the worker (once per process; it loads GX at once); False when
+    ``KPI_GX_WORKER=0`` or it could not start (the checks then validate in this process)."""
+    global _worker
+    if os.environ.get(ENV, "1") == "0":
+        return False
+    with _lock:
+        if _worker is None:
+            try:
+                _worker = _Worker()
+            except OSError:
+                return False
+            atexit.register(stop)
+    return True
+
+
+def running() -> bool:
+    return _worker is not None
+
+
+def stop() -> None:
+    """Stop the worker (idle at the end of a run: immediate); nothing when none runs."""
+    global _worker
+    with _lock:
+        worker, _worker = _worker, None
+        if worker is not None:
+            worker.close()
 
 
 def _validate_here(df, suite: dict, personal: bool) -> dict:
@@ -53,47 +129,41 @@ def _validate_here(df, suite: dict, personal: bool) -> dict:
     return _validate(df, suite, personal)
 
 
-def start() -> bool:
-    """Start the worker (once per process) and have it load GX now; False when
-    ``KPI_GX_WORKER=0`` or it could not start (the checks then validate in this process)."""
-    global _pool, _warmed
-    if os.environ.get(ENV, "1") == "0":
-        return False
-    with _lock:
-        if _pool is None:
-            import multiprocessing
-
-            try:
-                _pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-                _warmed = _pool.submit(_warm)
-            except (OSError, RuntimeError):
-                _pool = _warmed = None
-                return False
-            atexit.register(stop)
-    return True
-
-
-def running() -> bool:
-    return _pool is not None
-
-
-def stop() -> None:
-    """Stop the worker (idle at the end of a run: immediate); nothing when none runs."""
-    global _pool, _warmed
-    with _lock:
-        pool, _pool, _warmed = _pool, None, None
-    if pool is not None:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
 def validate(df, suite: dict, personal: bool) -> dict[str, Any]:
     """GX's result of ``suite`` on ``df`` (``runner._validate``), from the worker when one
-    runs, else computed here. A worker that died (killed, out of memory) is stopped and the
-    suite validated here: a check never fails because of the worker."""
-    pool = _pool
-    if pool is not None:
-        try:
-            return pool.submit(_validate_here, df, suite, personal).result()
-        except BrokenProcessPool:
-            stop()
+    runs and the frame is small enough to copy to it (``MAX_FRAME_BYTES``), else computed
+    here. A worker that died is forgotten and the suite validated here: a check never fails
+    because of the worker."""
+    global _worker
+    with _lock:
+        worker = _worker
+        if worker is not None and int(df.memory_usage(deep=True).sum()) <= MAX_FRAME_BYTES:
+            try:
+                return worker.ask(("validate", df, suite, personal))
+            except WorkerGone:
+                _worker = None
+                worker.conn.close()
     return _validate_here(df, suite, personal)
+
+
+def _serve(fd: int) -> None:
+    """The worker's loop: load GX, then answer requests until told to stop or end of file."""
+    conn = Connection(fd)
+    from dagster_project.quality.runner import _batch_definition
+
+    _batch_definition()
+    while True:
+        try:
+            request = conn.recv()
+        except (EOFError, OSError):
+            return
+        if request[0] == "stop":
+            return
+        try:
+            answer = ("ok", _validate_here(*request[1:]))
+        except Exception as exc:  # sent back, raised in the run as if validated there
+            answer = ("error", exc)
+        try:
+            conn.send(answer)
+        except Exception as exc:  # an exception that does not pickle
+            conn.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))

@@ -514,7 +514,7 @@ def test_asset_checks_cover_every_suite_on_the_right_assets(contracts):
 
 
 def test_asset_check_runs_suite_and_records_under_the_run_id(warehouse, gx):
-    from dagster import AssetCheckSeverity, AssetKey, build_asset_check_context
+    from dagster import AssetCheckSeverity, AssetKey, ResourceDefinition, build_asset_check_context
 
     from dagster_project.defs.checks import build_mart_checks
     from dagster_project.defs.resources import WarehouseResource
@@ -525,7 +525,10 @@ def test_asset_check_runs_suite_and_records_under_the_run_id(warehouse, gx):
         "where indicator_id = 'council_members_total' and year = 2024",
     )
     [check] = build_mart_checks()  # the marts' suites, run together in one step
-    resources = {"warehouse": WarehouseResource(path=str(warehouse))}
+    resources = {
+        "warehouse": WarehouseResource(path=str(warehouse)),
+        "gx": ResourceDefinition.none_resource(),  # GX in this process (no worker)
+    }
     context = build_asset_check_context(resources=resources)
     results = {r.check_name: r for r in check(context)}
     run_id = context.op_execution_context.run_id
@@ -609,16 +612,83 @@ def test_the_worker_gives_the_result_this_process_gives(warehouse, gx, gx_worker
 
 
 def test_a_dead_worker_never_fails_a_check(warehouse, gx, gx_worker):
-    import signal
-
     assert gx_worker.start()
-    gx_worker._warmed.result(timeout=120)
-    for pid in list(gx_worker._pool._processes):
-        os.kill(pid, signal.SIGKILL)
+    gx_worker._worker.process.kill()
+    gx_worker._worker.process.wait()
     outcome = _run(warehouse, "raw_eau_volumes")  # validated here instead
     assert outcome.passed and not gx_worker.running()
+
+
+def test_the_worker_ends_with_the_process_that_started_it(tmp_path):
+    """A run killed before it could stop its worker leaves no process behind."""
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import os, sys; from dagster_project.quality import gx_worker; gx_worker.start(); "
+        "print(gx_worker._worker.process.pid, flush=True); os._exit(0)"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    pid = int(out.stdout.split()[0])
+    for _ in range(300):  # the worker sees the end of its socket (after loading GX)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, 9)
+        pytest.fail("the worker outlived the process that started it")
 
 
 def test_no_worker_when_asked_not_to(gx_worker, monkeypatch):
     monkeypatch.setenv(gx_worker.ENV, "0")
     assert not gx_worker.start() and not gx_worker.running()
+
+
+def test_a_large_frame_is_validated_here_not_copied_to_the_worker(warehouse, gx, gx_worker):
+    from dagster_project.quality.datasets import build_dataset
+    from dagster_project.quality.suites import load_suite
+
+    assert gx_worker.start()
+    asked = []
+    real_ask = gx_worker._worker.ask
+    gx_worker._worker.ask = lambda request: asked.append(request[1].shape) or real_ask(request)
+    suite = load_suite("raw_eau_volumes")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        df = build_dataset(con, suite["meta"]["dataset"])
+    small = gx_worker.validate(df, suite, False)
+    gx_worker.MAX_FRAME_BYTES, saved = 1, gx_worker.MAX_FRAME_BYTES
+    try:
+        large = gx_worker.validate(df, suite, False)
+    finally:
+        gx_worker.MAX_FRAME_BYTES = saved
+    assert asked == [df.shape]  # the second one stayed here
+    assert _same_text(small) == _same_text(large)
+
+
+def test_a_run_with_checks_validates_in_a_worker_started_before_its_first_step(gx_worker):
+    """The runs the daemon launches too: Dagster sets the run's resources up first."""
+    from dagster import Definitions, asset, define_asset_job
+
+    from dagster_project.defs.resources import GreatExpectationsResource
+
+    seen = {}
+
+    @asset
+    def first():
+        seen["first"] = gx_worker.running()  # already started, loading GX meanwhile
+
+    @asset(deps=[first], required_resource_keys={"gx"})
+    def checked():
+        seen["checked"] = gx_worker.running()
+
+    defs = Definitions(
+        assets=[first, checked],
+        jobs=[define_asset_job("a_job")],
+        resources={"gx": GreatExpectationsResource()},
+    )
+    assert defs.resolve_job_def("a_job").execute_in_process().success
+    assert seen == {"first": True, "checked": True}
+    assert not gx_worker.running()  # stopped with the run
