@@ -148,6 +148,11 @@ def validate(df, suite: dict, personal: bool) -> dict[str, Any]:
 
 def _serve(fd: int) -> None:
     """The worker's loop: load GX, then answer requests until told to stop or end of file."""
+    import signal
+
+    # Ctrl-C reaches the whole process group: the run stops, and the worker with it when its
+    # socket closes (no traceback of its own on the person's terminal)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     conn = Connection(fd)
     from dagster_project.quality.runner import _batch_definition
 
