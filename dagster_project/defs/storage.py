@@ -157,18 +157,9 @@ class PooledSqliteScheduleStorage(_PooledConnect, SqliteScheduleStorage):
 
 
 class PooledSqliteStorage(DagsterSqliteStorage):
-    """Dagster's default local storage (same folders as ``storage: sqlite``), its engines kept.
-
-    In ``dagster.yaml``::
-
-        storage:
-          custom:
-            module: dagster_project.defs.storage
-            class: PooledSqliteStorage
-            config:
-              base_dir:
-                env: DAGSTER_HOME
-    """
+    """Dagster's default local storage (same folders as ``storage: sqlite``), its engines kept;
+    ``dagster.yaml`` names it under ``storage: custom`` with ``base_dir: {env: DAGSTER_HOME}``
+    (``defs/instance.DAGSTER_YAML``)."""
 
     def __init__(self, base_dir: str, inst_data=None):
         self.base_dir = base_dir

@@ -445,13 +445,8 @@ def _raised(info: dict) -> bool:
     return any(isinstance(v, dict) and v.get("raised_exception") for v in info.values())
 
 
-def test_validation_gives_gx_plain_result_byte_for_byte(warehouse, gx):
-    """runner._validate hands GX the expectations without their meta and builds the validator
-    itself (runner.py says why): its result must be GX's own, meta included, key order too."""
-    from dagster_project.quality.datasets import build_dataset
-    from dagster_project.quality.runner import _validate
-    from dagster_project.quality.suites import load_suite
-
+def _break_volumes_and_hr(warehouse):
+    """A negative volume, and an HR row in clear with an unknown sex and too many FTE."""
     _write(
         warehouse,
         "insert into raw.eau_volumes values ('UDI-A', '2025-01-01', -12, 0, 0, 5, 'vol25', "
@@ -460,6 +455,16 @@ def test_validation_gives_gx_plain_result_byte_for_byte(warehouse, gx):
         "'X', 'TITULAIRE', null, 'Direction des finances', 1.5, '2012-03-01', 'rh25', 'sha', "
         "'Effectifs', 20, 2025, 'hr')",
     )
+
+
+def test_validation_gives_gx_plain_result_byte_for_byte(warehouse, gx):
+    """runner._validate hands GX the expectations without their meta and builds the validator
+    itself (runner.py says why): its result must be GX's own, meta included, key order too."""
+    from dagster_project.quality.datasets import build_dataset
+    from dagster_project.quality.runner import _validate
+    from dagster_project.quality.suites import load_suite
+
+    _break_volumes_and_hr(warehouse)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         for name, personal in (("raw_eau_volumes", False), ("raw_rh_effectifs", True)):
             suite = load_suite(name)
@@ -582,14 +587,7 @@ def test_the_worker_gives_the_result_this_process_gives(warehouse, gx, gx_worker
     from dagster_project.quality.runner import _validate
     from dagster_project.quality.suites import load_suite
 
-    _write(
-        warehouse,
-        "insert into raw.eau_volumes values ('UDI-A', '2025-01-01', -12, 0, 0, 5, 'vol25', "
-        "'sha', 'Volumes', 9, 2025, 'water')",
-        f"insert into raw_restricted.rh_effectifs values ('{CLEAR_MATRICULE}', '2025-10-01', 100, "
-        "'X', 'TITULAIRE', null, 'Direction des finances', 1.5, '2012-03-01', 'rh25', 'sha', "
-        "'Effectifs', 20, 2025, 'hr')",
-    )
+    _break_volumes_and_hr(warehouse)
     here = {name: _run(warehouse, name) for name in ("raw_eau_volumes", "raw_rh_effectifs")}
     assert gx_worker.start() and gx_worker.running()
     with duckdb.connect(str(warehouse), read_only=True) as con:
