@@ -98,9 +98,11 @@ def _spec(spec: dict, asset_key: AssetKey) -> AssetCheckSpec:
 
 
 def _build_checks(
-    name: str, description: str, suites: list[tuple[dict, AssetKey]]
+    name: str, description: str, suites: list[tuple[dict, AssetKey]], before_dbt: bool = False
 ) -> AssetChecksDefinition:
-    """The suites' checks, run together in one step (only the selected ones)."""
+    """The suites' checks, run together in one step (only the selected ones). ``before_dbt``:
+    checks of the raw tables, which run before the dbt step: they start its ``dbt parse``
+    (``assets/dbt.parse_dbt_ahead``) while they wait for Great Expectations' worker."""
     specs = [_spec(spec, key) for spec, key in suites]
     suite_of = {spec.key: spec.name for spec in specs}
 
@@ -109,11 +111,15 @@ def _build_checks(
         specs=specs,
         description=description,
         can_subset=True,
-        required_resource_keys={"warehouse", "gx"},
+        required_resource_keys={"warehouse", "gx", *(["dbt"] if before_dbt else [])},
         pool=WAREHOUSE_POOL,
     )
     def _checks(context: AssetCheckExecutionContext):
         run_id = context.op_execution_context.run_id
+        if before_dbt:
+            from dagster_project.defs.assets.dbt import parse_dbt_ahead
+
+            parse_dbt_ahead(context.resources.dbt, run_id)
         selected = context.selected_asset_check_keys
         keys = [key for key in suite_of if key in selected]  # in the suites' order
         key_of = {suite_of[key]: key for key in keys}
@@ -157,6 +163,7 @@ def build_raw_checks(
                 )
                 + ".",
                 suites,
+                before_dbt=True,
             )
         )
     return checks

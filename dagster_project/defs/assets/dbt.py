@@ -54,7 +54,7 @@ from dagster_dbt.asset_utils import (
 from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 
 from dagster_project.defs.assets import dbt_row_rules as row_rules
-from dagster_project.defs.assets.dbt_inprocess import DbtInProcess
+from dagster_project.defs.assets.dbt_inprocess import DbtInProcess, parse_ahead
 from dagster_project.defs.resources import WAREHOUSE_POOL, WarehouseResource, dbt_executable
 from dagster_project.lib import progress as progress_lines
 from dagster_project.lib.progress import progress
@@ -488,6 +488,23 @@ def invocation_target_path(run_id: str) -> Path:
     return DBT_PROJECT_DIR / "target" / f"dbt_models-{run_id[:7]}-{uuid.uuid4().hex[:7]}"
 
 
+def dbt_invocation(dbt: DbtCliResource, run_id: str, args: list[str]) -> DbtInProcess:
+    """A dbt invocation of the run, in this process, in its own folder of dbt/target."""
+    return DbtInProcess(
+        args,
+        project_dir=Path(dbt.project_dir),
+        profiles_dir=Path(dbt.profiles_dir or dbt.project_dir),
+        target_path=invocation_target_path(run_id),
+        target=dbt.target,
+    )
+
+
+def parse_dbt_ahead(dbt: DbtCliResource, run_id: str) -> None:
+    """Start the dbt step's parse now (``dbt_inprocess.parse_ahead``): the raw checks call it
+    as they start, while the run's process mostly waits for Great Expectations' worker."""
+    parse_ahead(dbt_invocation(dbt, run_id, []))
+
+
 KEEP_INVOCATION_DIRS = 10
 PRUNE_AFTER_SECONDS = 3600.0
 
@@ -544,16 +561,14 @@ def build_dbt_assets():
         manifest, translator, project = get_manifest_and_translator_from_dbt_assets(
             [context.assets_def]
         )
-        target_path = invocation_target_path(context.run_id)
         with warehouse.writing("dbt build"):
             progress("dbt build : modèles, seeds et tests")
-            build = DbtInProcess(
+            build = dbt_invocation(
+                dbt,
+                context.run_id,
                 [*DBT_BUILD_ARGS, *selection_args(context, manifest, translator)],
-                project_dir=Path(dbt.project_dir),
-                profiles_dir=Path(dbt.profiles_dir or dbt.project_dir),
-                target_path=target_path,
-                target=dbt.target,
             )
+            target_path = build.target_path
             with DbtProgress() as counter:
                 for raw_event in build.stream():
                     counter.see(raw_event)

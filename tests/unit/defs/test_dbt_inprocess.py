@@ -86,3 +86,49 @@ def test_garbage_collector_set_aside_objects_only_during_the_outermost_block():
             assert gc.get_freeze_count() >= outer
         assert gc.get_freeze_count() >= outer  # the inner block hands nothing back
     assert gc.get_freeze_count() == 0
+
+
+def test_the_step_takes_the_parse_started_ahead_else_parses_itself(tmp_path, monkeypatch):
+    """The raw checks start the dbt step's parse (parse_ahead); the step of the same project,
+    profiles and target takes its manifest and its lines instead of parsing again."""
+    import threading
+
+    from dagster_project.defs.assets import dbt_inprocess as inprocess
+
+    parsed_by = []
+
+    def parse(self):
+        parsed_by.append(threading.current_thread().name)
+        self._queue.put({"info": {"msg": "Running with dbt"}})
+        return f"manifest of {self.target_path.name}"
+
+    monkeypatch.setattr(inprocess.DbtInProcess, "parse", parse)
+    project = tmp_path / "dbt"
+    ahead = inprocess.DbtInProcess([], project, project, project / "target" / "a", "duckdb")
+    inprocess.parse_ahead(ahead)
+    inprocess.parse_ahead(ahead)  # one at a time: a second call starts nothing
+    step = inprocess.DbtInProcess(["build"], project, project, project / "target" / "b", "duckdb")
+    assert step._parsed_ahead() == "manifest of a"
+    assert parsed_by == ["dbt-parse"] and step._queue.get_nowait()["info"]["msg"]
+    assert step._parsed_ahead() is None  # taken once
+
+    other_target = inprocess.DbtInProcess([], project, project, project / "target" / "c", "pg")
+    inprocess.parse_ahead(other_target)
+    assert step._parsed_ahead() is None  # another target's parse is not this step's
+    inprocess.drop_parse_ahead()  # what the dbt resource does when the run ends
+    assert inprocess._ahead == {} and parsed_by == ["dbt-parse", "dbt-parse"]
+
+
+def test_a_failed_parse_ahead_leaves_the_step_to_parse(tmp_path, monkeypatch):
+    from dagster_project.defs.assets import dbt_inprocess as inprocess
+
+    def broken(self):
+        raise RuntimeError("profil illisible")
+
+    monkeypatch.setattr(inprocess.DbtInProcess, "parse", broken)
+    project = tmp_path / "dbt"
+    ahead = inprocess.DbtInProcess([], project, project, project / "target" / "a")
+    inprocess.parse_ahead(ahead)
+    step = inprocess.DbtInProcess(["build"], project, project, project / "target" / "b")
+    assert step._parsed_ahead() is None  # _invoke then calls parse() itself
+    assert ahead.errors == ["RuntimeError: profil illisible"]
