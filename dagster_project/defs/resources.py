@@ -14,6 +14,7 @@ from dagster import ConfigurableResource, InitResourceContext
 from dagster_dbt import DbtCliResource
 from pydantic import PrivateAttr
 
+from dagster_project.defs.assets.dbt_inprocess import drop_parse_ahead
 from dagster_project.quality import gx_worker
 from dagster_project.settings import DBT_PROJECT_DIR, Settings
 from dagster_project.warehouse import access
@@ -106,8 +107,6 @@ class KpiDbtCliResource(DbtCliResource):
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
         # a dbt parse started ahead (by the raw checks) that no dbt step took: ended, forgotten
-        from dagster_project.defs.assets.dbt_inprocess import drop_parse_ahead
-
         drop_parse_ahead()
         super().teardown_after_execution(context)
 
