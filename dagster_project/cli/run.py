@@ -57,12 +57,12 @@ def run_pipeline(settings: Settings, selection: list[str] | None = None):
     if gx_worker.start():
         progress("chargement de Great Expectations dans un processus à part…")
     try:
-        return _run_job(settings, selection, gx_worker.running())
+        return _run_job(settings, selection)
     finally:
         gx_worker.stop()
 
 
-def _run_job(settings: Settings, selection: list[str] | None, gx_elsewhere: bool):
+def _run_job(settings: Settings, selection: list[str] | None):
     progress("chargement de Dagster et de dbt…")
     with progress_lines.heartbeat():
         from dagster_project.defs.instance import cli_run_tags, get_instance
@@ -74,7 +74,9 @@ def _run_job(settings: Settings, selection: list[str] | None, gx_elsewhere: bool
         defs = build_definitions(settings, in_process=True)
     job = defs.resolve_job_def("kpi_run")
     selected = _selected_keys(defs, selection)
-    if not gx_elsewhere:
+    from dagster_project.quality import gx_worker
+
+    if not gx_worker.running():  # KPI_GX_WORKER=0: the check steps import it, sooner here
         _import_in_background("great_expectations")
     _wait_for_dagster_runs(instance)
     from dagster_project.lib.gc_freeze import frozen

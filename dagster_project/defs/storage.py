@@ -60,8 +60,8 @@ class EngineCache:
         self._pid = os.getpid()
         self._lock = threading.Lock()
 
-    def get(self, key: str, make: Callable[[], Engine]) -> tuple[Engine, bool]:
-        """The engine of ``key`` and whether it was just made."""
+    def get(self, key: str, make: Callable[[], Engine]) -> Engine:
+        """The engine of ``key``, made by ``make`` when there is none yet."""
         with self._lock:
             if self._pid != os.getpid():  # a forked child: the parent's connections are not ours
                 for engine in self._engines.values():
@@ -71,12 +71,12 @@ class EngineCache:
             engine = self._engines.get(key)
             if engine is not None:
                 self._engines.move_to_end(key)
-                return engine, False
+                return engine
             engine = self._engines[key] = make()
             evictable = [k for k in self._engines if k not in self._keep]
             for old in evictable[: max(0, len(evictable) - self._size)]:
                 self._engines.pop(old).dispose()
-            return engine, True
+            return engine
 
     def clear(self) -> None:
         with self._lock:
@@ -100,7 +100,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     @contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:
         with self._db_lock:
-            engine, _ = self._engines.get(
+            engine = self._engines.get(
                 shard,
                 lambda: create_engine(
                     self.conn_string_for_shard(shard),
@@ -134,17 +134,19 @@ class _PooledConnect:
 
     _conn_string: str
 
+    def __init__(self, *args, **kwargs):
+        self._engines = EngineCache(1)
+        super().__init__(*args, **kwargs)
+
     @contextmanager
     def connect(self) -> Iterator[Connection]:
-        cache = self.__dict__.setdefault("_engines", EngineCache(1))
-        engine, _ = cache.get(self._conn_string, lambda: create_engine(self._conn_string))
+        engine = self._engines.get(self._conn_string, lambda: create_engine(self._conn_string))
         with engine.connect() as conn, conn.begin():
             yield conn
 
     def dispose(self) -> None:
         super().dispose()  # type: ignore[misc]
-        if "_engines" in self.__dict__:
-            self._engines.clear()
+        self._engines.clear()
 
 
 class PooledSqliteRunStorage(_PooledConnect, SqliteRunStorage):

@@ -129,6 +129,14 @@ def _validate_here(df, suite: dict, personal: bool) -> dict:
     return _validate(df, suite, personal)
 
 
+def _small_enough(df) -> bool:
+    """Whether ``df`` holds at most ``MAX_FRAME_BYTES``. The shallow size (no string read) is a
+    lower bound: over the limit, the strings of millions of rows are not measured at all."""
+    if int(df.memory_usage(deep=False).sum()) > MAX_FRAME_BYTES:
+        return False
+    return int(df.memory_usage(deep=True).sum()) <= MAX_FRAME_BYTES
+
+
 def validate(df, suite: dict, personal: bool) -> dict[str, Any]:
     """GX's result of ``suite`` on ``df`` (``runner._validate``), from the worker when one
     runs and the frame is small enough to copy to it (``MAX_FRAME_BYTES``), else computed
@@ -137,7 +145,7 @@ def validate(df, suite: dict, personal: bool) -> dict[str, Any]:
     global _worker
     with _lock:
         worker = _worker
-        if worker is not None and int(df.memory_usage(deep=True).sum()) <= MAX_FRAME_BYTES:
+        if worker is not None and _small_enough(df):
             try:
                 return worker.ask(("validate", df, suite, personal))
             except WorkerGone:

@@ -223,7 +223,7 @@ class _ParseAhead:
 
 
 _ahead_lock = threading.Lock()
-_ahead: dict[tuple, _ParseAhead] = {}
+_ahead: _ParseAhead | None = None  # one at a time
 
 
 def parse_ahead(invocation: DbtInProcess) -> None:
@@ -232,24 +232,31 @@ def parse_ahead(invocation: DbtInProcess) -> None:
     mostly waits (its Great Expectations checks are validated by the worker process), the
     parse (≈ 1 s of Python when nothing changed) then costs the dbt step nothing. One at a
     time: dbt never runs two invocations at once in a process."""
+    global _ahead
     with _ahead_lock:
-        if _ahead:
+        if _ahead is not None:
             return
-        ahead = _ahead[invocation.parse_key()] = _ParseAhead(invocation)
+        ahead = _ahead = _ParseAhead(invocation)
     ahead.thread.start()
 
 
 def _take_parse_ahead(key: tuple) -> _ParseAhead | None:
+    """The parse started ahead when it is for ``key`` (project, profiles, target)."""
+    global _ahead
     with _ahead_lock:
-        return _ahead.pop(key, None)
+        ahead = _ahead
+        if ahead is None or ahead.invocation.parse_key() != key:
+            return None
+        _ahead = None
+        return ahead
 
 
 def drop_parse_ahead() -> None:
     """Forget a parse no step took (a run stopped before its dbt step), once it ended."""
+    global _ahead
     with _ahead_lock:
-        left = list(_ahead.values())
-        _ahead.clear()
-    for ahead in left:
+        ahead, _ahead = _ahead, None
+    if ahead is not None:
         ahead.thread.join()
 
 

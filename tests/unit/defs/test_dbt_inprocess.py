@@ -116,7 +116,7 @@ def test_the_step_takes_the_parse_started_ahead_else_parses_itself(tmp_path, mon
     inprocess.parse_ahead(other_target)
     assert step._parsed_ahead() is None  # another target's parse is not this step's
     inprocess.drop_parse_ahead()  # what the dbt resource does when the run ends
-    assert inprocess._ahead == {} and parsed_by == ["dbt-parse", "dbt-parse"]
+    assert inprocess._ahead is None and parsed_by == ["dbt-parse", "dbt-parse"]
 
 
 def test_a_failed_parse_ahead_leaves_the_step_to_parse(tmp_path, monkeypatch):

@@ -105,18 +105,18 @@ def test_a_forked_child_does_not_use_its_parents_connections(tmp_path):
 
     cache = pooled.EngineCache(2)
     url = f"sqlite:///{tmp_path / 'x.db'}"
-    parent_engine, made = cache.get("x", lambda: create_engine(url))
-    assert made and cache.get("x", lambda: create_engine(url)) == (parent_engine, False)
+    parent_engine = cache.get("x", lambda: create_engine(url))
+    assert cache.get("x", lambda: create_engine(url)) is parent_engine
     with parent_engine.connect() as conn:
         conn.execute(text("create table t (x int)"))
         conn.commit()
     pid = os.fork()
     if pid == 0:  # child: a new engine, and it works
-        engine, made = cache.get("x", lambda: create_engine(url))
-        ok = made and engine is not parent_engine
+        engine = cache.get("x", lambda: create_engine(url))
+        ok = engine is not parent_engine
         with engine.connect() as conn:
             ok = ok and conn.execute(text("select count(*) from t")).scalar() == 0
         os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
-    assert cache.get("x", lambda: create_engine(url)) == (parent_engine, False)  # parent's kept
+    assert cache.get("x", lambda: create_engine(url)) is parent_engine  # parent's kept
