@@ -14,10 +14,17 @@ CATALOGUE_CSV = DBT_PROJECT_DIR / "seeds" / "indicator_catalogue.csv"
 COMMUNES_CSV = DBT_PROJECT_DIR / "seeds" / "communes.csv"
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
 
-# No telemetry, ever: set before dbt or Dagster is imported by anything below.
-os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
-os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-os.environ.setdefault("DO_NOT_TRACK", "1")
+
+def no_telemetry() -> None:
+    """No telemetry, ever: Dagster's, dbt's, and any tool honouring DO_NOT_TRACK. Set when this
+    module is imported (before dbt or Dagster is imported by anything below), and again by a
+    process that replaces its environment (a run made by the warm process, cli/warm_server.py)."""
+    os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+no_telemetry()
 
 
 def warehouse_path(path) -> Path:

@@ -15,6 +15,9 @@ import pytest
 # Tests never use the developer's key or warehouse.
 os.environ.setdefault("KPI_PSEUDONYM_KEY", "test-key-" + "0" * 40)
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+# `kpi run` in a test runs in its own process: no warm process left behind by a test
+# (tests/integration/test_warm_process.py starts its own, in its own folder, and stops them)
+os.environ["KPI_WARM"] = "0"
 # the shared helpers' asserts explain themselves as the tests' do
 pytest.register_assert_rewrite("support")
 

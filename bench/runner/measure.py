@@ -51,16 +51,20 @@ class TreeSampler(threading.Thread):
     tree (its own process group) beyond MEMORY_GUARD_KB, so that a benchmark never pushes
     the machine into swapping or the OOM killer."""
 
-    def __init__(self, pid: int, interval: float = 0.1):
+    def __init__(self, pid: int, interval: float = 0.1, runs_of: int | None = None):
         super().__init__(daemon=True)
         self.pid, self.interval = pid, interval
+        self.runs_of = runs_of  # a warm process: its children (the runs it makes) count too
         self.samples: list[tuple[float, int]] = []
         self.stop = threading.Event()
         self.killed_for_memory = False
 
     def run(self) -> None:
         while not self.stop.is_set():
-            total = sum(_rss_kb(p) for p in _children(self.pid))
+            pids = _children(self.pid)
+            if self.runs_of:
+                pids += _children(self.runs_of)[1:]
+            total = sum(_rss_kb(p) for p in pids)
             self.samples.append((time.time(), total))
             if total > MEMORY_GUARD_KB and not self.killed_for_memory:
                 self.killed_for_memory = True
@@ -77,9 +81,16 @@ class TreeSampler(threading.Thread):
 
 
 def run_measured(
-    cmd: list[str], env: dict[str, str], label: str, log_dir: Path, timeout: float | None = None
+    cmd: list[str],
+    env: dict[str, str],
+    label: str,
+    log_dir: Path,
+    timeout: float | None = None,
+    runs_of: int | None = None,
 ) -> dict[str, Any]:
-    """Run one child, return wall seconds, peaks, exit code and its JSON line (if any)."""
+    """Run one child, return wall seconds, peaks, exit code and its JSON line (if any).
+    ``runs_of``: the warm process the child may hand its run to (``kpi warm``): the memory of
+    the runs it makes meanwhile is the child's (its CPU time is not in ``cpu_seconds``)."""
     log_dir.mkdir(parents=True, exist_ok=True)
     out_path, err_path = log_dir / f"{label}.out", log_dir / f"{label}.err"
     load_before = os.getloadavg()[0]
@@ -87,7 +98,7 @@ def run_measured(
         started_at = time.time()
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, start_new_session=True)
-        sampler = TreeSampler(proc.pid)
+        sampler = TreeSampler(proc.pid, runs_of=runs_of)
         sampler.start()
         timer = None
         if timeout:

@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import statistics
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,10 @@ from runner.measure import TreeSampler, _public, machine, run_measured
 
 
 class ScaleRun:
-    def __init__(self, sf: int, repeat: int, timeout: float | None):
+    def __init__(self, sf: int, repeat: int, timeout: float | None, warm: bool = True):
         self.sf = sf
+        self.warm = warm  # kpi warm before each timed kpi run (bench/README.md)
+        self.warm_pid: int | None = None
         self.repeat = repeat
         self.timeout = timeout
         self.root = WORK / f"sf{sf}"
@@ -51,6 +54,8 @@ class ScaleRun:
             }
         )
         env.pop("KPI_BUILD_WAREHOUSE", None)
+        env["KPI_WARM"] = "1" if self.warm else "0"
+        env["KPI_WARM_DIR"] = str(WORK / "warm")
         if self.lift:
             env.update(LIFTED_LIMITS)
         return env
@@ -76,12 +81,32 @@ class ScaleRun:
         return [PY, str(RUN_SCRIPT), *args]
 
     def _kpi(self, *args: str) -> list[str]:
-        if "--select" in args:
-            return self._me("_kpi", *(["--lift"] if self.lift else []), "--", *args)
+        if self.lift:  # the reader's limits lifted in the child (runner.children.lift_limits)
+            return self._me("_kpi", "--lift", "--", *args)
         return [KPI, *args]
 
+    def start_warm_process(self, suffix: str = "") -> dict[str, Any] | None:
+        """``kpi warm`` (untimed, like dbt's parse before it): the next ``kpi run`` goes to a
+        process that has loaded everything (cli/warm.py), as on a machine in use."""
+        if not self.warm:
+            return None
+        (WORK / "warm").mkdir(mode=0o700, parents=True, exist_ok=True)
+        m = self.measure(f"warm_process{suffix}", [KPI, "warm"])
+        said = (self.logs / f"warm_process{suffix}.out").read_text(encoding="utf-8")
+        found = re.search(r"n° (\d+), chargé en ([\d.]+) s", said)
+        self.warm_pid = int(found[1]) if found else None
+        return {
+            "ready_seconds": m["wall_seconds"],
+            "load_seconds": float(found[2]) if found else None,
+        }
+
+    def stop_warm_process(self) -> None:
+        if self.warm:
+            subprocess.run([KPI, "warm", "--stop"], env=self.env(), capture_output=True)
+            self.warm_pid = None
+
     def measure(self, label: str, cmd: list[str]) -> dict[str, Any]:
-        m = run_measured(cmd, self.env(), label, self.logs, self.timeout)
+        m = run_measured(cmd, self.env(), label, self.logs, self.timeout, runs_of=self.warm_pid)
         state = "ok" if m["exit_code"] == 0 else f"exit {m['exit_code']}"
         if m["timed_out"]:
             state = "TIMEOUT"
@@ -203,6 +228,7 @@ class ScaleRun:
         parse = self.measure(f"dbt_parse_warmup{suffix}", self._me("_dbtparse"))
         if parse["exit_code"]:
             raise RuntimeError("dbt parse a échoué : voir " + str(self.logs))
+        warmed = self.start_warm_process(suffix)
         # --force: a full run whatever the last run recorded (a fresh project has no record
         # anyway; said so that the stage measures what it says)
         m = self.measure(f"kpi_run{suffix}", self._kpi("run", "--force"))
@@ -210,6 +236,7 @@ class ScaleRun:
         steps = self.measure(f"dagster_steps{suffix}", self._me("_steps", *steps_keys))["child"]
         stage = _public(m)
         stage["breakdown"] = self._breakdown(m, steps)
+        stage["warm_process"] = warmed  # None: in its own process (--cold)
         return stage
 
     def stage_naive_and_project(self) -> None:

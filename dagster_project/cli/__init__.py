@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "portal",
     "docs",
     "schemas",
+    "warm",
 ]
 
 
@@ -94,7 +95,14 @@ def console() -> None:
     thread still working (not a daemon), or under a profiler or tracer (pyinstrument, cProfile,
     coverage write their report at the normal exit), the normal exit is taken as before. In the
     test suite and in scripts, ``main()`` returns as usual."""
+    from dagster_project.cli import warm
+
+    warmed = warm.try_run(sys.argv[1:])  # a warm process runs it (cli/warm.py)
+    if warmed is not None:
+        sys.exit(warmed)
     code = main()
+    if warm.wanted(sys.argv[1:]):
+        warm.start_after_run()  # for the next runs
     import atexit
     import os
     import threading

@@ -57,6 +57,14 @@ def command(quiet: bool = False):
             os.environ[ENV] = saved_env
 
 
+def restart_clock(elapsed: float = 0.0) -> None:
+    """The progress lines' clock from ``elapsed`` seconds ago: a run made by the warm process
+    counts from when its ``kpi`` command started (cli/warm.py)."""
+    global _START, _last
+    _START = time.monotonic() - max(0.0, elapsed)
+    _last = None
+
+
 def _print(message: str, now: float) -> None:
     print(f"[{now - _START:6.1f} s] {message}", file=sys.stderr, flush=True)
 

@@ -37,6 +37,8 @@ from typing import Any
 
 from dagster_project.lib.progress import ENV as PROGRESS_ENV
 
+IN_WARM_ENV = "KPI_IN_WARM_PROCESS"  # cli/warm.IN_WARM_ENV (this package does not import cli)
+
 ENV = "KPI_GX_WORKER"  # "0": validate in the run's own process
 _ENTRY = (
     "import sys; from dagster_project.quality.gx_worker import _serve; _serve(int(sys.argv[1]))"
@@ -98,8 +100,8 @@ def start() -> bool:
     """Start the worker (once per process; it loads GX at once); False when
     ``KPI_GX_WORKER=0`` or it could not start (the checks then validate in this process)."""
     global _worker
-    if os.environ.get(ENV, "1") == "0":
-        return False
+    if os.environ.get(ENV, "1") == "0" or os.environ.get(IN_WARM_ENV) == "1":
+        return False  # asked, or a warm process's run: GX is loaded here already (cli/warm.py)
     with _lock:
         if _worker is None:
             try:

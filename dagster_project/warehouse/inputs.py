@@ -62,6 +62,12 @@ IGNORED_VARIABLES = {
     "KPI_RELEASES",
     "KPI_TODAY",
     "KPI_DBT_TARGET",
+    # how a run is made, not what it computes
+    "KPI_GX_WORKER",
+    "KPI_WARM",
+    "KPI_WARM_IDLE",
+    "KPI_WARM_DIR",
+    "KPI_IN_WARM_PROCESS",
 }
 
 

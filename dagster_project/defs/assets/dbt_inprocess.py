@@ -62,8 +62,10 @@ class DbtInProcess:
         profiles_dir: Path,
         target_path: Path,
         target: str | None = None,
+        parse_args: tuple[str, ...] = (),
     ):
         self.args = list(args)
+        self.parse_args = list(parse_args)  # more arguments for its ``dbt parse``
         self.project_dir = Path(project_dir)
         self.profiles_dir = Path(profiles_dir)
         self.target_path = Path(target_path)
@@ -135,7 +137,9 @@ class DbtInProcess:
         from dbt.cli.main import dbtRunner
 
         seeded = self._seed_partial_parse()
-        parsed = dbtRunner(callbacks=[self._callback]).invoke(["parse", *self._common_args()])
+        parsed = dbtRunner(callbacks=[self._callback]).invoke(
+            ["parse", *self._common_args(), *self.parse_args]
+        )
         if not parsed.success or parsed.result is None:
             if parsed.exception is not None:
                 self.errors.append(str(parsed.exception))
@@ -163,7 +167,7 @@ class DbtInProcess:
         try:
             from dbt.cli.main import dbtRunner
 
-            manifest = self._parsed_ahead() or self.parse()
+            manifest = take_kept(self) or self._parsed_ahead() or self.parse()
             if manifest is None:
                 return
             built = dbtRunner(manifest=manifest, callbacks=[self._callback]).invoke(
@@ -233,6 +237,8 @@ def parse_ahead(invocation: DbtInProcess) -> None:
     parse (≈ 1 s of Python when nothing changed) then costs the dbt step nothing. One at a
     time: dbt never runs two invocations at once in a process."""
     global _ahead
+    if has_kept(invocation):
+        return  # parsed before the run, and nothing it read changed since
     with _ahead_lock:
         if _ahead is not None:
             return
@@ -258,6 +264,71 @@ def drop_parse_ahead() -> None:
         ahead, _ahead = _ahead, None
     if ahead is not None:
         ahead.thread.join()
+
+
+# A manifest parsed before the run, by the warm process the run was forked from
+# (cli/warm_server.py): (parse key, stamp of what the parse read, manifest). One run, one take.
+_kept: tuple[tuple, tuple, Any] | None = None
+# variables that change nothing dbt reads (progress lines, how the run is made)
+_STAMP_IGNORED = {
+    "KPI_PROGRESS",
+    "KPI_LOCK_WAIT",
+    "KPI_GX_WORKER",
+    "KPI_WARM",
+    "KPI_WARM_IDLE",
+    "KPI_WARM_DIR",
+    "KPI_IN_WARM_PROCESS",
+}
+_STAMP_SKIPPED = {"target", "logs", "dbt_packages", "__pycache__"}
+
+
+def project_stamp(invocation: DbtInProcess) -> tuple:
+    """What a parse of ``invocation``'s project reads, by name, size and modification time (the
+    rule ``kpi run`` already trusts to say « nothing changed », warehouse/inputs.py): the
+    project's files, its profiles, the ``KPI_*`` and ``DBT_*`` variables its YAML may read."""
+    files = []
+    for folder in dict.fromkeys([invocation.project_dir, invocation.profiles_dir]):
+        for root, dirs, names in os.walk(folder):
+            dirs[:] = sorted(d for d in dirs if d not in _STAMP_SKIPPED and not d.startswith("."))
+            for name in sorted(names):
+                if name.startswith("."):
+                    continue
+                path = os.path.join(root, name)
+                with contextlib.suppress(OSError):
+                    info = os.stat(path)
+                    files.append((path, info.st_size, info.st_mtime_ns))
+    variables = sorted(
+        (name, value)
+        for name, value in os.environ.items()
+        if name.startswith(("KPI_", "DBT_")) and name not in _STAMP_IGNORED
+    )
+    return (tuple(files), tuple(variables))
+
+
+def keep_parsed(invocation: DbtInProcess, manifest, stamp: tuple) -> None:
+    """Keep ``manifest`` (parsed by ``invocation`` from files as ``stamp`` found them) for the
+    dbt step of a run of this process, or of the copies the warm process makes of itself."""
+    global _kept
+    _kept = (invocation.parse_key(), stamp, manifest)
+
+
+def has_kept(invocation: DbtInProcess) -> bool:
+    kept = _kept
+    return (
+        kept is not None
+        and kept[0] == invocation.parse_key()
+        and kept[1] == project_stamp(invocation)
+    )
+
+
+def take_kept(invocation: DbtInProcess):
+    """The kept manifest when it is for this project, profiles and target and nothing it read
+    changed since; None otherwise (then the step parses, as without a warm process)."""
+    global _kept
+    if not has_kept(invocation):
+        return None
+    manifest, _kept = _kept[2], None
+    return manifest
 
 
 def _stat(path: Path) -> tuple[int, int]:

@@ -132,3 +132,45 @@ def test_a_failed_parse_ahead_leaves_the_step_to_parse(tmp_path, monkeypatch):
     step = inprocess.DbtInProcess(["build"], project, project, project / "target" / "b")
     assert step._parsed_ahead() is None  # _invoke then calls parse() itself
     assert ahead.errors == ["RuntimeError: profil illisible"]
+
+
+def test_a_manifest_kept_before_the_run_is_taken_once_while_nothing_it_read_changed(
+    tmp_path, monkeypatch
+):
+    """The warm process parses the project once and keeps the manifest (keep_parsed); a run's
+    dbt step takes it, and no parse is started ahead, only while the project's files and the
+    KPI_/DBT_ variables are as the parse found them (else the step parses, as without it)."""
+    from dagster_project.defs.assets import dbt_inprocess as inprocess
+
+    monkeypatch.setattr(inprocess, "_kept", None)
+    project = tmp_path / "dbt"
+    (project / "models").mkdir(parents=True)
+    model = project / "models" / "m.sql"
+    model.write_text("select 1", encoding="utf-8")
+    (project / "target").mkdir()
+    monkeypatch.setenv("KPI_SOURCES", "/livraisons")
+    parser = inprocess.DbtInProcess([], project, project, tmp_path / "t0", "duckdb")
+
+    def keep():
+        inprocess.keep_parsed(parser, "manifest", inprocess.project_stamp(parser))
+
+    step = inprocess.DbtInProcess(["build"], project, project, project / "target" / "b", "duckdb")
+    keep()
+    (project / "target" / "run_results.json").write_text("{}")  # dbt's own output: no change
+    monkeypatch.setenv("KPI_PROGRESS", "1")  # how the run is made: no change
+    assert inprocess.has_kept(step)
+    inprocess.parse_ahead(step)
+    assert inprocess._ahead is None  # nothing to parse ahead
+    assert inprocess.take_kept(step) == "manifest"
+    assert inprocess.take_kept(step) is None  # taken once
+
+    keep()
+    other = inprocess.DbtInProcess(["build"], project, project, tmp_path / "c", "postgres")
+    assert inprocess.take_kept(other) is None  # another target's
+    stat = model.stat()
+    os.utime(model, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    assert inprocess.take_kept(step) is None  # a model changed since
+
+    keep()
+    monkeypatch.setenv("KPI_SOURCES", "/ailleurs")
+    assert inprocess.take_kept(step) is None  # a variable the project may read changed
