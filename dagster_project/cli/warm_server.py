@@ -415,6 +415,9 @@ class Server:
         no_telemetry()
         sys.argv = ["kpi", *run["argv"]]
         progress.restart_clock(time.time() - float(run.get("started") or time.time()))
+        from dagster_project.quality import gx_worker
+
+        gx_worker.fork_worker()  # before any thread: a copy validates suites meanwhile
         _watch_caller(conn)
 
     def _record_imports(self) -> None:

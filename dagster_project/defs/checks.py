@@ -45,14 +45,13 @@ def run_and_record(warehouse, suite_names: list[str], run_id: str):
     waits its turn: dagster_project.warehouse.access); yields (suite name, outcome) as each
     one ends."""
     from dagster_project.lib.progress import progress
-    from dagster_project.quality.runner import record_outcomes, run_suite
+    from dagster_project.quality.runner import record_outcomes, run_suites
 
     if not suite_names:
         return
     step = f"contrôle {suite_names[0]}" if len(suite_names) == 1 else "contrôles"
     with warehouse.connect(step=step) as con:
-        for suite_name in suite_names:
-            outcome = run_suite(con, suite_name)
+        for suite_name, outcome in run_suites(con, suite_names):
             record_outcomes(con, run_id, [outcome])
             progress(f"contrôle {suite_name} : {'satisfait' if outcome.passed else 'EN ÉCHEC'}")
             yield suite_name, outcome

@@ -28,10 +28,12 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -50,6 +52,7 @@ _ENTRY = (
 MAX_FRAME_BYTES = 64 * 1024 * 1024
 
 _lock = threading.Lock()  # one request at a time; guards _worker
+_local = threading.Lock()  # one validation at a time in this process (GX's context is shared)
 _worker: _Worker | None = None
 
 
@@ -57,7 +60,34 @@ class WorkerGone(Exception):
     """The worker process ended (killed, out of memory): validate here instead."""
 
 
+class _Forked:
+    """A worker made by ``fork_worker``: what ``_Worker.close`` asks of a process."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                return os.waitstatus_to_exitcode(status)
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout or 0)
+            time.sleep(0.02)
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+
+
 class _Worker:
+    @classmethod
+    def adopt(cls, conn: Connection, process: _Forked) -> _Worker:
+        worker = cls.__new__(cls)
+        worker.conn, worker.process = conn, process
+        return worker
+
     def __init__(self) -> None:
         ours, theirs = socket.socketpair()
         env = dict(os.environ)
@@ -112,8 +142,48 @@ def start() -> bool:
     return True
 
 
+def fork_worker() -> bool:
+    """A worker that is a copy of this process, which has GX loaded already (a run of the warm
+    process, cli/warm_server.py, before it starts any thread): ready at once. False when one
+    runs already or the fork failed."""
+    global _worker
+    with _lock:
+        if _worker is not None:
+            return False
+        ours, theirs = socket.socketpair()
+        try:
+            pid = os.fork()
+        except OSError:
+            ours.close()
+            theirs.close()
+            return False
+        if pid == 0:  # the worker: no terminal of its own, nothing said
+            code = 0
+            try:
+                ours.close()
+                os.environ.pop(PROGRESS_ENV, None)
+                null = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1):
+                    os.dup2(null, fd)
+                _serve(theirs.detach())
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        theirs.close()
+        _worker = _Worker.adopt(Connection(ours.detach()), _Forked(pid))
+    atexit.register(stop)
+    return True
+
+
 def running() -> bool:
     return _worker is not None
+
+
+def two_at_once() -> bool:
+    """Whether two suites can be validated at the same time: one by the worker, one here
+    (GX is loaded here too: a run of the warm process)."""
+    return _worker is not None and "great_expectations" in sys.modules
 
 
 def stop() -> None:
@@ -145,15 +215,25 @@ def validate(df, suite: dict, personal: bool) -> dict[str, Any]:
     here. A worker that died is forgotten and the suite validated here: a check never fails
     because of the worker."""
     global _worker
-    with _lock:
-        worker = _worker
-        if worker is not None and _small_enough(df):
-            try:
-                return worker.ask(("validate", df, suite, personal))
-            except WorkerGone:
-                _worker = None
-                worker.conn.close()
-    return _validate_here(df, suite, personal)
+    # the worker when it is free; busy with another suite while GX is loaded here too: this
+    # one is validated here meanwhile (two_at_once)
+    if (
+        _worker is not None
+        and _small_enough(df)
+        and _lock.acquire(blocking="great_expectations" not in sys.modules)
+    ):
+        try:
+            worker = _worker
+            if worker is not None:
+                try:
+                    return worker.ask(("validate", df, suite, personal))
+                except WorkerGone:
+                    _worker = None
+                    worker.conn.close()
+        finally:
+            _lock.release()
+    with _local:
+        return _validate_here(df, suite, personal)
 
 
 def _serve(fd: int) -> None:

@@ -18,7 +18,9 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -403,6 +405,41 @@ def run_suite(
         evidence_json=evidence,
         **common,
     )
+
+
+def run_suites(
+    con: duckdb.DuckDBPyConnection, suite_names: list[str], project_dir: Path | None = None
+) -> Iterator[tuple[str, CheckOutcome]]:
+    """(name, outcome) of each suite, in order. Two suites at a time when two can be validated
+    at once (``gx_worker.two_at_once``: one by the worker, one in this process), each prepared
+    on its own cursor of ``con``; otherwise one after the other."""
+    if len(suite_names) < 2 or not gx_worker.two_at_once():
+        for name in suite_names:
+            yield name, run_suite(con, name, project_dir)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    cursors: list[duckdb.DuckDBPyConnection] = []
+    mine = threading.local()
+
+    def one(name: str) -> CheckOutcome:
+        if getattr(mine, "cursor", None) is None:
+            mine.cursor = con.cursor()
+            cursors.append(mine.cursor)
+        return run_suite(mine.cursor, name, project_dir)
+
+    try:
+        with ThreadPoolExecutor(2, thread_name_prefix="kpi-checks") as pool:
+            futures = [pool.submit(one, name) for name in suite_names]
+            try:
+                for name, future in zip(suite_names, futures, strict=True):
+                    yield name, future.result()
+            finally:
+                for future in futures:
+                    future.cancel()
+    finally:
+        for cursor in cursors:
+            cursor.close()
 
 
 def record_outcomes(

@@ -690,3 +690,54 @@ def test_a_run_with_checks_validates_in_a_worker_started_before_its_first_step(g
     assert defs.resolve_job_def("a_job").execute_in_process().success
     assert seen == {"first": True, "checked": True}
     assert not gx_worker.running()  # stopped with the run
+
+
+FORKED_WORKER = """
+import json, re, sys
+import duckdb
+from dagster_project.quality import gx_worker, runner
+
+runner._batch_definition()  # GX loaded here, as in a run of the warm process
+assert gx_worker.fork_worker() and gx_worker.two_at_once()
+here = []
+validate_here = gx_worker._validate_here
+gx_worker._validate_here = lambda *a: here.append(1) or validate_here(*a)
+names = sys.argv[2:]
+stamp = re.compile(r"\\d{8}T\\d{6}\\.\\d{6}Z")
+with duckdb.connect(sys.argv[1], read_only=True) as con:
+    outcomes = list(runner.run_suites(con, names))
+gx_worker.stop()
+print(json.dumps({
+    "names": [name for name, _ in outcomes],
+    "outcomes": [[o.passed, o.failures, stamp.sub("", o.evidence_json)] for _, o in outcomes],
+    "validated_here": len(here),
+}))
+"""
+
+
+def test_a_forked_worker_and_this_process_validate_two_suites_at_once(warehouse, gx):
+    """In a run of the warm process (GX loaded), a copy of the process validates one suite while
+    the process validates another (runner.run_suites): same outcomes, in the suites' order, as
+    one at a time here."""
+    import subprocess
+    import sys
+
+    _break_volumes_and_hr(warehouse)
+    names = ["raw_eau_volumes", "raw_rh_effectifs", "raw_eau_reseau", "raw_eau_udi"]
+    stamp = re.compile(r"\d{8}T\d{6}\.\d{6}Z")
+    expected = []
+    for name in names:
+        outcome = _run(warehouse, name)
+        expected.append([outcome.passed, outcome.failures, stamp.sub("", outcome.evidence_json)])
+    done = subprocess.run(
+        [sys.executable, "-c", FORKED_WORKER, str(warehouse), *names],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["names"] == names
+    assert result["outcomes"] == expected
+    assert not result["outcomes"][0][0] and not result["outcomes"][1][0]  # the broken ones
+    assert 0 < result["validated_here"] < len(names)  # the others went to the copy
