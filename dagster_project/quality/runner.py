@@ -407,13 +407,41 @@ def run_suite(
     )
 
 
+# Two suites at once only on tables up to this size: two frames in memory instead of one (a
+# raw table of 100 agglomerations holds millions of rows: bench/README.md, peak memory)
+TWO_AT_ONCE_MAX_ROWS = 200_000
+
+
+def _small_tables(con, suite_names: list[str], project_dir: Path | None) -> bool:
+    """Whether every table the suites read holds at most ``TWO_AT_ONCE_MAX_ROWS`` rows
+    (DuckDB's estimate, from its catalogue)."""
+    sizes = {
+        f"{schema}.{name}": rows
+        for schema, name, rows in con.execute(
+            "select schema_name, table_name, estimated_size from duckdb_tables() "
+            "where database_name = current_database()"
+        ).fetchall()
+    }
+    for name in suite_names:
+        table = ((load_suite(name, project_dir).get("meta") or {}).get("dataset") or {}).get(
+            "table"
+        )
+        if table is None or sizes.get(table, 0) > TWO_AT_ONCE_MAX_ROWS:
+            return False
+    return True
+
+
 def run_suites(
     con: duckdb.DuckDBPyConnection, suite_names: list[str], project_dir: Path | None = None
 ) -> Iterator[tuple[str, CheckOutcome]]:
     """(name, outcome) of each suite, in order. Two suites at a time when two can be validated
     at once (``gx_worker.two_at_once``: one by the worker, one in this process), each prepared
     on its own cursor of ``con``; otherwise one after the other."""
-    if len(suite_names) < 2 or not gx_worker.two_at_once():
+    if (
+        len(suite_names) < 2
+        or not gx_worker.two_at_once()
+        or not _small_tables(con, suite_names, project_dir)
+    ):
         for name in suite_names:
             yield name, run_suite(con, name, project_dir)
         return

@@ -693,11 +693,12 @@ def test_a_run_with_checks_validates_in_a_worker_started_before_its_first_step(g
 
 
 FORKED_WORKER = """
-import json, re, sys
+import json, os, re, sys
 import duckdb
 from dagster_project.quality import gx_worker, runner
 
 runner._batch_definition()  # GX loaded here, as in a run of the warm process
+runner.TWO_AT_ONCE_MAX_ROWS = int(os.environ.get("TWO_AT_ONCE_MAX_ROWS", "200000"))
 assert gx_worker.fork_worker() and gx_worker.two_at_once()
 here = []
 validate_here = gx_worker._validate_here
@@ -741,3 +742,15 @@ def test_a_forked_worker_and_this_process_validate_two_suites_at_once(warehouse,
     assert result["outcomes"] == expected
     assert not result["outcomes"][0][0] and not result["outcomes"][1][0]  # the broken ones
     assert 0 < result["validated_here"] < len(names)  # the others went to the copy
+
+    # tables larger than the limit: one suite at a time (one frame in memory), by the copy
+    done = subprocess.run(
+        [sys.executable, "-c", FORKED_WORKER, str(warehouse), *names],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TWO_AT_ONCE_MAX_ROWS": "0"},
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["outcomes"] == expected and result["validated_here"] == 0
