@@ -174,31 +174,29 @@ def _answer(sock: socket.socket) -> dict | None:
     return json.loads(data) if data else None
 
 
-def status() -> dict | None:
-    """The warm process for this code and environment: its pid, when it was ready, how long it
-    took to load; None when there is none."""
+def _request(request: dict) -> dict | None:
+    """One question to the warm process for this code and environment; None when none
+    answers."""
     sock = _connect()
     if sock is None:
         return None
     with sock:
         try:
-            _ask(sock, {"status": True})
+            _ask(sock, request)
             return _answer(sock)
         except OSError:
             return None
 
 
+def status() -> dict | None:
+    """The warm process for this code and environment: its pid, when it was ready, how long it
+    took to load, its runs; None when there is none."""
+    return _request({"status": True})
+
+
 def stop() -> bool:
     """Ask the warm process to stop (it finishes the runs it made first)."""
-    sock = _connect()
-    if sock is None:
-        return False
-    with sock:
-        try:
-            _ask(sock, {"stop": True})
-            return bool(_answer(sock))
-        except OSError:
-            return False
+    return bool(_request({"stop": True}))
 
 
 def _stream_settings(stream) -> dict:

@@ -361,7 +361,14 @@ class Server:
         }
 
     def _fork(self, conn: socket.socket, run: dict, fds: list[int]) -> None:
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as exc:  # no memory, too many processes: the caller runs it itself
+            _log(f"copie impossible : {exc}")
+            self._reply(conn, {"refused": True})
+            for fd in fds:
+                os.close(fd)
+            return
         if pid == 0:  # the run
             code = 1
             try:
@@ -546,5 +553,8 @@ def main(argv: list[str]) -> int:
         server.serve()
     finally:
         server.stop_listening()
-        lock.close()
+    # ended as it should: its files go (a log of a warm process that failed stays, to be read)
+    for path in (paths["log"], paths["lock"]):
+        path.unlink(missing_ok=True)
+    lock.close()
     return 0

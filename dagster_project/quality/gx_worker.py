@@ -145,8 +145,10 @@ def start() -> bool:
 def fork_worker() -> bool:
     """A worker that is a copy of this process, which has GX loaded already (a run of the warm
     process, cli/warm_server.py, before it starts any thread): ready at once. False when one
-    runs already or the fork failed."""
+    runs already, GX is not loaded here or the fork failed."""
     global _worker
+    if "great_expectations" not in sys.modules:
+        return False  # a copy would import it first: no faster than validating here
     with _lock:
         if _worker is not None:
             return False

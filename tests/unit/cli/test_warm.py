@@ -211,6 +211,7 @@ def test_status_then_stop(env, server, tmp_path):
     )
     assert stopped.stdout == "True\n"
     assert process.wait(timeout=20) == 0
+    assert not list(Path(env[warm.DIR_ENV]).glob("*.sock"))
     assert _status(env, tmp_path) is None
     # its socket is gone: the next kpi runs here
     assert client(env, tmp_path, "echo", "0").returncode == NO_WARM_PROCESS
