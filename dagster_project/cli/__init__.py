@@ -97,6 +97,7 @@ def console() -> None:
     test suite and in scripts, ``main()`` returns as usual."""
     from dagster_project.cli import warm
 
+    warm.remember_environment()
     warmed = warm.try_run(sys.argv[1:])  # a warm process runs it (cli/warm.py)
     if warmed is not None:
         sys.exit(warmed)

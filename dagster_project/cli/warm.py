@@ -57,6 +57,22 @@ _SERVER_ENTRY = (
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
+_initial_env: dict[str, str] | None = None  # the environment the `kpi` process started with
+
+
+def remember_environment() -> None:
+    """Keep the environment the ``kpi`` process started with (``cli.console``, first thing): a
+    command changes its own (``settings`` sets the telemetry variables when imported,
+    ``Settings.export`` the paths), and a warm process started after it must be the one the
+    next ``kpi`` started from the same shell finds."""
+    global _initial_env
+    _initial_env = dict(os.environ)
+
+
+def _environment() -> dict[str, str]:
+    return dict(os.environ if _initial_env is None else _initial_env)
+
+
 def enabled() -> bool:
     return os.environ.get(ENV, "1") != "0" and os.environ.get(IN_WARM_ENV) != "1"
 
@@ -112,7 +128,7 @@ def code_key(environ: dict[str, str] | None = None, cwd: str | None = None) -> s
     """What a warm process must share with a run: the interpreter, its import path (and the
     installed packages: the modification time of the folders they are installed in changes with
     each install), this package's files, the environment it reads and the working folder."""
-    environ = os.environ if environ is None else environ
+    environ = _environment() if environ is None else environ
     paths = []
     for entry in sys.path:
         installed = None  # where packages are installed: changed by an install or an upgrade
@@ -226,7 +242,7 @@ def try_run(argv: list[str]) -> int | None:
             "run": {
                 "argv": list(argv),
                 "cwd": os.getcwd(),
-                "env": dict(os.environ),
+                "env": _environment(),
                 "started": started,
                 "stdout": _stream_settings(sys.stdout),
                 "stderr": _stream_settings(sys.stderr),
@@ -291,7 +307,7 @@ def spawn() -> subprocess.Popen | None:
     paths = paths_for(key, folder)
     if len(str(paths["socket"])) > 100:
         return None
-    env = {k: v for k, v in os.environ.items() if k != "KPI_PROGRESS"}
+    env = {k: v for k, v in _environment().items() if k != "KPI_PROGRESS"}
     with open(paths["log"], "ab") as log:
         try:
             return subprocess.Popen(

@@ -130,3 +130,50 @@ def test_kpi_run_through_the_warm_process(tmp_path_factory, tmp_path):
             time.sleep(0.5)
     assert "arrêté" in stopped.stdout
     assert kpi("warm", "--status", env=env, cwd=tmp_path).returncode == 1
+
+
+def test_the_first_kpi_run_starts_the_warm_process_the_next_one_uses(tmp_path_factory, tmp_path):
+    """From a person's shell (none of the variables kpi sets for itself while it runs), the
+    first `kpi run` runs in its own process and leaves a warm process the next `kpi run` of the
+    same shell uses. (A run's own settings and telemetry variables once made the warm process
+    it started one no later run could use.)"""
+    settings = copy_campaign(published_campaign(tmp_path_factory), tmp_path / "campagne")
+    sockets = tmp_path / "w"
+    sockets.mkdir(mode=0o700)
+    kept = {"KPI_PSEUDONYM_KEY", "KPI_PSEUDONYM_KEY_FILE"}
+    shell = {
+        k: v
+        for k, v in os.environ.items()
+        if (not k.startswith("KPI_") or k in kept)
+        and k not in ("DAGSTER_DISABLE_TELEMETRY", "DBT_SEND_ANONYMOUS_USAGE_STATS", "DO_NOT_TRACK")
+    }
+    shell.update(
+        {
+            "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+            warm.ENV: "1",
+            warm.DIR_ENV: str(sockets),
+        }
+    )
+    command = [str(Path(sys.executable).parent / "kpi")]
+    args = ["--sources", str(settings.sources_dir), "--warehouse", str(settings.warehouse)]
+    args += ["--today", TODAY]
+
+    def kpi_here(*argv):
+        return subprocess.run(
+            [*command, *argv], env=shell, cwd=tmp_path, capture_output=True, text=True
+        )
+
+    try:
+        first = kpi_here("run", "--force", *args)
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert "un processus préchauffé se prépare" in first.stderr
+        deadline = time.monotonic() + 180
+        while kpi_here("warm", "--status").returncode and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert "0 exécution(s)" in kpi_here("warm", "--status").stdout
+        second = kpi_here("run", "--force", *args)
+        assert second.returncode == 0, second.stdout + second.stderr
+        assert "un processus préchauffé se prépare" not in second.stderr
+        assert "1 exécution(s)" in kpi_here("warm", "--status").stdout
+    finally:
+        kpi_here("warm", "--stop")

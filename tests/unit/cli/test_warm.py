@@ -261,3 +261,17 @@ def test_the_key_follows_the_environment_and_folder_it_reads(tmp_path):
     assert warm.code_key({**base, "KPI_SOURCES": "/b"}, "/x") != key
     assert warm.code_key({**base, "DAGSTER_HOME": "/h"}, "/x") != key
     assert warm.code_key(base, "/y") != key
+
+
+def test_the_key_is_the_one_of_the_environment_kpi_started_with(monkeypatch):
+    """What a command sets in its own environment (the telemetry variables when `settings` is
+    imported, the paths `Settings.export` sets) does not change which warm process it starts
+    or asks for."""
+    monkeypatch.delenv("KPI_SOURCES", raising=False)
+    monkeypatch.setattr(warm, "_initial_env", None)
+    warm.remember_environment()
+    key = warm.code_key()
+    monkeypatch.setenv("KPI_SOURCES", "/exportées/par/la/commande")
+    monkeypatch.setenv("DAGSTER_DISABLE_TELEMETRY", "1")
+    assert warm.code_key() == key
+    assert "KPI_SOURCES" not in warm._environment()
