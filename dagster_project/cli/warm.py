@@ -49,7 +49,18 @@ READY_WAIT_SECONDS = 180.0
 MAX_MESSAGE = 1 << 20
 _KEY_ENV_PREFIXES = ("KPI_", "DBT_", "DAGSTER_", "GX_", "PYTHON", "LC_")
 _KEY_ENV_NAMES = ("PATH", "HOME", "LANG", "TZ", "VIRTUAL_ENV")
-_KEY_ENV_IGNORED = ("KPI_PROGRESS", IN_WARM_ENV, ENV, IDLE_ENV, DIR_ENV)
+# not in the key: set by kpi itself (progress, how it runs), or the telemetry switches that
+# `settings` sets to « off » in every process anyway (the Makefile exports them: without this,
+# the warm process `make demo` leaves would not be the one of the person's shell)
+_KEY_ENV_IGNORED = (
+    "KPI_PROGRESS",
+    IN_WARM_ENV,
+    ENV,
+    IDLE_ENV,
+    DIR_ENV,
+    "DAGSTER_DISABLE_TELEMETRY",
+    "DBT_SEND_ANONYMOUS_USAGE_STATS",
+)
 _SERVER_ENTRY = (
     "import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
     "from dagster_project.cli.warm_server import main; sys.exit(main(sys.argv[2:]))"

@@ -258,6 +258,9 @@ def test_the_key_follows_the_environment_and_folder_it_reads(tmp_path):
     base = {"KPI_SOURCES": "/a", "PATH": "/bin", "TERM": "xterm"}
     key = warm.code_key(base, "/x")
     assert warm.code_key({**base, "TERM": "dumb", "KPI_PROGRESS": "1"}, "/x") == key
+    # the telemetry switches the Makefile exports and `settings` sets anyway
+    telemetry = {"DAGSTER_DISABLE_TELEMETRY": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    assert warm.code_key({**base, **telemetry}, "/x") == key
     assert warm.code_key({**base, "KPI_SOURCES": "/b"}, "/x") != key
     assert warm.code_key({**base, "DAGSTER_HOME": "/h"}, "/x") != key
     assert warm.code_key(base, "/y") != key
