@@ -15,6 +15,24 @@ COMMUNES_CSV = DBT_PROJECT_DIR / "seeds" / "communes.csv"
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
 
 
+# Set in the runs a warm process makes (cli/warm.py).
+IN_WARM_PROCESS_ENV = "KPI_IN_WARM_PROCESS"
+# How a run is made, not what it computes: progress lines, waits, where Great Expectations
+# validates, the warm process. Neither a project change (warehouse/inputs.py) nor a reason for
+# dbt to parse again (defs/assets/dbt_inprocess.project_stamp).
+EXECUTION_VARIABLES = frozenset(
+    {
+        "KPI_PROGRESS",
+        "KPI_LOCK_WAIT",
+        "KPI_GX_WORKER",
+        "KPI_WARM",
+        "KPI_WARM_IDLE",
+        "KPI_WARM_DIR",
+        IN_WARM_PROCESS_ENV,
+    }
+)
+
+
 def no_telemetry() -> None:
     """No telemetry, ever: Dagster's, dbt's, and any tool honouring DO_NOT_TRACK. Set when this
     module is imported (before dbt or Dagster is imported by anything below), and again by a

@@ -39,10 +39,12 @@ import sys
 import time
 from pathlib import Path
 
+from dagster_project.settings import IN_WARM_PROCESS_ENV
+
 ENV = "KPI_WARM"  # "0": never use nor start a warm process
 IDLE_ENV = "KPI_WARM_IDLE"  # seconds a warm process waits for the next run (default 900)
 DIR_ENV = "KPI_WARM_DIR"  # the sockets' folder (default $XDG_RUNTIME_DIR/kpi or /tmp/kpi-<uid>)
-IN_WARM_ENV = "KPI_IN_WARM_PROCESS"  # set in the runs a warm process makes
+IN_WARM_ENV = IN_WARM_PROCESS_ENV  # set in the runs a warm process makes
 DEFAULT_IDLE_SECONDS = 900.0
 COMMANDS = ("run",)  # the commands a warm process runs (the others load little)
 READY_WAIT_SECONDS = 180.0

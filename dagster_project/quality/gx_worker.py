@@ -38,8 +38,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from dagster_project.lib.progress import ENV as PROGRESS_ENV
-
-IN_WARM_ENV = "KPI_IN_WARM_PROCESS"  # cli/warm.IN_WARM_ENV (this package does not import cli)
+from dagster_project.settings import IN_WARM_PROCESS_ENV
 
 ENV = "KPI_GX_WORKER"  # "0": validate in the run's own process
 _ENTRY = (
@@ -130,7 +129,7 @@ def start() -> bool:
     """Start the worker (once per process; it loads GX at once); False when
     ``KPI_GX_WORKER=0`` or it could not start (the checks then validate in this process)."""
     global _worker
-    if os.environ.get(ENV, "1") == "0" or os.environ.get(IN_WARM_ENV) == "1":
+    if os.environ.get(ENV, "1") == "0" or os.environ.get(IN_WARM_PROCESS_ENV) == "1":
         return False  # asked, or a warm process's run: GX is loaded here already (cli/warm.py)
     with _lock:
         if _worker is None:

@@ -38,6 +38,7 @@ from pathlib import Path
 from dagster_project.settings import (
     CONTRACTS_DIR,
     DBT_PROJECT_DIR,
+    EXECUTION_VARIABLES,
     EXPECTATIONS_DIR,
     PROJECT_ROOT,
     Settings,
@@ -52,9 +53,7 @@ SKIPPED_FOLDERS = {"target", "logs", "dbt_packages", "uncommitted", "__pycache__
 # variables that change nothing a run computes: progress lines, waiting, test kill points, and
 # where the folders are (KPI_SOURCES, KPI_WAREHOUSE…: a campaign copied elsewhere with its
 # build, times kept, is the same campaign; the clock and the dbt target are hashed apart)
-IGNORED_VARIABLES = {
-    "KPI_PROGRESS",
-    "KPI_LOCK_WAIT",
+IGNORED_VARIABLES = EXECUTION_VARIABLES | {
     "KPI_CRASH_AT",
     "KPI_SOURCES",
     "KPI_WAREHOUSE",
@@ -62,12 +61,6 @@ IGNORED_VARIABLES = {
     "KPI_RELEASES",
     "KPI_TODAY",
     "KPI_DBT_TARGET",
-    # how a run is made, not what it computes
-    "KPI_GX_WORKER",
-    "KPI_WARM",
-    "KPI_WARM_IDLE",
-    "KPI_WARM_DIR",
-    "KPI_IN_WARM_PROCESS",
 }
 
 

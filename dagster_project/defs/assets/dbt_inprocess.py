@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from dagster_project.lib.gc_freeze import frozen
+from dagster_project.settings import EXECUTION_VARIABLES
 
 # events of these levels are converted and streamed (the result lines, the start lines, the
 # summary, warnings and errors); the debug ones (each SQL statement, cache events) are not
@@ -269,16 +270,6 @@ def drop_parse_ahead() -> None:
 # A manifest parsed before the run, by the warm process the run was forked from
 # (cli/warm_server.py): (parse key, stamp of what the parse read, manifest). One run, one take.
 _kept: tuple[tuple, tuple, Any] | None = None
-# variables that change nothing dbt reads (progress lines, how the run is made)
-_STAMP_IGNORED = {
-    "KPI_PROGRESS",
-    "KPI_LOCK_WAIT",
-    "KPI_GX_WORKER",
-    "KPI_WARM",
-    "KPI_WARM_IDLE",
-    "KPI_WARM_DIR",
-    "KPI_IN_WARM_PROCESS",
-}
 _STAMP_SKIPPED = {"target", "logs", "dbt_packages", "__pycache__"}
 
 
@@ -300,7 +291,7 @@ def project_stamp(invocation: DbtInProcess) -> tuple:
     variables = sorted(
         (name, value)
         for name, value in os.environ.items()
-        if name.startswith(("KPI_", "DBT_")) and name not in _STAMP_IGNORED
+        if name.startswith(("KPI_", "DBT_")) and name not in EXECUTION_VARIABLES
     )
     return (tuple(files), tuple(variables))
 
