@@ -24,7 +24,7 @@ from dagster_project.campaign.dates import days_fr, fr_date
 from dagster_project.campaign.plan import Campaign, load_campaign
 from dagster_project.contracts.model import ANY_DEPARTMENT, Contract, default_contracts
 from dagster_project.ingest.discovery import NOTICE_SUFFIX, delivery_sha256, discover
-from dagster_project.warehouse.relations import column_exists, table_exists
+from dagster_project.warehouse.relations import column_exists, insert_rows, table_exists
 from dagster_project.warehouse.schema import STATUS_COLUMNS, ensure
 
 # --- status ----------------------------------------------------------------------------------
@@ -318,11 +318,7 @@ def write_status_table(
     try:
         con.execute("delete from campaign.status where year = ?", [year])
         if values:
-            con.executemany(
-                f"insert into campaign.status ({', '.join(names)}) "
-                f"values ({', '.join('?' for _ in names)})",
-                values,
-            )
+            insert_rows(con, "campaign.status", names, values)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")

@@ -31,6 +31,7 @@ def copy_journal(state_file: Path, con) -> int:
     ``kpi run``): auditors query it in the published copy with the rest of the audit tables.
     The portal itself never writes the warehouse. Returns the number of rows copied."""
     from dagster_project.warehouse import schema
+    from dagster_project.warehouse.relations import insert_rows
 
     if not state_file.exists():
         return 0
@@ -46,7 +47,6 @@ def copy_journal(state_file: Path, con) -> int:
     finally:
         source.close()
     if rows:
-        marks = ", ".join("?" for _ in JOURNAL_COLUMNS)
-        columns = ", ".join("logged_at" if c == "at" else c for c in JOURNAL_COLUMNS)
-        con.executemany(f"insert into audit.portal_journal ({columns}) values ({marks})", rows)
+        columns = ["logged_at" if c == "at" else c for c in JOURNAL_COLUMNS]
+        insert_rows(con, "audit.portal_journal", columns, rows)
     return len(rows)

@@ -27,7 +27,7 @@ import duckdb
 from dagster_project.ingest.discovery import NOTICE_SUFFIX
 from dagster_project.lib.csv_safety import excel_number, neutralise_row
 from dagster_project.quality.plausibility import Flag, implausible_values
-from dagster_project.warehouse.relations import table_exists
+from dagster_project.warehouse.relations import insert_rows, table_exists
 from dagster_project.warehouse.schema import recreate
 
 HEADER = [
@@ -100,9 +100,7 @@ def record_atypical_values(
                 for delivery_id in deliveries:
                     by_delivery.setdefault(delivery_id, []).append((year, flag))
     if rows:
-        con.executemany(
-            "insert into quality.atypical_values values (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
-        )
+        insert_rows(con, "quality.atypical_values", None, rows)
     return by_delivery
 
 

@@ -26,7 +26,7 @@ import duckdb
 
 from dagster_project.lib.hashing import sha256_text
 from dagster_project.warehouse.build import quote_ident, quote_literal
-from dagster_project.warehouse.relations import column_exists
+from dagster_project.warehouse.relations import column_exists, insert_rows
 from dagster_project.warehouse.schema import PUBLICATION_SCHEMA, create_publication_tables
 
 RESTRICTED_SCHEMAS = ("raw_restricted", "restricted")
@@ -88,13 +88,35 @@ def _select_list(con, alias: str, schema: str, name: str, personal_sources: list
     )
 
 
+def _rows_aggregate(source_sql: str) -> str:
+    return (
+        f"count(*), coalesce(sum(hash({FINGERPRINT_ROW})::hugeint), 0)::varchar "
+        f"from ({source_sql}) {FINGERPRINT_ROW}"
+    )
+
+
 def hash_rows(con, source_sql: str) -> tuple[int, str]:
     """Row count and order-independent sum of the rows' hashes (one aggregate)."""
-    count, rows_hash = con.execute(
-        f"select count(*), coalesce(sum(hash({FINGERPRINT_ROW})::hugeint), 0)::varchar "
-        f"from ({source_sql}) {FINGERPRINT_ROW}"
-    ).fetchone()
+    count, rows_hash = con.execute(f"select {_rows_aggregate(source_sql)}").fetchone()
     return count, rows_hash
+
+
+def hash_many(con, sources: list[str]) -> list[tuple[int, str]] | None:
+    """``hash_rows`` of several queries in one statement (``union all`` of the aggregates):
+    the same values, without a statement's fixed cost per relation (138 aggregates of a
+    re-publication: 0.2-0.4 s one by one, 0.1 s at once). None when any of them fails (a
+    view the build cannot evaluate any more): the caller then hashes them one by one."""
+    if not sources:
+        return []
+    sql = " union all ".join(
+        f"select {i} as kpi_position, {_rows_aggregate(source)}" for i, source in enumerate(sources)
+    )
+    try:
+        rows = con.execute(sql).fetchall()
+    except duckdb.Error:
+        return None
+    by_position = {position: (count, rows_hash) for position, count, rows_hash in rows}
+    return [by_position[i] for i in range(len(sources))]
 
 
 def columns_of(con, alias: str) -> dict[tuple[str, str], list[tuple[str, str, str | None]]]:
@@ -216,6 +238,7 @@ def write_copy(
     reused: list[str] = []
     repaired: list[str] = []
     created_schemas: set[str] = set()
+    published: list[tuple[str, str, str, str | None, str, str]] = []
     for schema, name, kind, comment in list_relations(con, alias):
         qualified = f"{schema}.{name}"
         if (
@@ -225,20 +248,41 @@ def write_copy(
         ):
             skipped.append(qualified)
             continue
-        if schema not in created_schemas:
-            con.execute(f"create schema if not exists {TARGET_ALIAS}.{quote_ident(schema)}")
-            created_schemas.add(schema)
         select = _select_list(con, alias, schema, name, personal_sources)
         source_sql = (
             f"select {select} from {quote_ident(alias)}.{quote_ident(schema)}.{quote_ident(name)}"
         )
+        destination = f"{TARGET_ALIAS}.{quote_ident(schema)}.{quote_ident(name)}"
+        published.append((schema, name, kind, comment, source_sql, destination))
+    # the relations that may be kept: their rows in the build and in the copy, hashed at once
+    # (one by one below when that fails)
+    candidates = [
+        (source_sql, destination)
+        for schema, name, _kind, _comment, source_sql, destination in published
+        if reusable.get(f"{schema}.{name}") is not None
+        and existing.get(f"{schema}.{name}") == "table"
+    ]
+    hashed = hash_many(
+        con,
+        [source for source, _ in candidates]
+        + [f"select * from {destination}" for _, destination in candidates],
+    )
+    precomputed: dict[str, tuple[int, str]] = {}
+    if hashed is not None:
+        for i, (source_sql, destination) in enumerate(candidates):
+            precomputed[source_sql] = hashed[i]
+            precomputed[destination] = hashed[len(candidates) + i]
+    for schema, name, kind, comment, source_sql, destination in published:
+        qualified = f"{schema}.{name}"
+        if schema not in created_schemas:
+            con.execute(f"create schema if not exists {TARGET_ALIAS}.{quote_ident(schema)}")
+            created_schemas.add(schema)
         key = (schema, name)
         columns = build_columns.get(key, [])
-        destination = f"{TARGET_ALIAS}.{quote_ident(schema)}.{quote_ident(name)}"
         recorded = reusable.get(qualified) if existing.get(qualified) == "table" else None
         if recorded is not None:
             try:  # a view the build cannot evaluate any more is left out, not fatal
-                rows, rows_hash = hash_rows(con, source_sql)
+                rows, rows_hash = precomputed.get(source_sql) or hash_rows(con, source_sql)
             except duckdb.Error:
                 if kind != "view":
                     raise
@@ -250,7 +294,10 @@ def write_copy(
                     actual = relation_fingerprint(
                         copy_comments.get(key),
                         copy_columns.get(key, []),
-                        *hash_rows(con, f"select * from {destination}"),
+                        *(
+                            precomputed.get(destination)
+                            or hash_rows(con, f"select * from {destination}")
+                        ),
                     )
                 except duckdb.Error:  # unreadable in the copy: rewritten
                     actual = None
@@ -316,8 +363,10 @@ def write_copy(
             STORAGE_VERSION,
         ],
     )
-    con.executemany(
-        f"insert into {pub}.tables values (?, ?, ?, ?, ?)",
+    insert_rows(
+        con,
+        f"{pub}.tables",
+        None,
         [[*q.split(".", 1), kinds[q], n, fingerprints[q]] for q, n in tables.items()],
     )
     return tables, skipped, reused, repaired

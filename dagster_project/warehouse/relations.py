@@ -1,8 +1,13 @@
-"""Questions about the relations of a DuckDB database, asked by several modules."""
+"""Questions about the relations of a DuckDB database, asked by several modules, and the one
+way the project inserts many rows into one (``insert_rows``)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import duckdb
+
+INSERT_CHUNK = 500  # rows per statement of insert_rows
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
@@ -39,3 +44,28 @@ def column_exists(con: duckdb.DuckDBPyConnection, qualified: str, column: str) -
             [schema, table, column],
         ).fetchone()[0]
     )
+
+
+def insert_rows(
+    con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str] | None, rows: Sequence
+) -> int:
+    """Insert ``rows`` (sequences of values, in ``columns``' order, or the table's when None)
+    into ``table`` with one statement per ``INSERT_CHUNK`` rows. DuckDB's ``executemany`` runs
+    one statement per row: 140 rows into a table of a database file took 0.86 s against 0.01 s
+    as one ``values`` list (bench/README.md, issue 19), and the runs write a row per dbt node,
+    per published relation and per atypical value. Returns the number of rows."""
+    rows = [list(row) for row in rows]
+    if not rows:
+        return 0
+    width = len(rows[0])
+    if any(len(row) != width for row in rows):
+        raise ValueError(f"{table} : lignes de longueurs différentes")
+    target = f"{table} ({', '.join(columns)})" if columns is not None else table
+    marks = "(" + ", ".join("?" for _ in range(width)) + ")"
+    for start in range(0, len(rows), INSERT_CHUNK):
+        chunk = rows[start : start + INSERT_CHUNK]
+        con.execute(
+            f"insert into {target} values {', '.join(marks for _ in chunk)}",
+            [value for row in chunk for value in row],
+        )
+    return len(rows)

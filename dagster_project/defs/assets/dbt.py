@@ -59,7 +59,7 @@ from dagster_project.defs.resources import WAREHOUSE_POOL, WarehouseResource, db
 from dagster_project.lib import progress as progress_lines
 from dagster_project.lib.progress import progress
 from dagster_project.settings import DBT_PROJECT_DIR, Settings
-from dagster_project.warehouse.relations import column_exists
+from dagster_project.warehouse.relations import column_exists, insert_rows
 from dagster_project.warehouse.schema import ensure
 
 DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -268,9 +268,10 @@ def record_dbt_results(
         ensure(con, "audit.dbt_results")
         con.execute("delete from audit.dbt_results where run_id = ?", [run_id])
         if rows:
-            con.executemany(
-                "insert into audit.dbt_results (run_id, unique_id, status, failures, message, "
-                "execution_time) values (?, ?, ?, ?, ?, ?)",
+            insert_rows(
+                con,
+                "audit.dbt_results",
+                ["run_id", "unique_id", "status", "failures", "message", "execution_time"],
                 rows,
             )
         if missing:
