@@ -221,6 +221,36 @@ def test_a_publication_rewrites_only_what_changed_and_equals_a_full_copy(built, 
     assert _content(built.warehouse) == _content(scratch.warehouse)
 
 
+def test_a_view_the_build_cannot_evaluate_any_more_is_left_out_and_the_rest_kept(
+    built, monkeypatch
+):
+    """The relations that may be kept are hashed in one statement; when one of them fails (a
+    view over a table gone from the build), they are hashed one by one: the view is left out,
+    the others are still kept."""
+    con = duckdb.connect(str(built.build_warehouse))
+    con.execute("create table main.helper as select 1 as n")
+    con.execute("create view staging.v_helper as select n from main.helper")
+    con.close()
+    first = publish(built)
+    assert "staging.v_helper" in first.tables
+    con = duckdb.connect(str(built.build_warehouse))
+    con.execute("drop table main.helper")
+    con.close()
+    from dagster_project.warehouse import published_copy
+
+    batched = []
+    real = published_copy.hash_many
+    monkeypatch.setattr(
+        published_copy, "hash_many", lambda *a: batched.append(real(*a)) or batched[-1]
+    )
+    second = publish(built)
+    assert batched == [None]  # the statement of all of them failed
+    assert "staging.v_helper" in second.skipped and "staging.v_helper" not in second.tables
+    assert "staging.stg_eau_reseau" in second.reused
+    assert "main.helper" not in second.tables
+    assert sorted(second.reused) == sorted(second.tables)
+
+
 def test_a_table_that_became_restricted_leaves_no_byte_in_the_next_publication(built):
     """raw.rh_arretes was published, then its source became personal (moved to
     raw_restricted): the next publication is written whole, not from a byte copy of the
