@@ -179,6 +179,21 @@ def _reusable(published: Path) -> dict[str, str]:
         con.close()
 
 
+def _in_one_transaction(con, statements: list[str]) -> None:
+    """Run ``statements`` (the copy's comments) as one transaction: one commit, not one per
+    statement (444 column comments of a whole publication: 0.65-0.8 s one by one)."""
+    if not statements:
+        return
+    con.execute("begin transaction")
+    try:
+        for statement in statements:
+            con.execute(statement)
+    except BaseException:
+        con.execute("rollback")
+        raise
+    con.execute("commit")
+
+
 def write_copy(
     con,
     alias: str,
@@ -233,7 +248,8 @@ def write_copy(
     tables: dict[str, int] = {}
     kinds: dict[str, str] = {}
     fingerprints: dict[str, str] = {}
-    written: dict[str, tuple[tuple[str, str], str]] = {}  # rewritten: key, rows' hash
+    written: dict[str, tuple[tuple[str, str], str]] = {}  # rewritten: key, table in the copy
+    comment_statements: list[str] = []
     skipped: list[str] = []
     reused: list[str] = []
     repaired: list[str] = []
@@ -318,23 +334,28 @@ def write_copy(
             skipped.append(qualified)
             continue
         if comment:
-            con.execute(f"comment on table {destination} is {quote_literal(comment)}")
+            comment_statements.append(f"comment on table {destination} is {quote_literal(comment)}")
         for column, _type, column_comment in columns:
             if column_comment:
-                con.execute(
+                comment_statements.append(
                     f"comment on column {destination}.{quote_ident(column)} "
                     f"is {quote_literal(column_comment)}"
                 )
-        # fingerprinted as written (the rows a view gave this time), completed below
-        rows, rows_hash = hash_rows(con, f"select * from {destination}")
-        tables[qualified], kinds[qualified] = rows, kind
-        written[qualified] = (key, rows_hash)
+        tables[qualified], kinds[qualified] = 0, kind  # its place; its rows once hashed below
+        written[qualified] = (key, destination)
+    _in_one_transaction(con, comment_statements)
     if written:
+        # fingerprinted as written (the rows a view gave this time)
+        destinations = [f"select * from {destination}" for _key, destination in written.values()]
+        hashed = hash_many(con, destinations) or [hash_rows(con, d) for d in destinations]
         comments_now = {(s, t): c for s, t, _kind, c in list_relations(con, TARGET_ALIAS)}
         columns_now = columns_of(con, TARGET_ALIAS)
-        for qualified, (key, rows_hash) in written.items():
+        for (qualified, (key, _destination)), (rows, rows_hash) in zip(
+            written.items(), hashed, strict=True
+        ):
+            tables[qualified] = rows
             fingerprints[qualified] = relation_fingerprint(
-                comments_now.get(key), columns_now.get(key, []), tables[qualified], rows_hash
+                comments_now.get(key), columns_now.get(key, []), rows, rows_hash
             )
     for qualified, kind in sorted(existing.items()):  # gone from the build, or now left out
         if qualified in tables:
