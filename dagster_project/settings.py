@@ -36,12 +36,18 @@ EXECUTION_VARIABLES = frozenset(
 def no_telemetry() -> None:
     """No telemetry, ever: Dagster's, dbt's, and any tool honouring DO_NOT_TRACK. Set when this
     module is imported (before dbt or Dagster is imported by anything below), and again by a
-    process that replaces its environment (a run made by the warm process, cli/warm_server.py)."""
+    process that replaces its environment (a run made by the warm process, cli/warm_server.py).
+    With them, Dagster's batched writes of the events it plans at a run's start
+    (``DAGSTER_EVENT_BATCH_SIZE``: written in one transaction by the project's SQLite storage,
+    ``defs/storage.py``, instead of one event at a time; Dagster's PostgreSQL storage
+    has its own batch writes)."""
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
 
 
+EVENT_BATCH_SIZE = "500"  # more than the events a run at SF1 plans (86)
 no_telemetry()
 
 

@@ -120,3 +120,90 @@ def test_a_forked_child_does_not_use_its_parents_connections(tmp_path):
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert cache.get("x", lambda: create_engine(url)) is parent_engine  # parent's kept
+
+
+def _planned_events_run(home, monkeypatch, batch_size: str):
+    """A run of two assets and a check in a new instance at ``home``, with Dagster's batched
+    writes of its planned events at ``batch_size``; the rows it left in the index."""
+    from dagster import AssetCheckResult, Definitions, asset, asset_check, define_asset_job
+
+    @asset(key=["raw", "a"])
+    def a():
+        return 1
+
+    @asset(key=["raw", "b"], deps=[a])
+    def b():
+        return 2
+
+    @asset_check(asset=a)
+    def a_is_fine():
+        return AssetCheckResult(passed=True)
+
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", batch_size)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    job_def = Definitions(
+        assets=[a, b], asset_checks=[a_is_fine], jobs=[define_asset_job("both")]
+    ).resolve_job_def("both")
+    with DagsterInstance.from_config(str(ensure_dagster_home(home))) as instance:
+        result = job_def.execute_in_process(instance=instance)
+        assert result.success
+        storage = instance.event_log_storage
+        with storage.index_connection() as conn:
+            index = sorted(
+                (row[0], row[1])
+                for row in conn.exec_driver_sql(
+                    "select dagster_event_type, asset_key from event_logs where run_id = ?",
+                    (result.run_id,),
+                )
+            )
+            checks = sorted(
+                conn.exec_driver_sql(
+                    "select asset_key, check_name, execution_status from asset_check_executions"
+                ).fetchall()
+            )
+            keys = sorted(r[0] for r in conn.exec_driver_sql("select asset_key from asset_keys"))
+        run_events = [e.dagster_event_type for e in instance.all_logs(result.run_id)]
+    return run_events, index, checks, keys
+
+
+def test_planned_events_written_at_once_leave_the_same_rows(tmp_path, monkeypatch):
+    batches = []
+    real = pooled.PooledSqliteEventLogStorage.store_event_batch
+
+    def spy(self, events):
+        batches.append([e.dagster_event_type for e in events])
+        return real(self, events)
+
+    monkeypatch.setattr(pooled.PooledSqliteEventLogStorage, "store_event_batch", spy)
+    one_by_one = _planned_events_run(tmp_path / "one", monkeypatch, "0")
+    assert batches == []
+    at_once = _planned_events_run(tmp_path / "batch", monkeypatch, "500")
+    assert [sorted(str(t) for t in batch) for batch in batches] == [
+        sorted(
+            ["DagsterEventType.ASSET_MATERIALIZATION_PLANNED"] * 2
+            + ["DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED"]
+        )
+    ]
+    assert at_once == one_by_one
+    run_events, index, checks, _keys = at_once
+    assert ("ASSET_MATERIALIZATION_PLANNED", '["raw", "a"]') in index
+    assert ("ASSET_CHECK_EVALUATION_PLANNED", None) in index
+    assert checks == [('["raw", "a"]', "a_is_fine", "SUCCEEDED")]
+
+
+def test_an_index_batch_that_fails_is_written_one_by_one(tmp_path, monkeypatch):
+    reference = _planned_events_run(tmp_path / "one", monkeypatch, "0")
+    real = pooled.PooledSqliteEventLogStorage._store_asset_event
+    failed = []
+
+    def fails_once_in_a_batch(self, conn, event, event_id):
+        if getattr(self._batch, "index", None) is not None and not failed:
+            failed.append(event_id)
+            raise RuntimeError("disque plein")
+        return real(self, conn, event, event_id)
+
+    monkeypatch.setattr(
+        pooled.PooledSqliteEventLogStorage, "_store_asset_event", fails_once_in_a_batch
+    )
+    assert _planned_events_run(tmp_path / "batch", monkeypatch, "500") == reference
+    assert failed  # the batch failed, its rows were rolled back and written one by one
