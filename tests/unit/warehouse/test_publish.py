@@ -34,6 +34,16 @@ PSEUDONYM = "c0ffee00deadbeef"
 SECRET_VALUE = "VALEUR-PERSONNELLE-7f3a9c"  # only ever in restricted data
 
 
+def in_build(settings: Settings, *statements: str) -> None:
+    """Run statements on the build database, as a run or a person with a SQL client would."""
+    con = duckdb.connect(str(settings.build_warehouse))
+    try:
+        for statement in statements:
+            con.execute(statement)
+    finally:
+        con.close()
+
+
 def write_build(path: Path, values: int = 3) -> None:
     """A small build database: public, restricted and ingest schemas, a dbt-like view."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -196,10 +206,11 @@ def test_a_publication_rewrites_only_what_changed_and_equals_a_full_copy(built, 
     # the run re-processed one delivery: the marts changed, the raw water table did not,
     # a relation disappeared from the build and a comment changed
     write_build(built.build_warehouse, values=6)
-    con = duckdb.connect(str(built.build_warehouse))
-    con.execute("drop table marts.p2_indicators")
-    con.execute("comment on column raw.eau_reseau.lineaire_km is 'Linéaire en km.'")
-    con.close()
+    in_build(
+        built,
+        "drop table marts.p2_indicators",
+        "comment on column raw.eau_reseau.lineaire_km is 'Linéaire en km.'",
+    )
     second = publish(built)
     assert "staging.stg_eau_reseau" in second.reused
     assert "marts.fct_indicator_values" not in second.reused
@@ -227,15 +238,14 @@ def test_a_view_the_build_cannot_evaluate_any_more_is_left_out_and_the_rest_kept
     """The relations that may be kept are hashed in one statement; when one of them fails (a
     view over a table gone from the build), they are hashed one by one: the view is left out,
     the others are still kept."""
-    con = duckdb.connect(str(built.build_warehouse))
-    con.execute("create table main.helper as select 1 as n")
-    con.execute("create view staging.v_helper as select n from main.helper")
-    con.close()
+    in_build(
+        built,
+        "create table main.helper as select 1 as n",
+        "create view staging.v_helper as select n from main.helper",
+    )
     first = publish(built)
     assert "staging.v_helper" in first.tables
-    con = duckdb.connect(str(built.build_warehouse))
-    con.execute("drop table main.helper")
-    con.close()
+    in_build(built, "drop table main.helper")
     from dagster_project.warehouse import published_copy
 
     batched = []
