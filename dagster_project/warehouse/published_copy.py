@@ -254,7 +254,9 @@ def write_copy(
     reused: list[str] = []
     repaired: list[str] = []
     created_schemas: set[str] = set()
-    published: list[tuple[str, str, str, str | None, str, str]] = []
+    # each relation to publish, with the fingerprint recorded for its table in the copy when it
+    # may be kept (None: written)
+    published: list[tuple[str, str, str, str | None, str, str, str | None]] = []
     for schema, name, kind, comment in list_relations(con, alias):
         qualified = f"{schema}.{name}"
         if (
@@ -269,14 +271,14 @@ def write_copy(
             f"select {select} from {quote_ident(alias)}.{quote_ident(schema)}.{quote_ident(name)}"
         )
         destination = f"{TARGET_ALIAS}.{quote_ident(schema)}.{quote_ident(name)}"
-        published.append((schema, name, kind, comment, source_sql, destination))
+        recorded = reusable.get(qualified) if existing.get(qualified) == "table" else None
+        published.append((schema, name, kind, comment, source_sql, destination, recorded))
     # the relations that may be kept: their rows in the build and in the copy, hashed at once
     # (one by one below when that fails)
     candidates = [
         (source_sql, destination)
-        for schema, name, _kind, _comment, source_sql, destination in published
-        if reusable.get(f"{schema}.{name}") is not None
-        and existing.get(f"{schema}.{name}") == "table"
+        for *_, source_sql, destination, recorded in published
+        if recorded is not None
     ]
     hashed = hash_many(
         con,
@@ -288,14 +290,13 @@ def write_copy(
         for i, (source_sql, destination) in enumerate(candidates):
             precomputed[source_sql] = hashed[i]
             precomputed[destination] = hashed[len(candidates) + i]
-    for schema, name, kind, comment, source_sql, destination in published:
+    for schema, name, kind, comment, source_sql, destination, recorded in published:
         qualified = f"{schema}.{name}"
         if schema not in created_schemas:
             con.execute(f"create schema if not exists {TARGET_ALIAS}.{quote_ident(schema)}")
             created_schemas.add(schema)
         key = (schema, name)
         columns = build_columns.get(key, [])
-        recorded = reusable.get(qualified) if existing.get(qualified) == "table" else None
         if recorded is not None:
             try:  # a view the build cannot evaluate any more is left out, not fatal
                 rows, rows_hash = precomputed.get(source_sql) or hash_rows(con, source_sql)
