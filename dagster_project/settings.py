@@ -33,6 +33,9 @@ EXECUTION_VARIABLES = frozenset(
 )
 
 
+EVENT_BATCH_SIZE = "500"  # more than the events a run at SF1 plans (86)
+
+
 def no_telemetry() -> None:
     """No telemetry, ever: Dagster's, dbt's, and any tool honouring DO_NOT_TRACK. Set when this
     module is imported (before dbt or Dagster is imported by anything below), and again by a
@@ -47,7 +50,6 @@ def no_telemetry() -> None:
     os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
 
 
-EVENT_BATCH_SIZE = "500"  # more than the events a run at SF1 plans (86)
 no_telemetry()
 
 

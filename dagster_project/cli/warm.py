@@ -75,9 +75,10 @@ _initial_env: dict[str, str] | None = None  # the environment the `kpi` process 
 
 def remember_environment() -> None:
     """Keep the environment the ``kpi`` process started with (``cli.console``, first thing): a
-    command changes its own (``settings`` sets the telemetry variables when imported,
-    ``Settings.export`` the paths), and a warm process started after it must be the one the
-    next ``kpi`` started from the same shell finds."""
+    command changes its own (``Settings.export`` sets the paths), and a warm process started
+    after it must be the one the next ``kpi`` started from the same shell finds. The defaults
+    ``settings`` sets when imported (telemetry off, ``DAGSTER_EVENT_BATCH_SIZE``) are already
+    there: this module imports it, so every ``kpi`` remembers them alike."""
     global _initial_env
     _initial_env = dict(os.environ)
 
