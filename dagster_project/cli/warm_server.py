@@ -25,7 +25,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import fcntl
-import gc
 import importlib
 import io
 import json
@@ -44,6 +43,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dagster_project.cli import warm
+from dagster_project.lib.gc_freeze import freeze_for_good
 
 KEY_CHECK_SECONDS = 5.0
 IMPORTS_FILE = "imports.txt"
@@ -290,8 +290,7 @@ class Server:
             self.stopping = True
             self.stop_listening()
         else:
-            gc.collect()
-            gc.freeze()
+            freeze_for_good()
             _log("projet dbt relu")
 
     def _on_sigterm(self, *_args) -> None:
@@ -543,8 +542,7 @@ def main(argv: list[str]) -> int:
         _log("le code a changé pendant le chargement : fin")
         return 0
     os.chdir("/")
-    gc.collect()
-    gc.freeze()  # the loaded objects: never collected again, shared with the runs' copies
+    freeze_for_good()  # the loaded objects: never collected again, shared with the runs' copies
     server.preloaded = frozenset(sys.modules)
     server.ready_at = time.time()
     server.listen()

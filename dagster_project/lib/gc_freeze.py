@@ -8,20 +8,48 @@ trigger many: ≈ 1-2 s of a run at SF1 (measured with ``gc.callbacks``, bench/R
 generation (``gc.freeze``) for the duration of the block; they are handed back (``gc.unfreeze``)
 at its end, so a long-lived process (the test suite, a code server) collects them afterwards
 as before. Nested blocks hand everything back only at the outermost one's end.
+
+``freeze_for_good()`` is for a process whose loaded objects are never collected again (the
+warm process, cli/warm_server.py, before it forks its runs): a ``frozen()`` block in it or in
+its copies hands nothing back.
+
+Which block is the outermost is counted here, not asked of ``gc.get_freeze_count()``: that
+function walks every frozen object, and in a copy of the warm process (millions of objects,
+shared with it until written) the walk cost ≈ 60 ms per block and copied every page it
+touched (bench/README.md, « 6 December 2026, seventh session »).
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import threading
+
+_lock = threading.Lock()
+_depth = 0  # frozen() blocks open in this process
+_for_good = False  # freeze_for_good() was called: nothing is ever handed back
 
 
 @contextlib.contextmanager
 def frozen():
-    outermost = gc.get_freeze_count() == 0
-    gc.freeze()
+    global _depth
+    with _lock:
+        _depth += 1
+        gc.freeze()
     try:
         yield
     finally:
-        if outermost:
-            gc.unfreeze()
+        with _lock:
+            _depth -= 1
+            if _depth == 0 and not _for_good:
+                gc.unfreeze()
+
+
+def freeze_for_good() -> None:
+    """Collect what is garbage now, then set everything else aside for the rest of this
+    process and of the processes it forks."""
+    global _for_good
+    gc.collect()
+    with _lock:
+        gc.freeze()
+        _for_good = True

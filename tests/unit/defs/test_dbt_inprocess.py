@@ -88,6 +88,24 @@ def test_garbage_collector_set_aside_objects_only_during_the_outermost_block():
     assert gc.get_freeze_count() == 0
 
 
+def test_after_freeze_for_good_no_block_hands_anything_back(monkeypatch):
+    """The warm process sets its objects aside for good before it forks its runs: a run's
+    blocks never hand them back (their collections would walk them all again)."""
+    from dagster_project.lib import gc_freeze
+
+    assert gc.get_freeze_count() == 0
+    monkeypatch.setattr(gc_freeze, "_for_good", False)
+    try:
+        gc_freeze.freeze_for_good()
+        kept = gc.get_freeze_count()
+        assert kept > 0
+        with frozen(), frozen():
+            pass
+        assert gc.get_freeze_count() >= kept
+    finally:
+        gc.unfreeze()
+
+
 def test_the_step_takes_the_parse_started_ahead_else_parses_itself(tmp_path, monkeypatch):
     """The raw checks start the dbt step's parse (parse_ahead); the step of the same project,
     profiles and target takes its manifest and its lines instead of parsing again."""
