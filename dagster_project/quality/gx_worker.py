@@ -115,14 +115,22 @@ class _Worker:
         return value
 
     def close(self) -> None:
+        """Ask the worker to end and return: it is waited for in a thread (a process of a few
+        hundred MB takes 20-40 ms to exit, which the end of the run need not wait for), and
+        killed if it has not ended within 10 s."""
         with contextlib.suppress(OSError):
             self.conn.send(("stop",))
         self.conn.close()
+        threading.Thread(target=self._reap, name="gx-worker-reaper", daemon=True).start()
+
+    def _reap(self) -> None:
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        except ChildProcessError:  # reaped already
+            pass
 
 
 def start() -> bool:
@@ -188,7 +196,8 @@ def two_at_once() -> bool:
 
 
 def stop() -> None:
-    """Stop the worker (idle at the end of a run: immediate); nothing when none runs."""
+    """Stop the worker: it is asked to end (idle at the end of a run, it does at once) and
+    waited for in the background (``_Worker.close``); nothing when none runs."""
     global _worker
     with _lock:
         worker, _worker = _worker, None

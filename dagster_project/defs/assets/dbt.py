@@ -17,6 +17,7 @@ dbt runs in the step's own process (``dbt_inprocess``: dbt-core's ``dbtRunner``)
 are dagster-dbt's own (``get_subset_selection_for_context``, ``DbtCoreCliEventMessage``).
 """
 
+import contextlib
 import functools
 import shutil
 import subprocess
@@ -238,6 +239,7 @@ def record_dbt_results(
     run_id: str,
     run_results: dict,
     project: list[str] | None = None,
+    con=None,
 ) -> int:
     """Keep dbt's test and model results in the warehouse (audit.dbt_results); failures count.
 
@@ -264,7 +266,7 @@ def record_dbt_results(
     ran = {r[1] for r in rows}
     missing = [unique_id for unique_id in project or [] if unique_id not in ran]
     carried = 0
-    with warehouse.connect(step="résultats de dbt build") as con:
+    with _connection(warehouse, con, step="résultats de dbt build") as con:
         ensure(con, "audit.dbt_results")
         con.execute("delete from audit.dbt_results where run_id = ?", [run_id])
         if rows:
@@ -317,10 +319,24 @@ def _latest_dbt_run(con) -> str | None:
     return row[0] if row else None
 
 
-def dbt_tests_result(warehouse: WarehouseResource, run_id: str | None) -> AssetCheckResult:
+@contextlib.contextmanager
+def _connection(warehouse: WarehouseResource, con, **connect):
+    """``con`` when the caller has one open (the dbt step: one connection for recording the
+    results and reading them back), else a connection of its own."""
+    if con is not None:
+        yield con
+        return
+    with warehouse.connect(**connect) as own:
+        yield own
+
+
+def dbt_tests_result(
+    warehouse: WarehouseResource, run_id: str | None, con=None
+) -> AssetCheckResult:
     """The ``dbt_tests`` check from dbt's results recorded in audit.dbt_results for the run
-    (``run_id`` None: the last run that recorded some), never by running dbt again."""
-    with warehouse.connect(read_only=True, step="résumé des tests dbt") as con:
+    (``run_id`` None: the last run that recorded some), never by running dbt again. ``con``:
+    a connection already open on the build database (else one is opened, read-only)."""
+    with _connection(warehouse, con, read_only=True, step="résumé des tests dbt") as con:
         exists = con.execute(
             "select count(*) from information_schema.tables "
             "where table_schema = 'audit' and table_name = 'dbt_results'"
@@ -589,18 +605,22 @@ def build_dbt_assets():
                         target_path=target_path,
                         project=project,
                     )
-            results = {"results": build.results}
-            failures = record_dbt_results(
-                warehouse,
-                context.run_id,
-                name_failing_rules(warehouse, results),
-                project_nodes(manifest),
-            )
+            results = name_failing_rules(warehouse, {"results": build.results})
+            # one connection records the results and reads them back for the dbt_tests check
+            with warehouse.connect(step="résultats de dbt build") as con:
+                failures = record_dbt_results(
+                    warehouse, context.run_id, results, project_nodes(manifest), con=con
+                )
+                tests_check = (
+                    dbt_tests_result(warehouse, context.run_id, con=con)
+                    if DBT_TESTS_CHECK in context.selected_asset_check_keys
+                    else None
+                )
         prune_invocation_dirs(target_path.parent)
         progress(f"dbt build terminé : {failures} échec(s)")
         if not build.success and not build.results:
             raise RuntimeError("dbt n'a pas pu s'exécuter : " + " ; ".join(build.errors))
-        if DBT_TESTS_CHECK in context.selected_asset_check_keys:
-            yield dbt_tests_result(warehouse, context.run_id)
+        if tests_check is not None:
+            yield tests_check
 
     return dbt_models

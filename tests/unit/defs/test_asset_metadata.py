@@ -105,6 +105,22 @@ def test_the_dbt_tests_check_summarises_the_recorded_results(tmp_path):
     assert dbt_tests_result(warehouse, None).metadata["exécution"].value == "run-2"  # the last
 
 
+def test_the_dbt_step_records_and_reads_back_on_one_connection(tmp_path):
+    """The dbt step passes its write connection to both: what it records is what the check
+    reads, before the connection is closed."""
+    warehouse = WarehouseResource(path=str(tmp_path / "w.duckdb"))
+    results = _run_results(
+        ("model.kpi_warehouse.fct_indicator_values", "success", None, ""),
+        ("test.kpi_warehouse.unique_y.def", "fail", 3, "Got 3 results"),
+    )
+    with warehouse.connect(step="résultats de dbt build") as con:
+        assert record_dbt_results(warehouse, "run-1", results, con=con) == 1
+        together = dbt_tests_result(warehouse, "run-1", con=con)
+    apart = dbt_tests_result(warehouse, "run-1")
+    assert not together.passed and together.description == apart.description
+    assert together.metadata["échecs"].value == apart.metadata["échecs"].value
+
+
 def test_a_limited_dbt_build_carries_the_other_nodes_latest_results(tmp_path):
     """A run limited to some sources tests only what depends on them: the other nodes' latest
     results are carried into its rows, so the run's evidence covers the whole project; a node

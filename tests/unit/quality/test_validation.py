@@ -605,8 +605,23 @@ def test_the_worker_gives_the_result_this_process_gives(warehouse, gx, gx_worker
         )
         stamp = re.compile(r"\d{8}T\d{6}\.\d{6}Z")  # when the batch was validated
         assert stamp.sub("", there.evidence_json) == stamp.sub("", outcome.evidence_json)
+    pid = gx_worker._worker.process.pid
     gx_worker.stop()
     assert not gx_worker.running()
+    _gone(pid)  # stop() returns at once; the worker is waited for in the background
+
+
+def _gone(pid: int, seconds: float = 15.0) -> None:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)  # a process not yet waited for (zombie) still answers
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    pytest.fail(f"the worker {pid} was not ended and waited for")
 
 
 def test_a_dead_worker_never_fails_a_check(warehouse, gx, gx_worker):
