@@ -2,11 +2,16 @@
     Table lisible des indicateurs d'une priorité du Projet de territoire
     (P1..P4, APPUI, TERRITOIRE) : libellé, objectif, commune en clair, valeur de
     l'année précédente et évolution, valeur de l'objectif lié.
-    Utilisée par p1_indicators, p2_indicators, ..., territoire_indicators.
+    Utilisée par p1_indicators, p2_indicators, ..., territoire_indicators. Mêmes
+    valeurs que fct_indicator_values pour la priorité (test
+    assert_priority_tables_match_fct_indicator_values).
 #}
 {% macro priority_indicators(priority) -%}
+-- les valeurs de fct_indicator_values, calculées des seuls modèles qui peuvent en donner
+-- pour cette priorité (macro indicator_values) : une livraison qui n'y contribue pas ne
+-- reconstruit pas cette table
 with indicator_values as (
-    select * from {{ ref('fct_indicator_values') }}
+    {{ indicator_values(indicator_value_models(priority)) | indent(4) }}
 ),
 
 indicators as (
