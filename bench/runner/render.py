@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import time
 from typing import Any
 
 from runner import RESULTS
@@ -88,12 +89,47 @@ def table_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def targets(results: dict[int, dict[str, Any]]) -> list[tuple[str, str, str]]:
-    """(target, measured, verdict) for the targets of issue 7."""
+def measured_when(*stages: tuple[int, dict[str, Any]]) -> str:
+    """When the stages a target line combines were measured: one time when they come from one
+    invocation of the bench (``bench_run``; for results saved before it was recorded: within
+    ``SAME_RUN_SECONDS`` of each other), else each scale's first, said to come from different
+    runs (a target line must not pass off figures of another day, or another machine, as one
+    measurement)."""
+    times = sorted(
+        (s["started_at"], sf) for sf, s in stages if s and s.get("started_at") is not None
+    )
+    if not times:
+        return "—"
+    runs = {s.get("bench_run") for _sf, s in stages if s}
+    if None not in runs:  # each stage says which invocation measured it
+        if len(runs) == 1:
+            return _stamp(times[0][0])
+    elif times[-1][0] - times[0][0] <= SAME_RUN_SECONDS:  # results of older benches
+        return _stamp(times[0][0])
+    first = {}
+    for started, sf in times:
+        first.setdefault(sf, started)
+    return "different runs: " + ", ".join(
+        f"SF{sf} {_stamp(started)}" for sf, started in sorted(first.items())
+    )
+
+
+SAME_RUN_SECONDS = 3600
+
+
+def _stamp(epoch: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(epoch))
+
+
+def targets(results: dict[int, dict[str, Any]]) -> list[tuple[str, str, str, str]]:
+    """(target, measured, verdict, when measured) for the targets of issues 7 and 19."""
     out = []
 
     def stage(sf: int, key: str) -> dict[str, Any]:
         return results.get(sf, {}).get("stages", {}).get(key) or {}
+
+    def at(sf: int, *keys: str) -> list[tuple[int, dict[str, Any]]]:
+        return [(sf, stage(sf, key)) for key in keys]
 
     def project_total(sf: int) -> float | None:
         run, freeze = stage(sf, "kpi_run"), stage(sf, "freeze")
@@ -130,6 +166,7 @@ def targets(results: dict[int, dict[str, Any]]) -> list[tuple[str, str, str]]:
                     f"SF{sf}: ingestion ≤ 1.5 × raw calamine read",
                     measured,
                     "met" if ratio <= 1.5 else "not met",
+                    measured_when(*at(sf, "raw", "ingest")),
                 )
             )
     if 10 in results:
@@ -153,6 +190,7 @@ def targets(results: dict[int, dict[str, Any]]) -> list[tuple[str, str, str]]:
                     "SF10: end to end faster than the naive peer",
                     measured,
                     "met" if faster else "not met",
+                    measured_when(*at(10, "naive", "kpi_run", "freeze")),
                 )
             )
     if 10 in results and 100 in results:
@@ -163,6 +201,7 @@ def targets(results: dict[int, dict[str, Any]]) -> list[tuple[str, str, str]]:
                     "SF10 → SF100 growth ≤ 12×",
                     f"{a:.0f} s → {b:.0f} s = {b / a:.1f}×",
                     "met" if b / a <= 12 else "not met",
+                    measured_when(*at(10, "kpi_run", "freeze"), *at(100, "kpi_run", "freeze")),
                 )
             )
     if 100 in results:
@@ -178,6 +217,7 @@ def targets(results: dict[int, dict[str, Any]]) -> list[tuple[str, str, str]]:
                     "SF100: peak memory < 4 GiB",
                     f"{peak / 1024:.2f} GiB ({key})",
                     "met" if peak < 4096 else "not met",
+                    measured_when(*at(100, key)),
                 )
             )
     for sf in sorted(results):
@@ -194,6 +234,7 @@ def targets(results: dict[int, dict[str, Any]]) -> list[tuple[str, str, str]]:
                         else ""
                     ),
                     "met" if red["ratio_to_full_run"] <= 0.3 else "not met",
+                    measured_when(*at(sf, "kpi_run", "redelivery")),
                 )
             )
     for sf in sorted(results):  # issue 19
@@ -207,6 +248,7 @@ def targets(results: dict[int, dict[str, Any]]) -> list[tuple[str, str, str]]:
                     + ", ".join(f"{r:.2f}" for r in run["paired_run_ratios_to_naive"])
                     + ")",
                     "met" if median <= 2 else "not met",
+                    measured_when(*at(sf, "kpi_run")),
                 )
             )
         nothing = stage(sf, "redelivery").get("nothing_changed")
@@ -223,6 +265,7 @@ def targets(results: dict[int, dict[str, Any]]) -> list[tuple[str, str, str]]:
                     "met"
                     if nothing["wall_seconds"] <= 3 and nothing.get("said_nothing_to_do")
                     else "not met",
+                    measured_when(*at(sf, "redelivery")),
                 )
             )
     largest = max((sf for sf in results if stage(sf, "queries").get("child")), default=None)
@@ -235,6 +278,7 @@ def targets(results: dict[int, dict[str, Any]]) -> list[tuple[str, str, str]]:
                     f"SF{largest}: analyst queries p95 < 50 ms",
                     f"worst p95 {worst['p95_ms']:.1f} ms ({worst['name']}), {len(queries)} queries",
                     "met" if worst["p95_ms"] < 50 else "not met",
+                    measured_when(*at(largest, "queries")),
                 )
             )
     return out
@@ -360,6 +404,12 @@ def render() -> None:
                 )
     checks = targets(results)
     if checks:
-        lines += ["", "## Targets", "", "| target | measured | verdict |", "|---|---|---|"]
-        lines += [f"| {t} | {m} | {v} |" for t, m, v in checks]
+        lines += [
+            "",
+            "## Targets",
+            "",
+            "| target | measured | verdict | measured at |",
+            "|---|---|---|---|",
+        ]
+        lines += [f"| {t} | {m} | {v} | {w} |" for t, m, v, w in checks]
     (RESULTS / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -31,6 +31,9 @@ class ScaleRun:
         self.project = self.root / "project"
         self.logs = self.root / "logs"
         self.result: dict[str, Any] = {"sf": sf, "stages": {}}
+        # which invocation of the bench measured a stage (results.md says when a target line
+        # combines stages of different runs: runner.render.measured_when)
+        self.bench_run = dt.datetime.now().isoformat(timespec="seconds")
         self.manifest: dict[str, Any] = {}
 
     # --- environment
@@ -434,6 +437,9 @@ class ScaleRun:
         RESULTS.mkdir(exist_ok=True)
         self.result["machine"] = machine()
         self.result["measured_at"] = dt.datetime.now().isoformat(timespec="seconds")
+        for stage in self.result["stages"].values():
+            if isinstance(stage, dict):
+                stage["bench_run"] = self.bench_run
         path = RESULTS / f"sf{self.sf}.json"
         previous = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
         merged = {**previous, **self.result}

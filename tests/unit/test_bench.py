@@ -106,3 +106,23 @@ def test_project_accepts_the_generated_deliveries(sf2, scale):
         "select count(*), count(distinct id_action) from raw.dechets_prevention"
     ).fetchone()
     assert ids[0] == ids[1]
+
+
+def test_a_target_line_says_when_its_figures_were_measured():
+    """results.md must not pass off figures of different runs (another day, another machine)
+    as one measurement: a target line combining them says so."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from runner.render import measured_when
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    morning, evening = 1796556000.0, 1796556000.0 + 9 * 3600
+    one = {"started_at": morning, "bench_run": "a"}
+    same_run = {"started_at": morning + 600, "bench_run": "a"}
+    other_run = {"started_at": morning + 600, "bench_run": "b"}
+    assert measured_when((1, one), (1, same_run)).count(":") == 1  # one time
+    assert measured_when((10, one), (10, other_run)).startswith("different runs: ")
+    old, later = {"started_at": morning}, {"started_at": evening}  # saved before bench_run
+    assert measured_when((10, old), (100, later)).startswith("different runs: SF10 ")
+    assert "SF100" in measured_when((10, old), (100, later))
+    assert measured_when((1, {}), (1, {})) == "—"
