@@ -24,7 +24,12 @@ from dagster_project.campaign.dates import days_fr, fr_date
 from dagster_project.campaign.plan import Campaign, load_campaign
 from dagster_project.contracts.model import ANY_DEPARTMENT, Contract, default_contracts
 from dagster_project.ingest.discovery import NOTICE_SUFFIX, delivery_sha256, discover
-from dagster_project.warehouse.relations import column_exists, insert_rows, table_exists
+from dagster_project.warehouse.relations import (
+    column_exists,
+    insert_rows,
+    table_exists,
+    transaction,
+)
 from dagster_project.warehouse.schema import STATUS_COLUMNS, ensure
 
 # --- status ----------------------------------------------------------------------------------
@@ -314,13 +319,8 @@ def write_status_table(
         record["year"] = year
         record["computed_at"] = computed_at
         values.append([record[name] for name in names])
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         con.execute("delete from campaign.status where year = ?", [year])
         if values:
             insert_rows(con, "campaign.status", names, values)
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     return len(values)

@@ -10,7 +10,7 @@ import duckdb
 import pyarrow as pa
 
 from dagster_project.contracts.model import Contract
-from dagster_project.warehouse.relations import column_names
+from dagster_project.warehouse.relations import column_names, transaction
 from dagster_project.warehouse.schema import ensure
 
 LINEAGE_COLUMNS = [
@@ -56,16 +56,11 @@ def _moved_from_other_raw_schema(con: duckdb.DuckDBPyConnection, contract: Contr
     ).fetchone()[0]
     if not found:
         return False
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         con.execute(
             f"create table {contract.raw_table} as select * from {other}.{contract.source_id}"
         )
         con.execute(f"drop table {other}.{contract.source_id}")
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
     return True
 
 
@@ -172,17 +167,12 @@ def record_deliveries(
     it; None: leave presence as it is) and the in-force rule are recomputed."""
     if not writes and present is None:
         return
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         if writes:
             _write(con, contract, writes)
         if present is not None:
             refresh_presence(con, contract.source_id, present)
         refresh_in_force_all(con, contract.source_id)
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
 
 
 def _write(con: duckdb.DuckDBPyConnection, contract: Contract, writes: list[DeliveryWrite]) -> None:

@@ -34,6 +34,7 @@ from dagster_project.quality.review import (
     normalize_status,
     reviewed_values,
 )
+from dagster_project.warehouse.relations import transaction
 
 SHEET = "Revue"
 H_YEAR = "Année"
@@ -326,8 +327,7 @@ def import_workbook(
     if problems:
         raise ImportRejected(problems)
     stamp = now or dt.datetime.now().replace(microsecond=0)
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         for year, indicator_id, code, status, comment, value in pending:
             _insert(
                 con,
@@ -341,9 +341,5 @@ def import_workbook(
                 f"import {path.name}",
                 stamp,
             )
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     result.recorded = len(pending)
     return result

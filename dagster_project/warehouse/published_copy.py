@@ -26,7 +26,7 @@ import duckdb
 
 from dagster_project.lib.hashing import sha256_text
 from dagster_project.warehouse.build import quote_ident, quote_literal
-from dagster_project.warehouse.relations import column_exists, insert_rows
+from dagster_project.warehouse.relations import column_exists, insert_rows, transaction
 from dagster_project.warehouse.schema import PUBLICATION_SCHEMA, create_publication_tables
 
 RESTRICTED_SCHEMAS = ("raw_restricted", "restricted")
@@ -184,14 +184,9 @@ def _in_one_transaction(con, statements: list[str]) -> None:
     statement (444 column comments of a whole publication: 0.65-0.8 s one by one)."""
     if not statements:
         return
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         for statement in statements:
             con.execute(statement)
-    except BaseException:
-        con.execute("rollback")
-        raise
-    con.execute("commit")
 
 
 def write_copy(

@@ -1,9 +1,11 @@
-"""Questions about the relations of a DuckDB database, asked by several modules, and the one
-way the project inserts many rows into one (``insert_rows``)."""
+"""Questions about the relations of a DuckDB database, asked by several modules, the one way
+the project inserts many rows into one (``insert_rows``) and writes several statements as one
+transaction (``transaction``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 
 import duckdb
 
@@ -69,3 +71,18 @@ def insert_rows(
             [value for row in chunk for value in row],
         )
     return len(rows)
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The block's statements as one transaction: committed at its end, rolled back when it
+    raises (Ctrl-C included) or its commit fails, then the error raised again (a failed
+    rollback never hides it). One commit instead of one per statement, and all or nothing."""
+    con.execute("begin transaction")
+    try:
+        yield con
+        con.execute("commit")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("rollback")
+        raise

@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from dagster_project.warehouse import relations
-from dagster_project.warehouse.relations import insert_rows
+from dagster_project.warehouse.relations import insert_rows, transaction
 
 ROWS = [
     ["r1", 1, 2.5, None, dt.datetime(2026, 12, 6, 9, 0)],
@@ -49,3 +49,29 @@ def test_rows_of_different_lengths_are_refused(tmp_path):
     with pytest.raises(ValueError):
         insert_rows(con, "a", None, [ROWS[0], ROWS[1][:3]])
     assert con.execute("select count(*) from a").fetchone() == (0,)
+
+
+def test_a_transaction_commits_at_its_end_and_rolls_back_when_it_raises():
+    con = duckdb.connect()
+    con.execute("create table t (x integer)")
+    with transaction(con):
+        con.execute("insert into t values (1)")
+        con.execute("insert into t values (2)")
+    assert con.execute("select count(*) from t").fetchone()[0] == 2
+    for error in (ValueError("a step fails"), KeyboardInterrupt()):
+        with pytest.raises(type(error)), transaction(con):
+            con.execute("insert into t values (3)")
+            raise error
+    assert con.execute("select count(*) from t").fetchone()[0] == 2  # all or nothing
+    # the connection is usable again, outside any transaction
+    con.execute("insert into t values (4)")
+    assert con.execute("select count(*) from t").fetchone()[0] == 3
+
+
+def test_a_failed_statement_inside_rolls_the_whole_block_back():
+    con = duckdb.connect()
+    con.execute("create table t (x integer primary key)")
+    with pytest.raises(duckdb.ConstraintException), transaction(con):
+        con.execute("insert into t values (1)")
+        con.execute("insert into t values (1)")
+    assert con.execute("select count(*) from t").fetchone()[0] == 0
