@@ -77,6 +77,18 @@ def outcome_to_result(outcome, key: AssetCheckKey | None = None) -> AssetCheckRe
     )
 
 
+def runs_dbt(op_context) -> bool:
+    """Whether the run of this step has a dbt step: a run of the raw checks alone (the UI's
+    « exécuter les contrôles », a subset) has none, and starts no dbt parse for it. Dagster's
+    job of a subset run holds only the steps it executes."""
+    from dagster_project.defs.assets.dbt import DBT_STEP
+
+    try:
+        return DBT_STEP in {node.name for node in op_context.job_def.nodes}
+    except Exception:  # unknown: parse ahead, as before (the parse is only started early)
+        return True
+
+
 def _spec(spec: dict, asset_key: AssetKey) -> AssetCheckSpec:
     suite_name = spec["name"]
     blocking = bool(spec.get("blocking", True))
@@ -101,7 +113,8 @@ def _build_checks(
 ) -> AssetChecksDefinition:
     """The suites' checks, run together in one step (only the selected ones). ``before_dbt``:
     checks of the raw tables, which run before the dbt step: they start its ``dbt parse``
-    (``assets/dbt.parse_dbt_ahead``) while they wait for Great Expectations' worker."""
+    (``assets/dbt.parse_dbt_ahead``) while they wait for Great Expectations' worker, when the
+    run has a dbt step (``runs_dbt``)."""
     specs = [_spec(spec, key) for spec, key in suites]
     suite_of = {spec.key: spec.name for spec in specs}
 
@@ -115,7 +128,7 @@ def _build_checks(
     )
     def _checks(context: AssetCheckExecutionContext):
         run_id = context.op_execution_context.run_id
-        if before_dbt:
+        if before_dbt and runs_dbt(context.op_execution_context):
             from dagster_project.defs.assets.dbt import parse_dbt_ahead
 
             parse_dbt_ahead(context.resources.dbt, run_id)

@@ -550,6 +550,10 @@ def prune_invocation_dirs(
     return removed
 
 
+# the dbt step's name in a job: the op of ``build_dbt_assets`` (its function's name)
+DBT_STEP = "dbt_models"
+
+
 @functools.cache
 def build_dbt_assets():
     """The dbt project's assets, built from its manifest (parsed first when stale): called when

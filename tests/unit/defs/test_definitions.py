@@ -117,3 +117,30 @@ def test_runs_execute_in_one_process_and_publication_follows_them():
     assert sensors["publish_after_run"].default_status.value == "RUNNING"
     assert sensors["interrupted_kpi_runs"].default_status.value == "RUNNING"
     assert sensors["new_deliveries"].default_status.value == "STOPPED"
+
+
+def test_the_raw_checks_start_a_dbt_parse_only_for_a_run_with_a_dbt_step():
+    """A run of the raw checks alone (from the UI) has no dbt step: no dbt parse is started
+    for it. The whole job, or a re-delivery's subset, has one."""
+    from dagster import AssetCheckKey
+
+    from dagster_project.defs.assets.dbt import DBT_STEP
+    from dagster_project.defs.checks import runs_dbt
+    from dagster_project.defs.definitions import build_definitions
+
+    class StepContext:  # what runs_dbt reads of a step's context
+        def __init__(self, job_def):
+            self.job_def = job_def
+
+    job = build_definitions().resolve_job_def("kpi_run")
+    assert DBT_STEP in {node.name for node in job.nodes}
+    check = AssetCheckKey(AssetKey(["raw", "eau_reseau"]), "raw_eau_reseau")
+    checks_alone = job.get_subset(asset_selection=set(), asset_check_selection={check})
+    redelivery = job.get_subset(
+        asset_selection={AssetKey(["raw", "eau_reseau"]), AssetKey(["marts", "p2_indicators"])},
+        asset_check_selection={check},
+    )
+    assert runs_dbt(StepContext(job))
+    assert runs_dbt(StepContext(redelivery))
+    assert not runs_dbt(StepContext(checks_alone))
+    assert runs_dbt(object())  # unknown: as before
