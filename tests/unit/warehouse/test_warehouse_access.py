@@ -708,3 +708,122 @@ def test_a_writer_waiting_for_readers_does_not_name_itself(spawn, build):
     assert itself not in str(caught.value), str(caught.value)
     assert "entrepôt occupé par des lectures en cours" in str(caught.value)
     assert access.holder(build.with_name(build.name + ".gate")) is None  # no stale record
+
+
+# --- 7. a run's steps keep the file open from one to the next -----------------------------------
+
+
+def wal_of(build: Path) -> Path:
+    return build.with_name(build.name + ".wal")
+
+
+def step(build: Path, value: int, purpose: str = DAGSTER) -> None:
+    """What a run's step does: a write connection, one insert, closed."""
+    con = access.connect(build, purpose=purpose, wait=10, notify=lambda message: None)
+    con.execute("insert into t values (?)", [value])
+    con.close()
+
+
+def test_steps_keep_the_file_open_until_the_run_ends(spawn, build):
+    step(build, 1)
+    assert not wal_of(build).exists()  # closed: DuckDB wrote its checkpoint
+    with access.kept_between_steps(build):
+        step(build, 2)
+        # closed by the step, still open for the next: nothing written back yet, and the gate
+        # still names the run's last step for whoever comes
+        assert wal_of(build).exists()
+        assert access.holder(gate_of(build))["what"] == DAGSTER
+        assert access.holds(build) is None  # no thread holds it: parked
+        step(build, 3, purpose="l'exécution Dagster 1a2b3c4d (dbt)")
+        assert access.holder(gate_of(build))["what"] == "l'exécution Dagster 1a2b3c4d (dbt)"
+        # the dbt step's way: the access alone, dbt opening the file itself
+        with access.access(build, "write", "l'exécution Dagster 1a2b3c4d (dbt)", wait=0):
+            con = duckdb.connect(str(build))
+            con.execute("insert into t values (4)")
+            con.close()
+        assert wal_of(build).exists()
+    # the run's end closes the file and releases the access: another process gets in at once
+    assert not wal_of(build).exists()
+    assert access.holder(gate_of(build)) is None
+    reader = spawn(
+        role="access", mode="read", build=build, purpose="kpi status", sql=["select sum(v) from t"]
+    )
+    entered = reader.event("in")
+    assert entered["waited"] < 2.0
+    assert entered["rows"] == [[[10]]]
+    reader.release()
+    assert reader.finish() == 0
+    no_lock_error(reader)
+
+
+def test_a_reader_waiting_between_two_steps_goes_before_the_next(spawn, build):
+    with access.kept_between_steps(build):
+        step(build, 1)
+        # a colleague's read command arrives between two steps: it waits for the gate
+        reader = spawn(
+            role="access",
+            mode="read",
+            build=build,
+            purpose="kpi status",
+            sql=["select sum(v) from t"],
+            hold=0,
+        )
+        wait_until(lambda: access._readers_waiting(build), what="the reader waiting")
+        step(build, 2)  # the next step lets it in first, then waits for it to leave
+        entered = reader.event("in")
+        assert entered["rows"] == [[[1]]]  # read before the next step's insert
+        assert reader.finish() == 0
+        step(build, 3)
+    no_lock_error(reader)
+    con = duckdb.connect(str(build), read_only=True)
+    assert con.execute("select sum(v) from t").fetchone()[0] == 6
+    con.close()
+
+
+def test_a_reader_waiting_after_the_last_step_gets_in_when_the_run_ends(spawn, build):
+    with access.kept_between_steps(build):
+        step(build, 1)
+        reader = spawn(
+            role="access", mode="read", build=build, purpose="kpi status", hold=0, wait=30
+        )
+        wait_until(lambda: access._readers_waiting(build), what="the reader waiting")
+        assert not reader.has("in")
+    assert reader.event("in")["waited"] < 20
+    assert reader.finish() == 0
+    no_lock_error(reader)
+
+
+def test_a_read_in_the_same_process_closes_the_kept_file(build):
+    with access.kept_between_steps(build):
+        step(build, 1)
+        # the run's own read (the summary) and another thread's, while parked: both get in
+        con = access.connect(build, read_only=True, purpose="kpi run", wait=2)
+        assert con.execute("select sum(v) from t").fetchone()[0] == 1
+        con.close()
+        assert not wal_of(build).exists()
+        step(build, 2)
+        answers: list[int] = []
+
+        def other_thread() -> None:
+            with access.connect(build, read_only=True, purpose="le fil 2", wait=5) as other:
+                answers.append(other.execute("select sum(v) from t").fetchone()[0])
+
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join(10)
+        assert answers == [3]
+        step(build, 3)
+    assert not wal_of(build).exists()
+
+
+def test_a_step_that_fails_leaves_nothing_kept(spawn, build):
+    with pytest.raises(ZeroDivisionError), access.kept_between_steps(build):
+        step(build, 1)
+        with access.connect(build, purpose=DAGSTER, wait=2) as con:
+            con.execute("insert into t values (2)")
+            raise ZeroDivisionError
+    assert not wal_of(build).exists()
+    writer = spawn(role="access", mode="write", build=build, purpose="kpi freeze", wait=2, hold=0)
+    assert writer.event("in")["waited"] < 2
+    assert writer.finish() == 0
+    no_lock_error(writer)
