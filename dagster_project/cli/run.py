@@ -180,7 +180,9 @@ def run_summary(settings: Settings, run_ids: list[str] | str, started: float) ->
 
     run_ids = [run_ids] if isinstance(run_ids, str) else list(run_ids)
     since = dt.datetime.fromtimestamp(int(started))
-    con = connect(settings, read_only=True)
+    # (a write connection: under kpi run's session, the file its last step left open, see
+    # kept_between_steps; nothing is written)
+    con = connect(settings, purpose="kpi run")
     try:
         deliveries = con.execute(
             "select outcome, count(*) from ingest.deliveries where processed_at >= ? "
@@ -283,7 +285,9 @@ def pseudonym_key_problem(settings: Settings) -> str | None:
     try:
         key = load_key()
         if settings.build_warehouse.exists():
-            con = connect(settings, read_only=True)
+            # (a write connection: under kpi run's session, the ingestion step that follows
+            # finds the file open, see kept_between_steps)
+            con = connect(settings, purpose="kpi run")
             try:
                 check_key(con, key, record=False)
             finally:
@@ -323,7 +327,7 @@ def _fingerprint(settings: Settings):
 def cmd_run(args: argparse.Namespace) -> int:
     import contextlib
 
-    from dagster_project.warehouse.access import session
+    from dagster_project.warehouse.access import kept_between_steps, session
     from dagster_project.warehouse.build import ensure_build
     from dagster_project.warehouse.inputs import forget_last_run, plan, record_run
 
@@ -367,16 +371,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"kpi run : livraisons {settings.sources_dir}, base de construction {build} "
         f"(cible dbt {settings.dbt_target}), copie publiée {settings.warehouse}"
     )
-    refused = pseudonym_key_problem(settings)
-    if refused:
-        print(f"kpi run : {refused}", file=sys.stderr)
-        return EXIT_ERROR
     started = time.time()
     log_path = settings.warehouse.with_name(settings.warehouse.stem + ".run.log")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     runner = run_pipeline_postgres if settings.dbt_target == "postgres" else run_pipeline
-    # one `kpi run` / `kpi freeze` at a time; the daemon's runs are waited for in the runner
-    with session(build, "kpi run"):
+    # one `kpi run` / `kpi freeze` at a time; the daemon's runs are waited for in the runner.
+    # From the key's check to the last step, the build database stays open unless a reader
+    # waits (warehouse.access.kept_between_steps)
+    with session(build, "kpi run"), kept_between_steps(build):
+        refused = pseudonym_key_problem(settings)
+        if refused:
+            print(f"kpi run : {refused}", file=sys.stderr)
+            return EXIT_ERROR
         _copy_portal_journal(settings)
         if args.verbose:
             results = runner(settings, selection)
@@ -384,10 +390,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             # dbt's own output goes to the log file; progress lines stay on stderr
             with log_path.open("w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
                 results = runner(settings, selection)
-    results = results if isinstance(results, list) else [results]
-    elapsed = time.time() - started
-    run_ids = [r.run_id for r in results]
-    summary = run_summary(settings, run_ids, started)
+        results = results if isinstance(results, list) else [results]
+        elapsed = time.time() - started
+        run_ids = [r.run_id for r in results]
+        summary = run_summary(settings, run_ids, started)  # on the file the run left open
     print("\nRésumé de l'exécution " + ", ".join(r[:8] for r in run_ids))
     print(
         f"  Livraisons traitées : {summary['accepted']} acceptée(s), {summary['rejected']} rejetée(s)"

@@ -24,7 +24,9 @@ parent's (SQLite connections must not cross a fork).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
@@ -49,7 +51,9 @@ from dagster._core.storage.sqlite_storage import (
     _runs_directory,
     _schedule_directory,
 )
+from dagster.version import __version__ as DAGSTER_VERSION
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import NullPool
 
 MAX_OPEN_RUN_SHARDS = 8
 
@@ -175,6 +179,43 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                 self._initialized_dbs.add(shard)
             with engine.connect() as conn, conn.begin():
                 yield conn
+
+    def _initdb(self, engine: Engine, for_index_shard: bool = False) -> None:
+        """A new run's database: a copy of an empty one Dagster made (``_run_template``),
+        instead of Dagster making it again (its tables, WAL journal and schema revision: the
+        revision scripts read anew each time, ≈ 40 ms of every run). The same file as Dagster
+        makes; anything else (the index, a database already there) as Dagster does."""
+        path = engine.url.database
+        if for_index_shard or not path or os.path.exists(path) or not self._from_template(path):
+            super()._initdb(engine, for_index_shard)
+
+    def _run_template(self) -> str:
+        """An empty run database made by Dagster's own ``_initdb`` (once per Dagster version, in
+        the event log folder; not a run: run databases end in ``.db``)."""
+        template = os.path.join(self._base_dir, f".kpi-run-template-{DAGSTER_VERSION}.sqlite")
+        if not os.path.exists(template):
+            partial = f"{template}.{os.getpid()}.{threading.get_ident()}"
+            engine = create_engine(f"sqlite:///{partial}", poolclass=NullPool)
+            try:
+                super()._initdb(engine)
+            finally:
+                engine.dispose()  # the last connection closed: its WAL checkpointed, removed
+            os.replace(partial, template)
+        return template
+
+    def _from_template(self, path: str) -> bool:
+        """Put a copy of the template at ``path``, unless another process made a database
+        there meanwhile (then False: Dagster checks that one)."""
+        partial = f"{path}.{os.getpid()}.{threading.get_ident()}.part"
+        try:
+            shutil.copyfile(self._run_template(), partial)
+            os.link(partial, path)  # never over another process's database
+            return True
+        except OSError:
+            return False
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(partial)
 
     def has_table(self, table_name: str) -> bool:
         # asked before every asset event; a table, once there, stays (a missing one is asked

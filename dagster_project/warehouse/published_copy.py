@@ -26,7 +26,7 @@ import duckdb
 
 from dagster_project.lib.hashing import sha256_text
 from dagster_project.warehouse.build import quote_ident, quote_literal
-from dagster_project.warehouse.relations import column_exists, insert_rows, transaction
+from dagster_project.warehouse.relations import insert_rows, transaction
 from dagster_project.warehouse.schema import PUBLICATION_SCHEMA, create_publication_tables
 
 RESTRICTED_SCHEMAS = ("raw_restricted", "restricted")
@@ -141,42 +141,78 @@ def relation_fingerprint(comment: str | None, columns: list, count: int, rows_ha
     return sha256_text(json.dumps([duckdb.__version__, comment or None, columns, count, rows_hash]))
 
 
-def _reusable(published: Path) -> dict[str, str]:
-    """Relations of the current publication that a new one may keep as they are, with their
-    fingerprints: none when there is no publication, when it comes from another DuckDB version
-    or storage format (``STORAGE_VERSION``) or has no fingerprints (older publications), or
-    when half its blocks are free (the file is then rewritten whole, which compacts it)."""
-    if not published.exists():
-        return {}
+def _reusable(con, alias: str) -> dict[str, str]:
+    """Relations of the publication attached as ``alias`` (a byte copy of the current one) that
+    a new one may keep as they are, with their fingerprints: none when it comes from another
+    DuckDB version or storage format (``STORAGE_VERSION``) or has no fingerprints (older
+    publications), or when half its blocks are free (the file is then rewritten whole, which
+    compacts it)."""
     try:
-        con = duckdb.connect(str(published), read_only=True)
-    except duckdb.Error:
-        return {}
-    try:
-        if not column_exists(con, f"{PUBLICATION_SCHEMA}.tables", "fingerprint"):
-            return {}
-        if not column_exists(con, f"{PUBLICATION_SCHEMA}.info", "storage_version"):
+        columns = set(
+            con.execute(
+                "select table_name, column_name from duckdb_columns() "
+                "where database_name = ? and schema_name = ?",
+                [alias, PUBLICATION_SCHEMA],
+            ).fetchall()
+        )
+        if not {("tables", "fingerprint"), ("info", "storage_version")} <= columns:
             return {}
         version, storage = con.execute(
-            f"select duckdb_version, storage_version from {PUBLICATION_SCHEMA}.info"
+            f"select duckdb_version, storage_version from {alias}.{PUBLICATION_SCHEMA}.info"
         ).fetchone()
         if version != duckdb.__version__ or storage != STORAGE_VERSION:
             return {}
         total, free = con.execute(
-            "select total_blocks, free_blocks from pragma_database_size() "
-            "where database_name = current_database()"
+            "select total_blocks, free_blocks from pragma_database_size() where database_name = ?",
+            [alias],
         ).fetchone()
         if total and free / total > MAX_FREE_FRACTION:
             return {}
         rows = con.execute(
-            f"select schema_name, table_name, fingerprint from {PUBLICATION_SCHEMA}.tables "
+            f"select schema_name, table_name, fingerprint from {alias}.{PUBLICATION_SCHEMA}.tables "
             "where fingerprint is not null"
         ).fetchall()
         return {f"{s}.{t}": f for s, t, f in rows}
     except duckdb.Error:
         return {}
-    finally:
-        con.close()
+
+
+def _attach_target(con, target: Path) -> None:
+    con.execute(
+        f"attach {quote_literal(target)} as {TARGET_ALIAS} "
+        f"(storage_version {quote_literal(STORAGE_VERSION)})"
+    )
+
+
+def _start_from(con, alias: str, previous: Path, target: Path) -> dict[str, str]:
+    """Attach ``target`` as ``TARGET_ALIAS``: a byte copy of ``previous`` when a new publication
+    may keep some of its relations (``_reusable``, returned), otherwise a new file."""
+    try:
+        shutil.copyfile(previous, target)
+        _attach_target(con, target)
+    except (OSError, duckdb.Error):  # none yet, unreadable: a new file
+        target.unlink(missing_ok=True)
+        _attach_target(con, target)
+        return {}
+    reusable = _reusable(con, TARGET_ALIAS)
+    if reusable:
+        # a relation published before and restricted now (a source that became personal,
+        # e.g. rh_arretes moved from raw to raw_restricted): its rows would stay in the freed
+        # blocks of a byte copy, so the copy is written whole
+        personal_now = _personal_relations(con, alias)
+        restricted_names = set(_personal_sources()) | {
+            t for s, t, _kind, _comment in list_relations(con, alias) if s in RESTRICTED_SCHEMAS
+        }
+        if any(
+            q.split(".", 1)[1] in restricted_names or tuple(q.split(".", 1)) in personal_now
+            for q in reusable
+        ):
+            reusable = {}
+    if not reusable:
+        con.execute(f"detach {TARGET_ALIAS}")
+        target.unlink()
+        _attach_target(con, target)
+    return reusable
 
 
 def write_copy(
@@ -198,26 +234,11 @@ def write_copy(
     copy made from scratch (test), and no restricted data either: the previous publication
     never held any. The fingerprint recorded is that of the table as written (a view whose
     rows vary between two reads, e.g. a float sum, gets the one of the rows it published)."""
-    reusable = _reusable(previous) if previous is not None else {}
-    if reusable:
-        # a relation published before and restricted now (a source that became personal,
-        # e.g. rh_arretes moved from raw to raw_restricted): its rows would stay in the freed
-        # blocks of a byte copy, so the copy is written whole
-        personal_now = _personal_relations(con, alias)
-        restricted_names = set(_personal_sources()) | {
-            t for s, t, _kind, _comment in list_relations(con, alias) if s in RESTRICTED_SCHEMAS
-        }
-        if any(
-            q.split(".", 1)[1] in restricted_names or tuple(q.split(".", 1)) in personal_now
-            for q in reusable
-        ):
-            reusable = {}
-    if reusable:
-        shutil.copyfile(previous, target)
-    con.execute(
-        f"attach {quote_literal(target)} as {TARGET_ALIAS} "
-        f"(storage_version {quote_literal(STORAGE_VERSION)})"
-    )
+    if previous is not None and previous.exists():
+        reusable = _start_from(con, alias, previous, target)
+    else:
+        reusable = {}
+        _attach_target(con, target)
     existing: dict[str, str] = {}  # schema.name -> table or view, in the copy
     copy_comments: dict[tuple[str, str], str | None] = {}
     copy_columns: dict[tuple[str, str], list] = {}

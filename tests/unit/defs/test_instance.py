@@ -108,3 +108,27 @@ def test_cli_run_tags_name_this_process():
     tags = cli_run_tags()
     assert tags["kpi/trigger"] == CLI_TRIGGER
     assert tags[PID_TAG] == str(os.getpid()) and tags[HOST_TAG]
+
+
+def test_the_kept_instance_serves_once_and_only_the_folder_it_was_made_for(home, monkeypatch):
+    import shutil
+
+    from dagster_project.defs import instance as module
+
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    module.keep_instance()
+    kept = module._kept_instance[1]
+    assert module.get_instance() is kept  # the warm process's run takes it
+    assert module.get_instance() is not kept  # once
+    # the folder emptied and made again (a fresh campaign, tests): a new instance
+    module.keep_instance()
+    kept = module._kept_instance[1]
+    shutil.rmtree(home)
+    fresh = module.get_instance()
+    assert fresh is not kept
+    assert fresh.get_runs() == []  # it writes where the folder now is
+    # another configuration: a new instance too
+    module.keep_instance()
+    kept = module._kept_instance[1]
+    (home / "dagster.yaml").write_text("# operator's\n" + DAGSTER_YAML, encoding="utf-8")
+    assert module.get_instance() is not kept

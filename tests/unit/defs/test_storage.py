@@ -207,3 +207,59 @@ def test_an_index_batch_that_fails_is_written_one_by_one(tmp_path, monkeypatch):
     )
     assert _planned_events_run(tmp_path / "batch", monkeypatch, "500") == reference
     assert failed  # the batch failed, its rows were rolled back and written one by one
+
+
+def _schema(path) -> tuple:
+    import sqlite3
+
+    con = sqlite3.connect(path)
+    try:
+        return (
+            sorted(con.execute("select type, name, sql from sqlite_master").fetchall()),
+            con.execute("select version_num from alembic_version").fetchall(),
+            con.execute("pragma journal_mode").fetchone(),
+            con.execute("select count(*) from event_logs").fetchone(),
+        )
+    finally:
+        con.close()
+
+
+def test_a_new_run_database_is_a_copy_of_one_dagster_made(instance, tmp_path):
+    from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+
+    storage = instance.event_log_storage
+    with storage._connect("run-one"):
+        pass
+    with storage._connect("run-two"):
+        pass
+    template = os.path.join(storage._base_dir, f".kpi-run-template-{pooled.DAGSTER_VERSION}.sqlite")
+    assert os.path.exists(template)
+    # Dagster's own storage makes a run database in another folder: the same file
+    plain = SqliteEventLogStorage(str(tmp_path / "plain"))
+    with plain.run_connection("run-one"):
+        pass
+    reference = _schema(plain.path_for_shard("run-one"))
+    assert reference[1] and reference[2] == ("wal",)
+    assert _schema(storage.path_for_shard("run-one")) == reference
+    assert _schema(storage.path_for_shard("run-two")) == reference
+    # not a run for Dagster, no leftover beside the databases
+    assert sorted(storage.get_all_run_ids()) == ["run-one", "run-two"]
+    assert not [name for name in os.listdir(storage._base_dir) if name.endswith(".part")]
+    plain.dispose()
+
+
+def test_a_run_database_another_process_made_first_is_left_to_dagster(instance, monkeypatch):
+    storage = instance.event_log_storage
+    made = []
+    real = pooled.SqliteEventLogStorage._initdb
+
+    def dagsters(self, engine, for_index_shard=False):
+        made.append(engine.url.database)
+        return real(self, engine, for_index_shard)
+
+    monkeypatch.setattr(pooled.SqliteEventLogStorage, "_initdb", dagsters)
+    monkeypatch.setattr(pooled.os, "link", lambda *_: (_ for _ in ()).throw(FileExistsError()))
+    with storage._connect("raced"):
+        pass
+    assert storage.path_for_shard("raced") in made  # checked, and made, by Dagster's own
+    assert a_job.execute_in_process(instance=instance).success

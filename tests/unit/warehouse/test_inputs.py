@@ -96,16 +96,18 @@ def test_a_changed_delivery_selects_its_source_only(settings, change, sources):
 @pytest.mark.parametrize(
     "change",
     [
-        lambda s: touch_later(s.sources_dir / "2025" / "campagne.yml"),
-        lambda s: (s.sources_dir / "2025" / "water" / "inconnu.xlsx").write_bytes(b"?"),
-        lambda s: os.environ.__setitem__("KPI_MAX_ROWS", "10"),
+        lambda s, env: touch_later(s.sources_dir / "2025" / "campagne.yml"),
+        lambda s, env: (s.sources_dir / "2025" / "water" / "inconnu.xlsx").write_bytes(b"?"),
+        # (through monkeypatch: set directly, it stayed in the worker's environment, and the
+        # later tests' kpi processes rejected every delivery of more than 10 rows)
+        lambda s, env: env.setenv("KPI_MAX_ROWS", "10"),
     ],
     ids=["campaign file", "file of no source", "reader limit"],
 )
 def test_a_change_of_the_project_means_a_full_run(settings, change, monkeypatch):
     monkeypatch.delenv("KPI_MAX_ROWS", raising=False)
     inputs.record_run(settings, inputs.fingerprint(settings, classify), "run-1")
-    change(settings)
+    change(settings, monkeypatch)
     todo = inputs.plan(settings, inputs.fingerprint(settings, classify))
     assert not todo.nothing and todo.sources is None
 
