@@ -276,7 +276,8 @@ def access(
         if mode == "write":
             if budget > 0:  # wait=0: one attempt, no yield either
                 _yield_to_waiting_readers(build)
-            waiter.until(lambda: _try(gate, fcntl.LOCK_EX))
+            # the holder may be another thread of this process, parked since
+            waiter.until(lambda: _unpark(build) or _try(gate, fcntl.LOCK_EX))
             _write_holder(gate, purpose)
             recorded = True
             use = _open_lock(_use_path(build))

@@ -827,3 +827,26 @@ def test_a_step_that_fails_leaves_nothing_kept(spawn, build):
     assert writer.event("in")["waited"] < 2
     assert writer.finish() == 0
     no_lock_error(writer)
+
+
+def test_a_write_from_another_thread_does_not_wait_for_the_run_to_end(build):
+    with access.kept_between_steps(build):
+        con = access.connect(build, purpose=DAGSTER, wait=5)  # a step of this thread, writing
+        done: list[float] = []
+
+        def other_thread() -> None:
+            started = time.monotonic()
+            step(build, 10, purpose="le fil 2")  # waits for the step, then gets in
+            done.append(time.monotonic() - started)
+
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        time.sleep(0.3)
+        con.execute("insert into t values (1)")
+        con.close()  # parked: the other thread, waiting, takes it instead of waiting it out
+        thread.join(15)
+        assert done and done[0] < 5
+        step(build, 2)
+    con = duckdb.connect(str(build), read_only=True)
+    assert con.execute("select sum(v) from t").fetchone()[0] == 13
+    con.close()
