@@ -126,3 +126,29 @@ def test_a_target_line_says_when_its_figures_were_measured():
     assert measured_when((10, old), (100, later)).startswith("different runs: SF10 ")
     assert "SF100" in measured_when((10, old), (100, later))
     assert measured_when((1, {}), (1, {})) == "—"
+
+
+def test_the_re_delivery_target_is_judged_on_medians():
+    """Issue 19 measures in pairs and medians: N re-deliveries against the pairs' full runs."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from runner.render import targets
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    at = {"started_at": 1796556000.0, "bench_run": "a"}
+    result = {
+        "stages": {
+            "kpi_run": {"wall_seconds": 5.5, "pairs_run_seconds": [5.5, 6.0, 6.5], **at},
+            "redelivery": {
+                "wall_seconds": 1.8,
+                "runs_wall_seconds": [1.7, 1.8, 2.4],
+                "full_run_seconds": 6.0,
+                "ratio_to_full_run": 0.3,
+                "unchanged_run_seconds": 1.75,
+                **at,
+            },
+        }
+    }
+    (line,) = [t for t in targets({1: result}) if t[0] == "SF1: re-delivery ≤ 0.3 × full run"]
+    assert line[1].startswith("median of 3 re-deliveries 1.8 s (1.7, 1.8, 2.4) / median full")
+    assert "6.0 s = 0.30" in line[1] and line[2] == "met"
