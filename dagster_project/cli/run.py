@@ -240,13 +240,13 @@ def run_summary(settings: Settings, run_ids: list[str] | str, started: float) ->
     }
 
 
-def _publish(settings: Settings, run_id: str | None, note: str | None = None) -> int:
+def _publish(settings: Settings, run_id: str | None, note: str | None = None, ahead=None) -> int:
     from dagster_project.warehouse.publication import publish
 
     progress("publication de la copie des analystes")
     try:
         with progress_lines.heartbeat():  # « … toujours en cours (12 s) » every 3 s
-            publication = publish(settings, run_id=run_id, note=note)
+            publication = publish(settings, run_id=run_id, note=note, ahead=ahead)
     except Exception as exc:  # the previous publication stays in place
         print(f"  ÉCHEC de la publication ({type(exc).__name__} : {exc})", file=sys.stderr)
         print("  La copie publiée précédente reste en place.", file=sys.stderr)
@@ -330,6 +330,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from dagster_project.warehouse.access import kept_between_steps, session
     from dagster_project.warehouse.build import ensure_build
     from dagster_project.warehouse.inputs import forget_last_run, plan, record_run
+    from dagster_project.warehouse.publication import CopyAhead
 
     settings = settings_from(args)
     progress_lines.enable()  # KPI_PROGRESS=1 (unless kpi --quiet)
@@ -378,56 +379,67 @@ def cmd_run(args: argparse.Namespace) -> int:
     # one `kpi run` / `kpi freeze` at a time; the daemon's runs are waited for in the runner.
     # From the key's check to the last step, the build database stays open unless a reader
     # waits (warehouse.access.kept_between_steps)
-    with session(build, "kpi run"), kept_between_steps(build):
-        refused = pseudonym_key_problem(settings)
-        if refused:
-            print(f"kpi run : {refused}", file=sys.stderr)
-            return EXIT_ERROR
-        _copy_portal_journal(settings)
-        if args.verbose:
-            results = runner(settings, selection)
-        else:
-            # dbt's own output goes to the log file; progress lines stay on stderr
-            with log_path.open("w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
+    ahead = None  # the current publication copied during the run (CopyAhead)
+    try:
+        with session(build, "kpi run"), kept_between_steps(build):
+            refused = pseudonym_key_problem(settings)
+            if refused:
+                print(f"kpi run : {refused}", file=sys.stderr)
+                return EXIT_ERROR
+            _copy_portal_journal(settings)
+            # the current publication copied and read on the other core while the run goes on
+            ahead = CopyAhead(settings) if settings.dbt_target != "postgres" else None
+            if args.verbose:
                 results = runner(settings, selection)
-        results = results if isinstance(results, list) else [results]
-        elapsed = time.time() - started
-        run_ids = [r.run_id for r in results]
-        summary = run_summary(settings, run_ids, started)  # on the file the run left open
-    print("\nRésumé de l'exécution " + ", ".join(r[:8] for r in run_ids))
-    print(
-        f"  Livraisons traitées : {summary['accepted']} acceptée(s), {summary['rejected']} rejetée(s)"
-    )
-    for year, department, name, problems, report in summary["rejected_files"]:
-        print(f"    rejet {year}/{department}/{name} : {problems} problème(s), rapport {report}")
-    blocking = [name for name, is_blocking in summary["failed_checks"] if is_blocking]
-    warnings = [name for name, is_blocking in summary["failed_checks"] if not is_blocking]
-    print(f"  Contrôles en échec : {len(blocking)} bloquant(s), {len(warnings)} avertissement(s)")
-    for name in blocking[:20]:
-        print(f"    bloquant : {name}")
-    for name in warnings[:20]:
-        print(f"    avertissement : {name}")
-    where = "PostgreSQL" if settings.dbt_target == "postgres" else "fct_indicator_values"
-    print(f"  Valeurs d'indicateurs dans {where} : {summary['indicator_values']}")
-    print(f"  Durée : {elapsed:.1f} s")
-    if not args.verbose:
-        print(f"  Journal détaillé (dbt) : {log_path}")
-    failed_runs = [r for r in results if not r.success]
-    if failed_runs:
-        failed = [e.step_key for r in failed_runs for e in r.all_events if e.is_step_failure]
-        print(f"  ÉCHEC de l'exécution (étapes : {', '.join(failed)})", file=sys.stderr)
-        print("  La copie publiée n'a pas changé.", file=sys.stderr)
-        return EXIT_ERROR
-    if blocking:
-        print("  Contrôles bloquants en échec : la copie publiée n'a pas changé.")
-        return EXIT_BLOCKED
-    if settings.dbt_target == "postgres":
-        print("  Cible PostgreSQL : les analystes lisent les schémas marts de PostgreSQL.")
-        return EXIT_OK
-    code = _publish(settings, run_ids[-1])
-    if code == EXIT_OK and complete:  # every change processed, published
-        record_run(settings, inputs, run_ids[-1])
-    return code
+            else:
+                # dbt's own output goes to the log file; progress lines stay on stderr
+                with log_path.open("w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
+                    results = runner(settings, selection)
+            results = results if isinstance(results, list) else [results]
+            elapsed = time.time() - started
+            run_ids = [r.run_id for r in results]
+            summary = run_summary(settings, run_ids, started)  # on the file the run left open
+        print("\nRésumé de l'exécution " + ", ".join(r[:8] for r in run_ids))
+        print(
+            f"  Livraisons traitées : {summary['accepted']} acceptée(s), {summary['rejected']} rejetée(s)"
+        )
+        for year, department, name, problems, report in summary["rejected_files"]:
+            print(
+                f"    rejet {year}/{department}/{name} : {problems} problème(s), rapport {report}"
+            )
+        blocking = [name for name, is_blocking in summary["failed_checks"] if is_blocking]
+        warnings = [name for name, is_blocking in summary["failed_checks"] if not is_blocking]
+        print(
+            f"  Contrôles en échec : {len(blocking)} bloquant(s), {len(warnings)} avertissement(s)"
+        )
+        for name in blocking[:20]:
+            print(f"    bloquant : {name}")
+        for name in warnings[:20]:
+            print(f"    avertissement : {name}")
+        where = "PostgreSQL" if settings.dbt_target == "postgres" else "fct_indicator_values"
+        print(f"  Valeurs d'indicateurs dans {where} : {summary['indicator_values']}")
+        print(f"  Durée : {elapsed:.1f} s")
+        if not args.verbose:
+            print(f"  Journal détaillé (dbt) : {log_path}")
+        failed_runs = [r for r in results if not r.success]
+        if failed_runs:
+            failed = [e.step_key for r in failed_runs for e in r.all_events if e.is_step_failure]
+            print(f"  ÉCHEC de l'exécution (étapes : {', '.join(failed)})", file=sys.stderr)
+            print("  La copie publiée n'a pas changé.", file=sys.stderr)
+            return EXIT_ERROR
+        if blocking:
+            print("  Contrôles bloquants en échec : la copie publiée n'a pas changé.")
+            return EXIT_BLOCKED
+        if settings.dbt_target == "postgres":
+            print("  Cible PostgreSQL : les analystes lisent les schémas marts de PostgreSQL.")
+            return EXIT_OK
+        code = _publish(settings, run_ids[-1], ahead=ahead)
+        if code == EXIT_OK and complete:  # every change processed, published
+            record_run(settings, inputs, run_ids[-1])
+        return code
+    finally:
+        if ahead is not None:  # whatever happened: no copy left behind
+            ahead.discard()
 
 
 def cmd_publish(args: argparse.Namespace) -> int:

@@ -60,8 +60,10 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
 import secrets
 import shutil
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,7 +91,12 @@ from dagster_project.warehouse.publication_links import (
     remove_leftovers,
     switch_current,
 )
-from dagster_project.warehouse.published_copy import TARGET_ALIAS, write_copy
+from dagster_project.warehouse.published_copy import (
+    TARGET_ALIAS,
+    PreparedCopy,
+    prepare_copy,
+    write_copy,
+)
 
 
 @dataclass
@@ -103,6 +110,37 @@ class Publication:
     # kept by the build's fingerprint, but changed in the published file since: rewritten
     repaired: list[str] = field(default_factory=list)
     seconds: float = 0.0
+
+
+class CopyAhead:
+    """The current publication copied and read in a thread while a run goes on (``kpi run``):
+    the new publication then starts from that copy (``published_copy.prepare_copy``) instead of
+    copying and reading it after the run, unless another publication was made meanwhile."""
+
+    def __init__(self, settings: Settings):
+        publications = settings.warehouse.parent / PUBLICATIONS
+        # beside the publications, a name no reader opens; a publication's cleaning removes it
+        # should this process die before using it
+        self._staged = publications / f".ahead-{os.getpid()}-{secrets.token_hex(3)}.duckdb"
+        self._prepared: PreparedCopy | None = None
+        self._thread = threading.Thread(
+            target=self._prepare, args=(settings.warehouse,), name="kpi-publication", daemon=True
+        )
+        if publications.is_dir() and settings.warehouse.exists():
+            self._thread.start()
+
+    def _prepare(self, published: Path) -> None:
+        self._prepared = prepare_copy(published, self._staged)
+
+    def take(self) -> PreparedCopy | None:
+        if self._thread.ident is not None:  # started
+            self._thread.join()
+        return self._prepared
+
+    def discard(self) -> None:
+        """No publication after all (a failed run, blocking checks): the copy is removed."""
+        self.take()
+        self._staged.unlink(missing_ok=True)
 
 
 def new_publication_id() -> str:
@@ -145,8 +183,10 @@ def publish(
     run_id: str | None = None,
     note: str | None = None,
     wait_seconds: float = LOCK_WAIT_SECONDS,
+    ahead: CopyAhead | None = None,
 ) -> Publication:
-    """Publish the build database: a read-only copy for analysts, and Parquet exports."""
+    """Publish the build database: a read-only copy for analysts, and Parquet exports
+    (``ahead``: the current publication already copied and read during the run)."""
     started = time.monotonic()
     build = ensure_build(settings)
     if not build.exists():
@@ -169,7 +209,14 @@ def publish(
             con, alias = connect_build(build, wait_seconds)
             try:
                 tables, skipped, reused, repaired = write_copy(
-                    con, alias, target, publication_id, run_id, note, previous=published
+                    con,
+                    alias,
+                    target,
+                    publication_id,
+                    run_id,
+                    note,
+                    previous=published,
+                    prepared=ahead.take() if ahead is not None else None,
                 )
                 crash_point("publish:copy")
                 _write_exports(con, version_dir, tables, publication_id)

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -177,6 +179,87 @@ def _reusable(con, alias: str) -> dict[str, str]:
         return {}
 
 
+def _file_state(path: Path) -> tuple[int, int, int]:
+    stat = path.stat()
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+@dataclass
+class PreparedCopy:
+    """The current publication, copied and read while the run was still going
+    (``prepare_copy``): what ``write_copy`` would otherwise do first, after the run."""
+
+    previous: Path  # the publication file copied (symbolic links resolved)
+    previous_state: tuple[int, int, int]
+    staged: Path  # the copy, beside the publications, not yet anyone's
+    staged_state: tuple[int, int, int]
+    reusable: dict[str, str]
+    relations: list[tuple[str, str, str, str | None]]  # list_relations of the copy
+    columns: dict[tuple[str, str], list[tuple[str, str, str | None]]]
+    hashes: dict[str, tuple[int, str]]  # schema.name -> rows and hash of a table of the copy
+
+    def still_valid(self, published: Path) -> bool:
+        """The publication in place is still the one copied, and the copy as it was read."""
+        try:
+            return (
+                published.resolve(strict=True) == self.previous
+                and _file_state(self.previous) == self.previous_state
+                and _file_state(self.staged) == self.staged_state
+            )
+        except OSError:
+            return False
+
+
+def prepare_copy(published: Path, staged: Path) -> PreparedCopy | None:
+    """Copy the current publication to ``staged`` and read what a new publication needs of it
+    (which relations it may keep, their columns and comments, the rows of each kept table
+    hashed); None (and no file left) when there is none or it may keep nothing. Reads only
+    the publication, never the build: it can run while the run's steps write."""
+    try:
+        previous = published.resolve(strict=True)
+        before = _file_state(previous)
+        shutil.copyfile(previous, staged)
+        con = duckdb.connect()
+        try:
+            con.execute(f"attach {quote_literal(staged)} as {TARGET_ALIAS} (read_only)")
+            reusable = _reusable(con, TARGET_ALIAS)
+            relations = [r for r in list_relations(con, TARGET_ALIAS) if r[0] != PUBLICATION_SCHEMA]
+            columns = columns_of(con, TARGET_ALIAS)
+            kept = [
+                (s, t) for s, t, kind, _ in relations if kind == "table" and f"{s}.{t}" in reusable
+            ]
+            hashed = hash_many(
+                con,
+                [
+                    f"select * from {TARGET_ALIAS}.{quote_ident(s)}.{quote_ident(t)}"
+                    for s, t in kept
+                ],
+            )
+            con.execute(f"detach {TARGET_ALIAS}")
+        finally:
+            con.close()
+        if not reusable or _file_state(previous) != before:
+            staged.unlink(missing_ok=True)
+            return None
+        return PreparedCopy(
+            previous=previous,
+            previous_state=before,
+            staged=staged,
+            staged_state=_file_state(staged),
+            reusable=reusable,
+            relations=relations,
+            columns=columns,
+            hashes=(
+                {f"{s}.{t}": h for (s, t), h in zip(kept, hashed, strict=True)}
+                if hashed is not None
+                else {}
+            ),
+        )
+    except (OSError, duckdb.Error):
+        staged.unlink(missing_ok=True)
+        return None
+
+
 def _attach_target(con, target: Path) -> None:
     con.execute(
         f"attach {quote_literal(target)} as {TARGET_ALIAS} "
@@ -184,17 +267,23 @@ def _attach_target(con, target: Path) -> None:
     )
 
 
-def _start_from(con, alias: str, previous: Path, target: Path) -> dict[str, str]:
-    """Attach ``target`` as ``TARGET_ALIAS``: a byte copy of ``previous`` when a new publication
-    may keep some of its relations (``_reusable``, returned), otherwise a new file."""
+def _start_from(
+    con, alias: str, previous: Path, target: Path, prepared: PreparedCopy | None
+) -> dict[str, str]:
+    """Attach ``target`` as ``TARGET_ALIAS``: a byte copy of ``previous`` (``prepared``'s when
+    there is one) when a new publication may keep some of its relations (``_reusable``,
+    returned), otherwise a new file."""
     try:
-        shutil.copyfile(previous, target)
+        if prepared is not None:
+            os.replace(prepared.staged, target)
+        else:
+            shutil.copyfile(previous, target)
         _attach_target(con, target)
     except (OSError, duckdb.Error):  # none yet, unreadable: a new file
         target.unlink(missing_ok=True)
         _attach_target(con, target)
         return {}
-    reusable = _reusable(con, TARGET_ALIAS)
+    reusable = dict(prepared.reusable) if prepared is not None else _reusable(con, TARGET_ALIAS)
     if reusable:
         # a relation published before and restricted now (a source that became personal,
         # e.g. rh_arretes moved from raw to raw_restricted): its rows would stay in the freed
@@ -223,6 +312,7 @@ def write_copy(
     run_id: str | None,
     note: str | None,
     previous: Path | None = None,
+    prepared: PreparedCopy | None = None,
 ) -> tuple[dict[str, int], list[str], list[str], list[str]]:
     """Write the publication into ``target``; return the tables written (with their rows),
     the relations left out, kept and repaired. With ``previous`` (the current publication),
@@ -234,19 +324,27 @@ def write_copy(
     copy made from scratch (test), and no restricted data either: the previous publication
     never held any. The fingerprint recorded is that of the table as written (a view whose
     rows vary between two reads, e.g. a float sum, gets the one of the rows it published)."""
+    if prepared is not None and (previous is None or not prepared.still_valid(previous)):
+        prepared.staged.unlink(missing_ok=True)  # another publication since: copied again
+        prepared = None
     if previous is not None and previous.exists():
-        reusable = _start_from(con, alias, previous, target)
+        reusable = _start_from(con, alias, previous, target, prepared)
     else:
         reusable = {}
         _attach_target(con, target)
     existing: dict[str, str] = {}  # schema.name -> table or view, in the copy
     copy_comments: dict[tuple[str, str], str | None] = {}
     copy_columns: dict[tuple[str, str], list] = {}
+    copy_hashes: dict[str, tuple[int, str]] = {}  # the copy's tables, hashed during the run
     if reusable:
-        in_copy = [r for r in list_relations(con, TARGET_ALIAS) if r[0] != PUBLICATION_SCHEMA]
+        if prepared is not None:
+            in_copy, copy_columns = prepared.relations, prepared.columns
+            copy_hashes = prepared.hashes
+        else:
+            in_copy = [r for r in list_relations(con, TARGET_ALIAS) if r[0] != PUBLICATION_SCHEMA]
+            copy_columns = columns_of(con, TARGET_ALIAS)
         existing = {f"{s}.{t}": kind for s, t, kind, _comment in in_copy}
         copy_comments = {(s, t): comment for s, t, _kind, comment in in_copy}
-        copy_columns = columns_of(con, TARGET_ALIAS)
         con.execute(f"drop schema {TARGET_ALIAS}.{PUBLICATION_SCHEMA} cascade")
     build_columns = columns_of(con, alias)
     personal = _personal_relations(con, alias)
@@ -281,21 +379,20 @@ def write_copy(
         published.append((schema, name, kind, comment, source_sql, destination, recorded))
     # the relations that may be kept: their rows in the build and in the copy, hashed at once
     # (one by one below when that fails)
-    candidates = [
-        (source_sql, destination)
+    precomputed: dict[str, tuple[int, str]] = {}  # by query: the build's, the copy's
+    for schema, name, _kind, _comment, _source, destination, recorded in published:
+        if recorded is not None and f"{schema}.{name}" in copy_hashes:
+            precomputed[f"select * from {destination}"] = copy_hashes[f"{schema}.{name}"]
+    queries = [
+        query
         for *_, source_sql, destination, recorded in published
         if recorded is not None
+        for query in (source_sql, f"select * from {destination}")
+        if query not in precomputed
     ]
-    hashed = hash_many(
-        con,
-        [source for source, _ in candidates]
-        + [f"select * from {destination}" for _, destination in candidates],
-    )
-    precomputed: dict[str, tuple[int, str]] = {}
+    hashed = hash_many(con, queries)
     if hashed is not None:
-        for i, (source_sql, destination) in enumerate(candidates):
-            precomputed[source_sql] = hashed[i]
-            precomputed[destination] = hashed[len(candidates) + i]
+        precomputed.update(zip(queries, hashed, strict=True))
     for schema, name, kind, comment, source_sql, destination, recorded in published:
         qualified = f"{schema}.{name}"
         if schema not in created_schemas:
@@ -318,7 +415,7 @@ def write_copy(
                         copy_comments.get(key),
                         copy_columns.get(key, []),
                         *(
-                            precomputed.get(destination)
+                            precomputed.get(f"select * from {destination}")
                             or hash_rows(con, f"select * from {destination}")
                         ),
                     )

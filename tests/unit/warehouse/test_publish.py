@@ -750,3 +750,70 @@ def test_a_build_left_unreadable_by_a_killed_freeze_is_recovered(tmp_path):
     assert fetch_rows(build, "select release_id, values_sha256 from release.releases") == [
         ("RA-2025-v1", None)
     ]
+
+
+def _ahead_files(settings: Settings) -> list[str]:
+    return [p.name for p in (settings.warehouse.parent / ".publications").glob(".ahead-*")]
+
+
+def test_a_publication_started_from_the_copy_made_during_the_run_is_the_same(built, tmp_path):
+    from dagster_project.warehouse.publication import CopyAhead
+
+    publish(built)
+    ahead = CopyAhead(built)  # kpi run: while its steps write the build
+    write_build(built.build_warehouse, values=6)
+    in_build(built, "comment on column raw.eau_reseau.lineaire_km is 'Linéaire en km.'")
+    prepared = ahead.take()
+    assert prepared is not None and prepared.hashes  # the copy read, its tables hashed
+    # the same campaign, published the way it was before: copied and read after the run
+    other_root = tmp_path.with_name(tmp_path.name + "-other")
+    shutil.copytree(built.warehouse.parent, other_root, symlinks=True)
+    other = settings_for(other_root / "warehouse.duckdb")
+    second = publish(built, ahead=ahead)
+    ahead.discard()
+    assert _ahead_files(built) == []
+    reference = publish(other)
+    assert sorted(second.reused) == sorted(reference.reused) and second.reused
+    assert "marts.fct_indicator_values" not in second.reused
+    assert second.tables == reference.tables and second.repaired == reference.repaired == []
+    assert _content(built.warehouse) == _content(other.warehouse)
+    assert verify_publication(built).intact
+
+
+def test_a_copy_made_during_the_run_is_not_used_after_another_publication(built):
+    from dagster_project.warehouse.publication import CopyAhead
+
+    publish(built)
+    ahead = CopyAhead(built)
+    assert ahead.take() is not None
+    write_build(built.build_warehouse, values=6)
+    publish(built)  # another publication meanwhile (kpi publish, the sensor)
+    third = publish(built, ahead=ahead)  # starts again from the one in place
+    ahead.discard()
+    assert sorted(third.reused) == sorted(third.tables)
+    assert _ahead_files(built) == []
+    assert verify_publication(built).intact
+
+
+def test_a_copy_made_for_a_run_that_publishes_nothing_is_removed(built):
+    from dagster_project.warehouse.publication import CopyAhead
+
+    publish(built)
+    ahead = CopyAhead(built)
+    assert ahead.take() is not None and _ahead_files(built)
+    ahead.discard()  # a failed run, blocking checks
+    assert _ahead_files(built) == []
+    nothing = CopyAhead(settings_for(built.warehouse.parent / "none" / "warehouse.duckdb"))
+    assert nothing.take() is None  # no publication yet: nothing to copy
+
+
+def test_a_table_changed_by_hand_is_repaired_from_a_copy_made_during_the_run_too(built):
+    from dagster_project.warehouse.publication import CopyAhead
+
+    publish(built)
+    _as_root(built.warehouse, TAMPERED)
+    ahead = CopyAhead(built)
+    second = publish(built, ahead=ahead)
+    ahead.discard()
+    assert second.repaired == ["marts.fct_indicator_values"]
+    assert verify_publication(built).intact
