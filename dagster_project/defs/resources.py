@@ -31,20 +31,9 @@ class WarehouseResource(ConfigurableResource):
 
     path: str
     _run_id: str | None = PrivateAttr(default=None)
-    _kept: contextlib.ExitStack | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
         self._run_id = getattr(context, "run_id", None)
-        if getattr(context, "dagster_run", None) is not None:
-            # a run's steps, one after the other in its process (in-process executor), keep
-            # the file open from one to the next unless a reader waits (as kpi run does)
-            self._kept = contextlib.ExitStack()
-            self._kept.enter_context(access.kept_between_steps(Path(self.path)))
-
-    def teardown_after_execution(self, context: InitResourceContext) -> None:
-        if self._kept is not None:
-            self._kept.close()  # the run's end: the file closed, the access released
-            self._kept = None
 
     def holder(self, step: str | None = None) -> str:
         """How other processes name this one while it holds the database (French)."""
