@@ -421,7 +421,9 @@ def _adopt_parked(build: Path, purpose: str) -> list | None:
 
 
 def _unpark(build: Path) -> None:
-    """Release a parked write access (a read from this same process is coming)."""
+    """Release a parked write access: a read from this process is coming (DuckDB refuses it
+    beside the open instance), or another of its threads waits for the gate the parked access
+    still holds."""
     with _held_guard:
         kept = _kept.get(str(Path(build).absolute()))
         if kept is None or kept.handles is None:
