@@ -80,12 +80,11 @@ def _run_job(settings: Settings, selection: list[str] | None):
         _import_in_background("great_expectations")
     _wait_for_dagster_runs(instance)
     from dagster_project.lib.gc_freeze import frozen
-    from dagster_project.warehouse.access import kept_between_steps
 
     # the imports and definitions live as long as the run: Python's full garbage collections
-    # during the run leave them out (≈ 1 s at SF1); the steps, one after the other in this
-    # process, keep the build database open from one to the next unless a reader waits
-    with frozen(), kept_between_steps(settings.build_warehouse):
+    # during the run leave them out (≈ 1 s at SF1). (The steps keep the build database open
+    # from one to the next: cmd_run's kept_between_steps, around this run.)
+    with frozen():
         return job.execute_in_process(
             instance=instance,
             raise_on_error=False,

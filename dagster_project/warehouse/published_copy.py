@@ -223,18 +223,23 @@ def prepare_copy(published: Path, staged: Path) -> PreparedCopy | None:
         try:
             con.execute(f"attach {quote_literal(staged)} as {TARGET_ALIAS} (read_only)")
             reusable = _reusable(con, TARGET_ALIAS)
-            relations = [r for r in list_relations(con, TARGET_ALIAS) if r[0] != PUBLICATION_SCHEMA]
-            columns = columns_of(con, TARGET_ALIAS)
-            kept = [
-                (s, t) for s, t, kind, _ in relations if kind == "table" and f"{s}.{t}" in reusable
-            ]
-            hashed = hash_many(
-                con,
-                [
-                    f"select * from {TARGET_ALIAS}.{quote_ident(s)}.{quote_ident(t)}"
-                    for s, t in kept
-                ],
-            )
+            if reusable:  # (else the publication writes the file whole: nothing to read)
+                relations = [
+                    r for r in list_relations(con, TARGET_ALIAS) if r[0] != PUBLICATION_SCHEMA
+                ]
+                columns = columns_of(con, TARGET_ALIAS)
+                kept = [
+                    (s, t)
+                    for s, t, kind, _ in relations
+                    if kind == "table" and f"{s}.{t}" in reusable
+                ]
+                hashed = hash_many(
+                    con,
+                    [
+                        f"select * from {TARGET_ALIAS}.{quote_ident(s)}.{quote_ident(t)}"
+                        for s, t in kept
+                    ],
+                )
             con.execute(f"detach {TARGET_ALIAS}")
         finally:
             con.close()
@@ -379,20 +384,21 @@ def write_copy(
         published.append((schema, name, kind, comment, source_sql, destination, recorded))
     # the relations that may be kept: their rows in the build and in the copy, hashed at once
     # (one by one below when that fails)
-    precomputed: dict[str, tuple[int, str]] = {}  # by query: the build's, the copy's
-    for schema, name, _kind, _comment, _source, destination, recorded in published:
-        if recorded is not None and f"{schema}.{name}" in copy_hashes:
-            precomputed[f"select * from {destination}"] = copy_hashes[f"{schema}.{name}"]
-    queries = [
-        query
-        for *_, source_sql, destination, recorded in published
-        if recorded is not None
-        for query in (source_sql, f"select * from {destination}")
-        if query not in precomputed
-    ]
-    hashed = hash_many(con, queries)
+    # (by source_sql for the build, by destination for the copy; the copy's already hashed
+    # when it was read during the run)
+    precomputed: dict[str, tuple[int, str]] = {}
+    to_hash: dict[str, str] = {}  # key in precomputed -> query
+    for schema, name, _kind, _comment, source_sql, destination, recorded in published:
+        if recorded is None:
+            continue
+        to_hash[source_sql] = source_sql
+        if f"{schema}.{name}" in copy_hashes:
+            precomputed[destination] = copy_hashes[f"{schema}.{name}"]
+        else:
+            to_hash[destination] = f"select * from {destination}"
+    hashed = hash_many(con, list(to_hash.values()))
     if hashed is not None:
-        precomputed.update(zip(queries, hashed, strict=True))
+        precomputed.update(zip(to_hash, hashed, strict=True))
     for schema, name, kind, comment, source_sql, destination, recorded in published:
         qualified = f"{schema}.{name}"
         if schema not in created_schemas:
@@ -415,7 +421,7 @@ def write_copy(
                         copy_comments.get(key),
                         copy_columns.get(key, []),
                         *(
-                            precomputed.get(f"select * from {destination}")
+                            precomputed.get(destination)
                             or hash_rows(con, f"select * from {destination}")
                         ),
                     )
