@@ -611,6 +611,98 @@ def test_the_worker_gives_the_result_this_process_gives(warehouse, gx, gx_worker
     _gone(pid)  # stop() returns at once; the worker is waited for in the background
 
 
+def test_a_suite_validated_in_two_halves_gives_the_whole_suite_result(warehouse, gx, gx_worker):
+    """GX loaded here and a worker: half of a suite's expectations go to the worker, the other
+    half is validated here meanwhile; the result put back together is GX's of the whole suite
+    (failures, personal data, order, statistics)."""
+    from dagster_project.quality.datasets import build_dataset
+    from dagster_project.quality.runner import _validate
+    from dagster_project.quality.suites import load_suite
+
+    _break_volumes_and_hr(warehouse)
+    assert gx_worker.start()
+    sent = []
+    real_send = gx_worker._worker.send
+    gx_worker._worker.send = lambda request: sent.append(request[2]) or real_send(request)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        for name, personal in (("raw_eau_volumes", False), ("raw_rh_effectifs", True)):
+            suite = load_suite(name)
+            assert len(suite["expectations"]) >= gx_worker.SPLIT_MIN_EXPECTATIONS
+            df = build_dataset(con, suite["meta"]["dataset"])
+            merged = gx_worker.validate(df, suite, personal, in_halves=True)
+            assert len(sent[-1]["expectations"]) == (len(suite["expectations"]) + 1) // 2
+            whole = _validate(df, suite, personal)
+            assert not merged["success"] and merged["statistics"] == whole["statistics"]
+            assert _same_text(merged) == _same_text(whole)
+
+
+def test_halves_are_put_back_in_gx_order_or_not_at_all():
+    """GX lists a suite's results grouped by column (in the order columns first appear), and
+    those of expectations that raised first: the halves' results are put in that order, and
+    not merged at all when one raised or one is missing (the suite is then validated whole)."""
+    from dagster_project.quality.gx_worker import merge_results
+
+    def expectation(id_, column=None):
+        return {"id": id_, "type": "t", "kwargs": {"column": column} if column else {}}
+
+    def result(id_, success=True, raised=False):
+        info = {"raised_exception": raised, "exception_traceback": None}
+        return {"success": success, "expectation_config": {"id": id_}, "exception_info": info}
+
+    suite = {
+        "expectations": [
+            expectation("a", "x"),
+            expectation("b", "y"),
+            expectation("c"),
+            expectation("d", "x"),
+        ]
+    }
+    first = {"success": True, "results": [result("a"), result("c", success=False)]}
+    second = {"success": True, "results": [result("b"), result("d")]}
+    merged = merge_results(suite, first, second)
+    assert [r["expectation_config"]["id"] for r in merged["results"]] == ["a", "d", "b", "c"]
+    assert not merged["success"]
+    assert merged["statistics"] == {
+        "evaluated_expectations": 4,
+        "successful_expectations": 3,
+        "unsuccessful_expectations": 1,
+        "success_percent": 75.0,
+    }
+    assert merge_results(suite, first, {"results": [result("b")]}) is None
+    raised = {"results": [result("b"), result("d", success=False, raised=True)]}
+    assert merge_results(suite, first, raised) is None
+    per_metric = dict(result("d", success=False), exception_info={"metric-1": {"x": 1}})
+    assert merge_results(suite, first, {"results": [result("b"), per_metric]}) is None
+
+
+def test_a_half_failing_here_leaves_the_worker_in_step(warehouse, gx, gx_worker, monkeypatch):
+    """An error while this process validates its half: the worker's answer to the other half
+    is read all the same, and the next suite gets its own answer, not that one."""
+    from dagster_project.quality.datasets import build_dataset
+    from dagster_project.quality.runner import _validate
+    from dagster_project.quality.suites import load_suite
+
+    assert gx_worker.start()
+    real = gx_worker._validate_here
+    calls = []
+
+    def failing_once(*args):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("panne simulée")
+        return real(*args)
+
+    monkeypatch.setattr(gx_worker, "_validate_here", failing_once)
+    suite = load_suite("raw_eau_volumes")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        df = build_dataset(con, suite["meta"]["dataset"])
+    with pytest.raises(RuntimeError, match="panne simulée"):
+        gx_worker.validate(df, suite, False, in_halves=True)
+    again = gx_worker.validate(df, suite, False, in_halves=True)
+    assert gx_worker.running()
+    assert _same_text(again) == _same_text(_validate(df, suite, False))
+
+
 def _gone(pid: int, seconds: float = 15.0) -> None:
     import time
 
@@ -666,8 +758,8 @@ def test_a_large_frame_is_validated_here_not_copied_to_the_worker(warehouse, gx,
 
     assert gx_worker.start()
     asked = []
-    real_ask = gx_worker._worker.ask
-    gx_worker._worker.ask = lambda request: asked.append(request[1].shape) or real_ask(request)
+    real_send = gx_worker._worker.send
+    gx_worker._worker.send = lambda request: asked.append(request[1].shape) or real_send(request)
     suite = load_suite("raw_eau_volumes")
     with duckdb.connect(str(warehouse), read_only=True) as con:
         df = build_dataset(con, suite["meta"]["dataset"])
@@ -717,7 +809,10 @@ runner.TWO_AT_ONCE_MAX_ROWS = int(os.environ.get("TWO_AT_ONCE_MAX_ROWS", "200000
 assert gx_worker.fork_worker() and gx_worker.two_at_once()
 here = []
 validate_here = gx_worker._validate_here
-gx_worker._validate_here = lambda *a: here.append(1) or validate_here(*a)
+gx_worker._validate_here = lambda *a: here.append(a[1]["name"]) or validate_here(*a)
+halves = []  # the suites validated in two halves, one by the copy, one here
+merge = gx_worker.merge_results
+gx_worker.merge_results = lambda suite, *a: halves.append(suite["name"]) or merge(suite, *a)
 names = sys.argv[2:]
 stamp = re.compile(r"\\d{8}T\\d{6}\\.\\d{6}Z")
 with duckdb.connect(sys.argv[1], read_only=True) as con:
@@ -726,7 +821,8 @@ gx_worker.stop()
 print(json.dumps({
     "names": [name for name, _ in outcomes],
     "outcomes": [[o.passed, o.failures, stamp.sub("", o.evidence_json)] for _, o in outcomes],
-    "validated_here": len(here),
+    "validated_here": len([name for name in here if name not in halves]),
+    "halves": halves,
 }))
 """
 
@@ -756,9 +852,12 @@ def test_a_forked_worker_and_this_process_validate_two_suites_at_once(warehouse,
     assert result["names"] == names
     assert result["outcomes"] == expected
     assert not result["outcomes"][0][0] and not result["outcomes"][1][0]  # the broken ones
-    assert 0 < result["validated_here"] < len(names)  # the others went to the copy
+    # the others went to the copy, or were validated in two halves there and here at once
+    assert result["validated_here"] < len(names)
+    assert result["validated_here"] + len(result["halves"]) > 0
 
-    # tables larger than the limit: one suite at a time (one frame in memory), by the copy
+    # tables larger than the limit: one suite at a time (one frame in memory), by the copy (in
+    # two halves, the copy's and this process's, for a suite of many expectations)
     done = subprocess.run(
         [sys.executable, "-c", FORKED_WORKER, str(warehouse), *names],
         capture_output=True,
@@ -769,3 +868,4 @@ def test_a_forked_worker_and_this_process_validate_two_suites_at_once(warehouse,
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["outcomes"] == expected and result["validated_here"] == 0
+    assert result["halves"]  # the suites of many expectations, in two halves at once
