@@ -129,13 +129,16 @@ def _warm_great_expectations() -> None:
 
 
 def _warm_definitions() -> None:
-    """The dbt assets (built from the manifest: ≈ 50 ms a run) and the Dagster instance, made
-    once for the runs (each still builds its definitions, with the files there at its start)."""
+    """The dbt assets (built from the manifest: ≈ 50 ms a run), the checks' suites
+    (expectations/marts.yml parsed) and the Dagster instance, made once for the runs (each
+    still builds its definitions, with the files there at its start)."""
     from dagster_project.defs.assets.dbt import build_dbt_assets
     from dagster_project.defs.instance import keep_instance
+    from dagster_project.quality.suites import check_specs
 
     try:
         build_dbt_assets()
+        check_specs()
         keep_instance()
     except Exception:  # the runs build them, and say what fails
         _log("définitions non préparées :\n" + traceback.format_exc())
