@@ -376,7 +376,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     runner = run_pipeline_postgres if settings.dbt_target == "postgres" else run_pipeline
     # one `kpi run` / `kpi freeze` at a time; the daemon's runs are waited for in the runner.
-    # From the key's check to the last step, the build database stays open unless a reader
+    # From the key's check to the publication, the build database stays open unless a reader
     # waits (warehouse.access.kept_between_steps)
     ahead = None  # the current publication copied during the run (CopyAhead)
     try:
@@ -398,47 +398,55 @@ def cmd_run(args: argparse.Namespace) -> int:
             elapsed = time.time() - started
             run_ids = [r.run_id for r in results]
             summary = run_summary(settings, run_ids, started)  # on the file the run left open
-        print("\nRésumé de l'exécution " + ", ".join(r[:8] for r in run_ids))
-        print(
-            f"  Livraisons traitées : {summary['accepted']} acceptée(s), {summary['rejected']} rejetée(s)"
-        )
-        for year, department, name, problems, report in summary["rejected_files"]:
-            print(
-                f"    rejet {year}/{department}/{name} : {problems} problème(s), rapport {report}"
-            )
-        blocking = [name for name, is_blocking in summary["failed_checks"] if is_blocking]
-        warnings = [name for name, is_blocking in summary["failed_checks"] if not is_blocking]
-        print(
-            f"  Contrôles en échec : {len(blocking)} bloquant(s), {len(warnings)} avertissement(s)"
-        )
-        for name in blocking[:20]:
-            print(f"    bloquant : {name}")
-        for name in warnings[:20]:
-            print(f"    avertissement : {name}")
-        where = "PostgreSQL" if settings.dbt_target == "postgres" else "fct_indicator_values"
-        print(f"  Valeurs d'indicateurs dans {where} : {summary['indicator_values']}")
-        print(f"  Durée : {elapsed:.1f} s")
-        if not args.verbose:
-            print(f"  Journal détaillé (dbt) : {log_path}")
-        failed_runs = [r for r in results if not r.success]
-        if failed_runs:
-            failed = [e.step_key for r in failed_runs for e in r.all_events if e.is_step_failure]
-            print(f"  ÉCHEC de l'exécution (étapes : {', '.join(failed)})", file=sys.stderr)
-            print("  La copie publiée n'a pas changé.", file=sys.stderr)
-            return EXIT_ERROR
-        if blocking:
-            print("  Contrôles bloquants en échec : la copie publiée n'a pas changé.")
-            return EXIT_BLOCKED
-        if settings.dbt_target == "postgres":
-            print("  Cible PostgreSQL : les analystes lisent les schémas marts de PostgreSQL.")
-            return EXIT_OK
-        code = _publish(settings, run_ids[-1], ahead=ahead)
+            code = _report(settings, args, results, summary, elapsed, log_path)
+            if code is not None:
+                return code
+            # the publication reads the build through the file the run left open
+            code = _publish(settings, run_ids[-1], ahead=ahead)
         if code == EXIT_OK and complete:  # every change processed, published
             record_run(settings, inputs, run_ids[-1])
         return code
     finally:
         if ahead is not None:  # whatever happened: no copy left behind
             ahead.discard()
+
+
+def _report(settings: Settings, args, results: list, summary: dict, elapsed: float, log_path):
+    """The run's summary, in French; the exit code when nothing is to be published (a failed
+    run, blocking checks failed, the PostgreSQL target), None when the run is to be
+    published."""
+    run_ids = [r.run_id for r in results]
+    print("\nRésumé de l'exécution " + ", ".join(r[:8] for r in run_ids))
+    print(
+        f"  Livraisons traitées : {summary['accepted']} acceptée(s), {summary['rejected']} rejetée(s)"
+    )
+    for year, department, name, problems, report in summary["rejected_files"]:
+        print(f"    rejet {year}/{department}/{name} : {problems} problème(s), rapport {report}")
+    blocking = [name for name, is_blocking in summary["failed_checks"] if is_blocking]
+    warnings = [name for name, is_blocking in summary["failed_checks"] if not is_blocking]
+    print(f"  Contrôles en échec : {len(blocking)} bloquant(s), {len(warnings)} avertissement(s)")
+    for name in blocking[:20]:
+        print(f"    bloquant : {name}")
+    for name in warnings[:20]:
+        print(f"    avertissement : {name}")
+    where = "PostgreSQL" if settings.dbt_target == "postgres" else "fct_indicator_values"
+    print(f"  Valeurs d'indicateurs dans {where} : {summary['indicator_values']}")
+    print(f"  Durée : {elapsed:.1f} s")
+    if not args.verbose:
+        print(f"  Journal détaillé (dbt) : {log_path}")
+    failed_runs = [r for r in results if not r.success]
+    if failed_runs:
+        failed = [e.step_key for r in failed_runs for e in r.all_events if e.is_step_failure]
+        print(f"  ÉCHEC de l'exécution (étapes : {', '.join(failed)})", file=sys.stderr)
+        print("  La copie publiée n'a pas changé.", file=sys.stderr)
+        return EXIT_ERROR
+    if blocking:
+        print("  Contrôles bloquants en échec : la copie publiée n'a pas changé.")
+        return EXIT_BLOCKED
+    if settings.dbt_target == "postgres":
+        print("  Cible PostgreSQL : les analystes lisent les schémas marts de PostgreSQL.")
+        return EXIT_OK
+    return None
 
 
 def cmd_publish(args: argparse.Namespace) -> int:

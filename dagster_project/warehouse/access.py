@@ -36,7 +36,8 @@ step still opens and closes its own connection; what is saved is DuckDB opening 
 (its catalogue) and writing its checkpoint at every step (≈ 0.3 s of a run at one
 agglomeration's scale: bench/README.md, 6 December 2026, eighth session). A reader waits
 no longer than before: the steps follow one another within milliseconds, and the last one
-closes the file when the run ends.
+closes the file when the run ends. ``kpi run``'s publication reads the build through the
+same open file after the last step (``reading_kept_file``), while a thread checkpoints it.
 
 The locks coordinate this project's processes (``kpi`` commands, Dagster steps, the code
 location, the daemon's sensors). A foreign process holding the file (a DuckDB CLI opened on
@@ -418,6 +419,26 @@ def _adopt_parked(build: Path, purpose: str) -> list | None:
         return None
     _write_holder(handles[-1], purpose)
     return handles
+
+
+@contextlib.contextmanager
+def reading_kept_file(build: Path, purpose: str) -> Iterator[duckdb.DuckDBPyConnection | None]:
+    """Under ``kept_between_steps``, once a step left the write access parked: a connection to
+    the file DuckDB still has open, holding that write access for the block (``kpi run``'s
+    publication reads the build this way after the last step: no checkpoint before it, no
+    catalogue read again), then parked again. None when none is parked or a reader waits (it
+    then goes in first, as between two steps): the caller opens the file itself."""
+    build = Path(build)
+    handles = _adopt_parked(build, purpose)
+    if handles is None:
+        yield None
+        return
+    with contextlib.contextmanager(_held_while)(_key(build), build, "write", handles):
+        raw = duckdb.connect(str(build))  # the kept instance: its keeper holds it open
+        try:
+            yield raw
+        finally:
+            raw.close()
 
 
 def _unpark(build: Path) -> None:

@@ -817,3 +817,73 @@ def test_a_table_changed_by_hand_is_repaired_from_a_copy_made_during_the_run_too
     ahead.discard()
     assert second.repaired == ["marts.fct_indicator_values"]
     assert verify_publication(built).intact
+
+
+def test_kpi_runs_publication_through_the_file_its_steps_left_open_is_the_same(
+    built, tmp_path, monkeypatch
+):
+    """kpi run publishes inside ``kept_between_steps``: the publication reads the build through
+    the file the last step left open (no checkpoint before, one in a thread meanwhile): the
+    same publication as reading the closed file, nothing attached left, no log after the run."""
+    from dagster_project.warehouse import access, publication
+
+    checkpoints = []
+    meanwhile = publication._checkpoint_meanwhile
+    monkeypatch.setattr(
+        publication,
+        "_checkpoint_meanwhile",
+        lambda con, alias: checkpoints.append(alias) or meanwhile(con, alias),
+    )
+
+    publish(built)
+    other_root = tmp_path.with_name(tmp_path.name + "-closed")
+    shutil.copytree(built.warehouse.parent, other_root, symlinks=True)
+    other = settings_for(other_root / "warehouse.duckdb")
+    build = built.build_warehouse
+    with access.kept_between_steps(build):
+        con = access.connect(build, purpose="l'exécution Dagster (dbt)", wait=5)
+        con.execute("update marts.fct_indicator_values set value = value + 1")
+        con.execute("comment on column raw.eau_reseau.lineaire_km is 'Linéaire en km.'")
+        con.close()  # the last step: the file stays open, its log not yet written back
+        assert build.with_name(build.name + ".wal").exists()
+        second = publish(built)
+        assert checkpoints == [build.stem]  # read through the open file
+        with access.reading_kept_file(build, "test") as kept:
+            rows = kept.execute("select database_name from duckdb_databases()").fetchall()
+        assert {r[0] for r in rows} <= {build.stem, "system", "temp"}  # the copy detached
+    assert not build.with_name(build.name + ".wal").exists()
+    in_build(
+        other,
+        "update marts.fct_indicator_values set value = value + 1",
+        "comment on column raw.eau_reseau.lineaire_km is 'Linéaire en km.'",
+    )
+    reference = publish(other)
+    assert sorted(second.reused) == sorted(reference.reused) and second.reused
+    assert "marts.fct_indicator_values" not in second.reused
+    assert second.tables == reference.tables
+    assert _content(built.warehouse) == _content(other.warehouse)
+    assert verify_publication(built).intact
+
+
+def test_a_publication_failing_on_the_open_file_leaves_it_to_the_run(built, monkeypatch):
+    from dagster_project.warehouse import access, publication
+
+    publish(built)
+    before = publication_info(built.warehouse)
+    build = built.build_warehouse
+    monkeypatch.setattr(
+        publication, "_write_exports", lambda *a: (_ for _ in ()).throw(OSError("disque plein"))
+    )
+    with access.kept_between_steps(build):
+        access.connect(build, purpose="dbt", wait=5).close()
+        with pytest.raises(OSError, match="disque plein"):
+            publish(built)
+        with access.reading_kept_file(build, "test") as kept:  # still open, the copy detached
+            rows = kept.execute("select database_name from duckdb_databases()").fetchall()
+            assert {r[0] for r in rows} <= {build.stem, "system", "temp"}
+    assert publication_info(built.warehouse) == before
+    assert [
+        p.name
+        for p in (built.warehouse.parent / ".publications").iterdir()
+        if not p.name.startswith(("current", before["publication_id"]))
+    ] == []

@@ -850,3 +850,49 @@ def test_a_write_from_another_thread_does_not_wait_for_the_run_to_end(build):
     con = duckdb.connect(str(build), read_only=True)
     assert con.execute("select sum(v) from t").fetchone()[0] == 13
     con.close()
+
+
+def test_the_publication_reads_the_file_the_run_left_open(build):
+    """``reading_kept_file``: after the last step, a connection to the same open file, under
+    the run's write access (named for the publication), parked again after; the run's end
+    then closes the file."""
+    assert _read_kept(build) is None  # no run keeping it: the caller opens the file itself
+    with access.kept_between_steps(build):
+        assert _read_kept(build) is None  # nothing parked yet
+        step(build, 1)
+        assert wal_of(build).exists()
+        seen = []
+        with access.reading_kept_file(build, "la publication") as con:
+            assert access.holds(build) == "write"
+            assert access.holder(gate_of(build))["what"] == "la publication"
+            seen.append(con.execute("select sum(v) from t").fetchone()[0])
+            con.execute("checkpoint")  # what the publication's thread does meanwhile
+        assert seen == [1]
+        assert access.holds(build) is None  # parked again, the file still open
+        step(build, 2)
+    assert not wal_of(build).exists()
+    assert access.holder(gate_of(build)) is None
+
+
+def test_a_reader_waiting_before_the_publication_goes_first(spawn, build):
+    with access.kept_between_steps(build):
+        step(build, 1)
+        reader = spawn(
+            role="access",
+            mode="read",
+            build=build,
+            purpose="kpi status",
+            sql=["select sum(v) from t"],
+            hold=0,
+        )
+        wait_until(lambda: access._readers_waiting(build), what="the reader waiting")
+        # the file closed and the access released for it: the publication opens it itself
+        assert _read_kept(build) is None
+        assert reader.event("in")["rows"] == [[[1]]]
+        assert reader.finish() == 0
+    no_lock_error(reader)
+
+
+def _read_kept(build: Path):
+    with access.reading_kept_file(build, "la publication") as con:
+        return None if con is None else con.execute("select sum(v) from t").fetchone()[0]
