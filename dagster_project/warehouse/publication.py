@@ -113,26 +113,44 @@ class Publication:
 
 
 class CopyAhead:
-    """The current publication copied and read in a thread while a run goes on (``kpi run``):
-    the new publication then starts from that copy (``published_copy.prepare_copy``) instead of
-    copying and reading it after the run, unless another publication was made meanwhile."""
+    """The current publication copied and read while a run goes on (``kpi run``): the new
+    publication then starts from that copy (``published_copy.prepare_copy``) instead of copying
+    and reading it after the run, unless another publication was made meanwhile. Done by the
+    run's Great Expectations worker when it is a copy of the run's process (``gx_worker.
+    start_job``: another process, idle while the run starts), else in a thread."""
 
     def __init__(self, settings: Settings):
+        from dagster_project.quality import gx_worker
+
         publications = settings.warehouse.parent / PUBLICATIONS
         # beside the publications, a name no reader opens; a publication's cleaning removes it
         # should this process die before using it
         self._staged = publications / f".ahead-{os.getpid()}-{secrets.token_hex(3)}.duckdb"
         self._prepared: PreparedCopy | None = None
+        self._job: int | None = None
         self._thread = threading.Thread(
             target=self._prepare, args=(settings.warehouse,), name="kpi-publication", daemon=True
         )
         if publications.is_dir() and settings.warehouse.exists():
-            self._thread.start()
+            self._job = gx_worker.start_job(
+                "dagster_project.warehouse.published_copy:prepare_copy",
+                settings.warehouse,
+                self._staged,
+            )
+            if self._job is None:
+                self._thread.start()
 
     def _prepare(self, published: Path) -> None:
         self._prepared = prepare_copy(published, self._staged)
 
     def take(self) -> PreparedCopy | None:
+        """The prepared copy, once ready (None: none). Before the run's worker stops."""
+        if self._job is not None:
+            from dagster_project.quality import gx_worker
+
+            job, self._job = self._job, None
+            with contextlib.suppress(Exception):  # failed: the publication copies it itself
+                self._prepared = gx_worker.job_result(job)
         if self._thread.ident is not None:  # started
             self._thread.join()
         return self._prepared

@@ -869,3 +869,43 @@ def test_a_forked_worker_and_this_process_validate_two_suites_at_once(warehouse,
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["outcomes"] == expected and result["validated_here"] == 0
     assert result["halves"]  # the suites of many expectations, in two halves at once
+
+
+FORKED_JOBS = """
+import json, os, sys
+from dagster_project.quality import gx_worker, runner
+
+assert gx_worker.start_job("os:getpid") is None  # no worker: the caller does the work
+runner._batch_definition()  # GX loaded here, as in a run of the warm process
+assert gx_worker.fork_worker()
+pid = gx_worker.start_job("os:getpid")
+failing = gx_worker.start_job("json:loads", "pas du json")
+late = gx_worker.start_job("subprocess:getoutput", "sleep 0.3; echo fini")
+out = {"here": os.getpid(), "there": gx_worker.job_result(pid)}
+try:
+    gx_worker.job_result(failing)
+except ValueError as exc:
+    out["error"] = type(exc).__name__
+gx_worker.stop()  # collects the result of the job still running first
+out["late"] = gx_worker.job_result(late)
+out["after_stop"] = gx_worker.start_job("os:getpid")
+print(json.dumps(out))
+"""
+
+
+def test_a_forked_worker_runs_the_jobs_the_run_hands_it():
+    """gx_worker.start_job: a function run in a thread of the worker (another process), its
+    result or exception back in the run, also once the worker was stopped; no worker (or one
+    still loading GX): None, the caller does the work itself."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", FORKED_JOBS], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["there"] not in (None, out["here"])  # run by the worker
+    assert out["error"] == "JSONDecodeError"
+    assert out["late"] == "fini"
+    assert out["after_stop"] is None

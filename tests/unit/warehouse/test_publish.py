@@ -887,3 +887,49 @@ def test_a_publication_failing_on_the_open_file_leaves_it_to_the_run(built, monk
         for p in (built.warehouse.parent / ".publications").iterdir()
         if not p.name.startswith(("current", before["publication_id"]))
     ] == []
+
+
+def test_a_copy_made_by_the_runs_worker_process_gives_the_same_publication(
+    built, tmp_path, monkeypatch
+):
+    """In a run of the warm process, CopyAhead hands the copy to the run's worker process
+    (gx_worker.start_job): the prepared copy comes back pickled from another process, and the
+    publication started from it is the one a copy made in the run's process gives."""
+    import importlib
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from dagster_project.quality import gx_worker
+    from dagster_project.warehouse.publication import CopyAhead
+
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    futures = []
+
+    def start_job(target: str, *args) -> int:  # the worker's side, in another process
+        module, _, name = target.partition(":")
+        futures.append(pool.submit(getattr(importlib.import_module(module), name), *args))
+        return len(futures) - 1
+
+    monkeypatch.setattr(gx_worker, "start_job", start_job)
+    monkeypatch.setattr(gx_worker, "job_result", lambda job: futures[job].result())
+    publish(built)
+    try:
+        ahead = CopyAhead(built)
+        assert futures  # handed to the worker, no thread of its own
+        write_build(built.build_warehouse, values=6)
+        prepared = ahead.take()
+        assert prepared is not None and prepared.hashes
+    finally:
+        pool.shutdown()
+    # the same campaign, published the way it was before: copied and read after the run
+    other_root = tmp_path.with_name(tmp_path.name + "-other")
+    shutil.copytree(built.warehouse.parent, other_root, symlinks=True)
+    other = settings_for(other_root / "warehouse.duckdb")
+    second = publish(built, ahead=ahead)
+    ahead.discard()
+    assert _ahead_files(built) == []
+    reference = publish(other)
+    assert sorted(second.reused) == sorted(reference.reused) and second.reused
+    assert second.tables == reference.tables
+    assert _content(built.warehouse) == _content(other.warehouse)
+    assert verify_publication(built).intact
