@@ -280,10 +280,7 @@ def validate(df, suite: dict, personal: bool, in_halves: bool = False) -> dict[s
                     halves = _halves(suite) if in_halves else None
                     # both halves at once: only when GX is loaded here and free
                     if halves is not None and _local.acquire(blocking=False):
-                        try:
-                            merged = _validate_in_halves(worker, df, suite, halves, personal)
-                        finally:
-                            _local.release()
+                        merged = _validate_in_halves(worker, df, suite, halves, personal)
                         if merged is not None:
                             return merged
                     else:
@@ -320,13 +317,23 @@ def _halves(suite: dict) -> tuple[dict, dict] | None:
 def _validate_in_halves(
     worker: _Worker, df, suite: dict, halves: tuple[dict, dict], personal: bool
 ) -> dict[str, Any] | None:
-    """The first half validated by the worker while this process validates the second; the
-    worker's answer is always read, so that the next request gets its own."""
-    worker.send(("validate", df, halves[0], personal))
+    """The first half validated by the worker while this process validates the second (called
+    holding ``_local``, released as soon as this process's half is done: another suite may
+    be validated here while the worker ends its half); the worker's answer is always read, so
+    that the next request gets its own."""
+    try:
+        worker.send(("validate", df, halves[0], personal))
+    except BaseException:  # nothing sent (a frame that does not pickle, the worker gone)
+        _local.release()
+        raise
     try:
         second = _validate_here(df, halves[1], personal)
-    finally:
-        first = worker.receive()
+    except BaseException:
+        _local.release()
+        worker.receive()
+        raise
+    _local.release()
+    first = worker.receive()
     return merge_results(suite, first, second)
 
 
