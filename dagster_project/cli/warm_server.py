@@ -129,16 +129,17 @@ def _warm_great_expectations() -> None:
 
 
 def _warm_definitions() -> None:
-    """The dbt assets (built from the manifest: ≈ 50 ms a run), the checks' suites
-    (expectations/marts.yml parsed) and the Dagster instance, made once for the runs (each
-    still builds its definitions, with the files there at its start)."""
+    """The dbt assets (built from the manifest: ≈ 50 ms a run), expectations/marts.yml parsed
+    and the Dagster instance, made once for the runs (each still builds its definitions, with
+    the files there at its start; each reads the contracts again: ``default_contracts`` keeps
+    them for its process, so they are not read here)."""
     from dagster_project.defs.assets.dbt import build_dbt_assets
     from dagster_project.defs.instance import keep_instance
-    from dagster_project.quality.suites import check_specs
+    from dagster_project.quality.suites import load_marts_yml
 
     try:
         build_dbt_assets()
-        check_specs()
+        load_marts_yml()  # read again by a run when the file changed since (its stat)
         keep_instance()
     except Exception:  # the runs build them, and say what fails
         _log("définitions non préparées :\n" + traceback.format_exc())

@@ -278,3 +278,19 @@ def test_the_key_is_the_one_of_the_environment_kpi_started_with(monkeypatch):
     monkeypatch.setenv("DAGSTER_DISABLE_TELEMETRY", "1")
     assert warm.code_key() == key
     assert "KPI_SOURCES" not in warm._environment()
+
+
+def test_the_warm_process_leaves_the_contracts_to_each_run(monkeypatch):
+    """What the warm process prepares for its runs: never the contracts (``default_contracts``
+    keeps them for its process: a contract edited while it lives would be read by no run)."""
+    from dagster_project.cli import warm_server
+    from dagster_project.contracts.model import default_contracts
+    from dagster_project.defs import instance
+
+    monkeypatch.setattr(instance, "keep_instance", lambda: None)  # (no Dagster home here)
+    default_contracts.cache_clear()
+    try:
+        warm_server._warm_definitions()
+        assert default_contracts.cache_info().currsize == 0
+    finally:
+        default_contracts.cache_clear()
