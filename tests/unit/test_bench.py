@@ -152,3 +152,36 @@ def test_the_re_delivery_target_is_judged_on_medians():
     (line,) = [t for t in targets({1: result}) if t[0] == "SF1: re-delivery ≤ 0.3 × full run"]
     assert line[1].startswith("median of 3 re-deliveries 1.8 s (1.7, 1.8, 2.4) / median full")
     assert "6.0 s = 0.30" in line[1] and line[2] == "met"
+
+
+FORKED_MEMORY = """
+import os, time
+block = bytearray(200 * 2**20)
+for i in range(0, len(block), 4096):
+    block[i] = 1
+if os.fork() == 0:
+    time.sleep(1.5)
+    os._exit(0)
+time.sleep(1.5)
+os.wait()
+"""
+
+
+def test_the_peak_memory_counts_once_the_pages_a_forked_process_shares(monkeypatch):
+    """The run and its GX worker are copies of the warm process: summed, their RSS counts the
+    pages they share twice; the peak reported is the tree's PSS once it is read."""
+    import subprocess
+    import sys
+
+    from runner import measure
+
+    monkeypatch.setattr(measure, "PSS_ABOVE_KB", 100 * 2**10)
+    monkeypatch.setattr(measure, "PSS_INTERVAL", 0.2)
+    proc = subprocess.Popen([sys.executable, "-c", FORKED_MEMORY])
+    sampler = measure.TreeSampler(proc.pid, interval=0.05)
+    sampler.start()
+    proc.wait(30)
+    sampler.stop.set()
+    sampler.join()
+    assert sampler.peak_rss_kb > 380 * 2**10  # 200 MiB, twice
+    assert sampler.pss_samples and sampler.peak_kb < 300 * 2**10  # once (with the interpreter)
