@@ -756,6 +756,23 @@ def _ahead_files(settings: Settings) -> list[str]:
     return [p.name for p in (settings.warehouse.parent / ".publications").glob(".ahead-*")]
 
 
+def _published_with_and_without(built: Settings, tmp_path: Path, ahead):
+    """Publish ``built`` from the copy ``ahead`` prepared, and the same campaign (copied now)
+    the way it was before: copied and read after the run. Both the same; no copy left."""
+    other_root = tmp_path.with_name(tmp_path.name + "-other")
+    shutil.copytree(built.warehouse.parent, other_root, symlinks=True)
+    other = settings_for(other_root / "warehouse.duckdb")
+    second = publish(built, ahead=ahead)
+    ahead.discard()
+    assert _ahead_files(built) == []
+    reference = publish(other)
+    assert sorted(second.reused) == sorted(reference.reused) and second.reused
+    assert second.tables == reference.tables
+    assert _content(built.warehouse) == _content(other.warehouse)
+    assert verify_publication(built).intact
+    return second, reference
+
+
 def test_a_publication_started_from_the_copy_made_during_the_run_is_the_same(built, tmp_path):
     from dagster_project.warehouse.publication import CopyAhead
 
@@ -765,19 +782,9 @@ def test_a_publication_started_from_the_copy_made_during_the_run_is_the_same(bui
     in_build(built, "comment on column raw.eau_reseau.lineaire_km is 'Linéaire en km.'")
     prepared = ahead.take()
     assert prepared is not None and prepared.hashes  # the copy read, its tables hashed
-    # the same campaign, published the way it was before: copied and read after the run
-    other_root = tmp_path.with_name(tmp_path.name + "-other")
-    shutil.copytree(built.warehouse.parent, other_root, symlinks=True)
-    other = settings_for(other_root / "warehouse.duckdb")
-    second = publish(built, ahead=ahead)
-    ahead.discard()
-    assert _ahead_files(built) == []
-    reference = publish(other)
-    assert sorted(second.reused) == sorted(reference.reused) and second.reused
+    second, reference = _published_with_and_without(built, tmp_path, ahead)
     assert "marts.fct_indicator_values" not in second.reused
-    assert second.tables == reference.tables and second.repaired == reference.repaired == []
-    assert _content(built.warehouse) == _content(other.warehouse)
-    assert verify_publication(built).intact
+    assert second.repaired == reference.repaired == []
 
 
 def test_a_copy_made_during_the_run_is_not_used_after_another_publication(built):
@@ -921,15 +928,4 @@ def test_a_copy_made_by_the_runs_worker_process_gives_the_same_publication(
         assert prepared is not None and prepared.hashes
     finally:
         pool.shutdown()
-    # the same campaign, published the way it was before: copied and read after the run
-    other_root = tmp_path.with_name(tmp_path.name + "-other")
-    shutil.copytree(built.warehouse.parent, other_root, symlinks=True)
-    other = settings_for(other_root / "warehouse.duckdb")
-    second = publish(built, ahead=ahead)
-    ahead.discard()
-    assert _ahead_files(built) == []
-    reference = publish(other)
-    assert sorted(second.reused) == sorted(reference.reused) and second.reused
-    assert second.tables == reference.tables
-    assert _content(built.warehouse) == _content(other.warehouse)
-    assert verify_publication(built).intact
+    _published_with_and_without(built, tmp_path, ahead)

@@ -756,19 +756,25 @@ def test_steps_keep_the_file_open_until_the_run_ends(spawn, build):
     no_lock_error(reader)
 
 
+def _waiting_reader(spawn, build: Path):
+    """A colleague's read command (``kpi status``), started and waiting for the gate."""
+    reader = spawn(
+        role="access",
+        mode="read",
+        build=build,
+        purpose="kpi status",
+        sql=["select sum(v) from t"],
+        hold=0,
+    )
+    wait_until(lambda: access._readers_waiting(build), what="the reader waiting")
+    return reader
+
+
 def test_a_reader_waiting_between_two_steps_goes_before_the_next(spawn, build):
     with access.kept_between_steps(build):
         step(build, 1)
         # a colleague's read command arrives between two steps: it waits for the gate
-        reader = spawn(
-            role="access",
-            mode="read",
-            build=build,
-            purpose="kpi status",
-            sql=["select sum(v) from t"],
-            hold=0,
-        )
-        wait_until(lambda: access._readers_waiting(build), what="the reader waiting")
+        reader = _waiting_reader(spawn, build)
         step(build, 2)  # the next step lets it in first, then waits for it to leave
         entered = reader.event("in")
         assert entered["rows"] == [[[1]]]  # read before the next step's insert
@@ -877,15 +883,7 @@ def test_the_publication_reads_the_file_the_run_left_open(build):
 def test_a_reader_waiting_before_the_publication_goes_first(spawn, build):
     with access.kept_between_steps(build):
         step(build, 1)
-        reader = spawn(
-            role="access",
-            mode="read",
-            build=build,
-            purpose="kpi status",
-            sql=["select sum(v) from t"],
-            hold=0,
-        )
-        wait_until(lambda: access._readers_waiting(build), what="the reader waiting")
+        reader = _waiting_reader(spawn, build)
         # the file closed and the access released for it: the publication opens it itself
         assert _read_kept(build) is None
         assert reader.event("in")["rows"] == [[[1]]]
