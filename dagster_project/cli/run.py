@@ -387,7 +387,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                 return EXIT_ERROR
             _copy_portal_journal(settings)
             # the current publication copied and read on the other core while the run goes on
-            ahead = CopyAhead(settings) if settings.dbt_target != "postgres" else None
+            # (by the GX worker when it is a copy of this process)
+            from dagster_project.quality import gx_worker
+
+            ahead = CopyAhead(settings, gx_worker) if settings.dbt_target != "postgres" else None
             if args.verbose:
                 results = runner(settings, selection)
             else:

@@ -116,27 +116,28 @@ class CopyAhead:
     """The current publication copied and read while a run goes on (``kpi run``): the new
     publication then starts from that copy (``published_copy.prepare_copy``) instead of copying
     and reading it after the run, unless another publication was made meanwhile. Done by the
-    run's Great Expectations worker when it is a copy of the run's process (``gx_worker.
-    start_job``: another process, idle while the run starts), else in a thread."""
+    run's Great Expectations worker when it is a copy of the run's process (``helper``: the
+    caller's ``quality.gx_worker``, whose ``start_job`` runs a function there — another
+    process, idle while the run starts — or returns None), else in a thread."""
 
-    def __init__(self, settings: Settings):
-        from dagster_project.quality import gx_worker
-
+    def __init__(self, settings: Settings, helper=None):
         publications = settings.warehouse.parent / PUBLICATIONS
         # beside the publications, a name no reader opens; a publication's cleaning removes it
         # should this process die before using it
         self._staged = publications / f".ahead-{os.getpid()}-{secrets.token_hex(3)}.duckdb"
         self._prepared: PreparedCopy | None = None
+        self._helper = helper
         self._job: int | None = None
         self._thread = threading.Thread(
             target=self._prepare, args=(settings.warehouse,), name="kpi-publication", daemon=True
         )
         if publications.is_dir() and settings.warehouse.exists():
-            self._job = gx_worker.start_job(
-                "dagster_project.warehouse.published_copy:prepare_copy",
-                settings.warehouse,
-                self._staged,
-            )
+            if helper is not None:
+                self._job = helper.start_job(
+                    "dagster_project.warehouse.published_copy:prepare_copy",
+                    settings.warehouse,
+                    self._staged,
+                )
             if self._job is None:
                 self._thread.start()
 
@@ -146,11 +147,9 @@ class CopyAhead:
     def take(self) -> PreparedCopy | None:
         """The prepared copy, once ready (None: none). Before the run's worker stops."""
         if self._job is not None:
-            from dagster_project.quality import gx_worker
-
             job, self._job = self._job, None
             with contextlib.suppress(Exception):  # failed: the publication copies it itself
-                self._prepared = gx_worker.job_result(job)
+                self._prepared = self._helper.job_result(job)
         if self._thread.ident is not None:  # started
             self._thread.join()
         return self._prepared

@@ -921,7 +921,7 @@ def test_a_copy_made_by_the_runs_worker_process_gives_the_same_publication(
     monkeypatch.setattr(gx_worker, "job_result", lambda job: futures[job].result())
     publish(built)
     try:
-        ahead = CopyAhead(built)
+        ahead = CopyAhead(built, gx_worker)  # as kpi run makes it
         assert futures  # handed to the worker, no thread of its own
         write_build(built.build_warehouse, values=6)
         prepared = ahead.take()
