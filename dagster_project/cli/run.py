@@ -326,6 +326,7 @@ def _fingerprint(settings: Settings):
 def cmd_run(args: argparse.Namespace) -> int:
     import contextlib
 
+    from dagster_project.quality import gx_worker
     from dagster_project.warehouse.access import kept_between_steps, session
     from dagster_project.warehouse.build import ensure_build
     from dagster_project.warehouse.inputs import forget_last_run, plan, record_run
@@ -388,8 +389,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             _copy_portal_journal(settings)
             # the current publication copied and read on the other core while the run goes on
             # (by the GX worker when it is a copy of this process)
-            from dagster_project.quality import gx_worker
-
             ahead = CopyAhead(settings, gx_worker) if settings.dbt_target != "postgres" else None
             if args.verbose:
                 results = runner(settings, selection)

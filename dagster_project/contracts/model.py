@@ -282,7 +282,8 @@ def parse_contract(data: dict[str, Any], path: Path | None = None) -> Contract:
 
 
 # libyaml's safe loader when PyYAML was built with it (5 to 10 times faster), else PyYAML's
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# the safe loader on libyaml's parser when installed (several times faster than PyYAML's own)
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def load_contracts(directory: Path = CONTRACTS_DIR) -> dict[str, Contract]:
@@ -290,7 +291,7 @@ def load_contracts(directory: Path = CONTRACTS_DIR) -> dict[str, Contract]:
     contracts: dict[str, Contract] = {}
     for path in sorted(Path(directory).glob("*.yml")):
         contract = parse_contract(
-            yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER), path
+            yaml.load(path.read_text(encoding="utf-8"), Loader=YAML_LOADER), path
         )
         if contract.source_id != path.stem:
             raise ContractError(f"{path}: source_id {contract.source_id!r} ≠ nom du fichier")

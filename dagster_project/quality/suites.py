@@ -25,11 +25,10 @@ from typing import Any
 
 import yaml
 
-from dagster_project.contracts.model import Column, Contract, default_contracts
+from dagster_project.contracts.model import YAML_LOADER, Column, Contract, default_contracts
 from dagster_project.settings import EXPECTATIONS_DIR, PROJECT_ROOT
 
 MARTS_YML = EXPECTATIONS_DIR / "marts.yml"
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when installed
 _parsed_marts: dict[tuple[str, int, int], dict] = {}
 GENERATOR = "dagster_project.quality.suites"
 RAW_PREFIX = "raw_"
@@ -274,7 +273,7 @@ def load_marts_yml(path: Path | None = None) -> dict:
     parsed = _parsed_marts.get(key)
     if parsed is None:
         with path.open(encoding="utf-8") as handle:
-            parsed = yaml.load(handle, Loader=_SAFE_LOADER) or {}
+            parsed = yaml.load(handle, Loader=YAML_LOADER) or {}
         _parsed_marts.clear()  # one file in use at a time: only its latest version is kept
         _parsed_marts[key] = parsed
     return copy.deepcopy(parsed)

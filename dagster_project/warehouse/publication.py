@@ -128,9 +128,7 @@ class CopyAhead:
         self._prepared: PreparedCopy | None = None
         self._helper = helper
         self._job: int | None = None
-        self._thread = threading.Thread(
-            target=self._prepare, args=(settings.warehouse,), name="kpi-publication", daemon=True
-        )
+        self._thread: threading.Thread | None = None
         if publications.is_dir() and settings.warehouse.exists():
             if helper is not None:
                 self._job = helper.start_job(
@@ -139,6 +137,12 @@ class CopyAhead:
                     self._staged,
                 )
             if self._job is None:
+                self._thread = threading.Thread(
+                    target=self._prepare,
+                    args=(settings.warehouse,),
+                    name="kpi-publication",
+                    daemon=True,
+                )
                 self._thread.start()
 
     def _prepare(self, published: Path) -> None:
@@ -150,7 +154,7 @@ class CopyAhead:
             job, self._job = self._job, None
             with contextlib.suppress(Exception):  # failed: the publication copies it itself
                 self._prepared = self._helper.job_result(job)
-        if self._thread.ident is not None:  # started
+        if self._thread is not None:
             self._thread.join()
         return self._prepared
 
@@ -242,7 +246,8 @@ def publish(
         version_dir.mkdir()
         target = version_dir / published.name
         # the build is read under the read access (a run's step waits for the copy, the
-        # copy waits for a step): the connection is closed before the access is released
+        # copy waits for a step), or under kpi run's write access through the file its last
+        # step left open: the connection is closed before the access is released
         purpose = "la publication de la copie des analystes"
         with contextlib.ExitStack() as reading:
             kept = reading.enter_context(reading_kept_file(build, purpose))
