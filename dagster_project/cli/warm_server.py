@@ -187,10 +187,24 @@ def _warm_dbt():
         for macro in manifest.macros.values():
             with contextlib.suppress(Exception):
                 template_cache.get_node_template(macro)
+        _warm_constraint_schemas()
         return invocation
     finally:
         close_adapter_connections()
         release_event_loggers()
+
+
+def _warm_constraint_schemas() -> None:
+    """The JSON schemas dbt checks every constraint of a model under an enforced contract
+    against (``BaseAdapter._parse_column_constraint``: the marts), built on first use and kept
+    for the process by dbt-common (``dbtClassMixin.json_schema``): built here, each run's dbt
+    step would build them again — at the same moment in two of its threads, on the marts'
+    critical path (≈ 40 ms of Python in a re-delivery at SF1)."""
+    from dbt_common.contracts.constraints import ColumnLevelConstraint, ModelLevelConstraint
+
+    with contextlib.suppress(Exception):  # a run builds them itself
+        ColumnLevelConstraint.json_schema()
+        ModelLevelConstraint.json_schema()
 
 
 # --------------------------------------------------------------------------------------------

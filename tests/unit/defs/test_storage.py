@@ -92,6 +92,44 @@ def test_a_missing_table_is_asked_again_a_found_one_is_not(instance, monkeypatch
     assert asked == ["asset_keys", "no_such_table", "no_such_table"]
 
 
+def test_a_completed_migration_and_an_added_column_are_asked_once(instance, monkeypatch):
+    from dagster._core.storage.event_log.migration import ASSET_KEY_INDEX_COLS
+
+    storage = instance.event_log_storage
+    asked = []
+    index, column = (
+        pooled.SqliteEventLogStorage.has_secondary_index,
+        pooled.SqliteEventLogStorage.has_asset_key_col,
+    )
+    monkeypatch.setattr(
+        pooled.SqliteEventLogStorage,
+        "has_secondary_index",
+        lambda s, n: asked.append(n) or index(s, n),
+    )
+    monkeypatch.setattr(
+        pooled.SqliteEventLogStorage,
+        "has_asset_key_col",
+        lambda s, c: asked.append(c) or column(s, c),
+    )
+    for _ in range(3):
+        assert storage.has_secondary_index(ASSET_KEY_INDEX_COLS)
+        assert storage.can_read_asset_status_cache()  # the cached_status_data column
+        assert not storage.has_secondary_index("no_such_migration")
+        assert not storage.has_asset_key_col("no_such_column")
+    # a migration not completed, a column not there: asked again (another process may add it)
+    assert asked == [
+        ASSET_KEY_INDEX_COLS,
+        "cached_status_data",
+        *["no_such_migration", "no_such_column"] * 3,
+    ]
+    result = a_job.execute_in_process(instance=instance)  # the asset records read as before
+    records = storage.get_asset_records([AssetKey(["raw", "b"])])
+    assert records[0].asset_entry.last_materialization.run_id == result.run_id
+    instance.wipe()  # a wiped storage asks again
+    assert storage.has_secondary_index(ASSET_KEY_INDEX_COLS)
+    assert asked.count(ASSET_KEY_INDEX_COLS) == 2
+
+
 def test_wipe_closes_the_engines_before_deleting_and_runs_go_on(instance):
     assert a_job.execute_in_process(instance=instance).success
     instance.wipe()
