@@ -102,9 +102,9 @@ def warm_up(folder: Path):
     started threads of their own: the imports start their libraries' threads (DuckDB's,
     jemalloc's, OpenBLAS's, which see to their copies after a fork), nothing after them may."""
     import dagster_project
-    from dagster_project.cli import build_parser
+    from dagster_project.cli import parser
 
-    build_parser()  # every command's module
+    parser()  # every command's module, and the parser the runs parse their arguments with
     for name in WARM_MODULES:
         _import(name)
     for info in pkgutil.walk_packages(dagster_project.__path__, "dagster_project."):
