@@ -186,6 +186,37 @@ def _warning_check_rows(con: duckdb.DuckDBPyConnection, year: int) -> dict[tuple
     return found
 
 
+# a relative margin on the bound in SQL: the values it lets through are judged in Python
+_MARGIN = 1e-9
+
+
+def _candidates(factors: dict[str, float], checks: dict[tuple, list[str]]) -> tuple[str, list, str]:
+    """``review.reviewed_values``' narrowing to the values that may be implausible: those a
+    warning check names, and those beyond their bound in SQL with a margin (``bound_reason``,
+    below, then judges each of them as it would have judged every value). The others — all
+    but a few of a year's values — are never read into Python (a year of 390 000 values at
+    SF100: 1.1 s of objects for none implausible)."""
+    ids = sorted(factors)
+    keys = sorted(checks, key=lambda key: (key[0], key[1] or ""))
+    joins = (
+        "left join (select unnest(?::varchar[]) as indicator_id, "
+        "unnest(?::double[]) as factor) as kpi_bound on kpi_bound.indicator_id = f.indicator_id "
+        "left join (select distinct unnest(?::varchar[]) as indicator_id, "
+        "unnest(?::varchar[]) as code_insee) as kpi_checked "
+        "on kpi_checked.indicator_id = f.indicator_id "
+        "and kpi_checked.code_insee is not distinct from f.code_insee"
+    )
+    params = [ids, [factors[i] for i in ids], [k[0] for k in keys], [k[1] for k in keys]]
+    low, high = "least(abs(f.value), abs(p.value))", "greatest(abs(f.value), abs(p.value))"
+    condition = (
+        "kpi_checked.indicator_id is not null or (f.value is not null and p.value is not null "
+        f"and (({low} = 0 and {high} >= {MIN_MAGNITUDE!r} * (1 - {_MARGIN!r})) "
+        f"or {high} > coalesce(kpi_bound.factor, {DEFAULT_FACTOR!r}) * {low} * (1 - {_MARGIN!r}) "
+        "or (f.value >= 0) != (p.value >= 0) or isnan(f.value) or isnan(p.value)))"
+    )
+    return joins, params, condition
+
+
 def implausible_values(
     con: duckdb.DuckDBPyConnection, year: int, values: list | None = None
 ) -> list[Flag]:
@@ -197,8 +228,10 @@ def implausible_values(
         return []
     factors = plausibility_factors()
     checks = _warning_check_rows(con, year)
+    if values is None:
+        values = reviewed_values(con, year, narrowed=_candidates(factors, checks))
     flags = []
-    for v in values if values is not None else reviewed_values(con, year):
+    for v in values:
         reasons = []
         bound = bound_reason(
             v.value,

@@ -230,8 +230,17 @@ class ReviewedValue:
         )
 
 
-def reviewed_values(con: duckdb.DuckDBPyConnection, year: int) -> list[ReviewedValue]:
-    """Every value of the year with its label, previous-year value and current review."""
+def reviewed_values(
+    con: duckdb.DuckDBPyConnection,
+    year: int,
+    *,
+    narrowed: tuple[str, list, str] | None = None,
+) -> list[ReviewedValue]:
+    """Every value of the year with its label, previous-year value and current review;
+    ``narrowed``: only those meeting a condition on ``f`` (the value), ``p`` (the previous
+    year's) and more joined relations, given as (joins, their parameters, condition).
+    A freeze's check of a few values among 390 000 (SF100) reads those only."""
+    more_joins, join_params, condition = narrowed or ("", [], "")
     ensure_review_tables(con)
     _require_values(con)
     tables = _tables(con)
@@ -261,10 +270,11 @@ def reviewed_values(con: duckdb.DuckDBPyConnection, year: int) -> list[ReviewedV
           on r.year = f.year and r.indicator_id = f.indicator_id
          and r.code_insee is not distinct from f.code_insee
         {joins}
-        where f.year = ?
+        {more_joins}
+        where f.year = ? {f"and ({condition})" if condition else ""}
         order by f.priority nulls last, f.indicator_id, f.code_insee nulls first
         """,
-        [year],
+        [*join_params, year],
     ).fetchall()
     return [ReviewedValue(*row) for row in rows]
 

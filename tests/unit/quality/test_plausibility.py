@@ -9,6 +9,7 @@ issue's scenario on the demo, through the `kpi` commands: tests/integration/test
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 
 import duckdb
@@ -339,3 +340,63 @@ def test_notices_are_not_deliveries(tmp_path, contracts):
     assert [d.path.name for d in discover(tmp_path / "sources", contracts)] == [
         "eau_reseau_2025.xlsx"
     ]
+
+
+def test_values_read_narrowed_in_sql_give_the_same_flags_as_every_value_judged(path):
+    """``implausible_values`` reads only the values that may be implausible (``_candidates``:
+    beyond the bound in SQL with a margin, or named by a warning check) and judges them as it
+    judges every value: the same flags, the same reasons, at the bound's edges too."""
+    from dagster_project.quality.review import reviewed_values
+
+    pairs = [  # (this year, the year before)
+        (10.0, 1.0),  # ×10 exactly: within the bound
+        (10.000001, 1.0),
+        (1.0, 10.0),
+        (1.0, 10.000001),
+        (-1.0, 1.0),  # sign change
+        (-20.0, -1.0),
+        (-5.0, -4.0),
+        (0.0, 0.0),
+        (0.0, 10.0),  # vanishes (an agglomeration value: flagged; a commune's: not)
+        (0.0, 9.999999),
+        (12.0, 0.0),
+        (float("nan"), 3.0),
+        (3.0, float("nan")),
+        (None, 3.0),  # no value this year, or none the year before
+        (3.0, None),
+        (2_000.0, 10.0),  # ×200: the bound of water_network_capex
+        (2_000.1, 10.0),
+        (60.0, 29.0),  # a stock figure +107 %: the yoy warning check
+    ]
+    template = "water_network_length"
+    con = duckdb.connect(str(path))
+    try:
+        for number, (value, previous) in enumerate(pairs):
+            commune = f"99{number:03d}"
+            places = [(f"synthetic_{number}", None), (template, commune)]
+            places.append(("water_network_capex", commune))
+            if value == 2_000.1:  # the custom bound at the agglomeration
+                places.append(("water_network_capex", None))
+            for (indicator, code), (year, figure) in itertools.product(
+                places, ((YEAR, value), (YEAR - 1, previous))
+            ):
+                if figure is not None:
+                    con.execute(
+                        "insert into marts.fct_indicator_values select * replace "
+                        "(?::varchar as indicator_id, ?::integer as year, "
+                        "?::varchar as code_insee, ?::double as value) "
+                        "from marts.fct_indicator_values where indicator_id = ? limit 1",
+                        [indicator, year, code, figure, template],
+                    )
+        narrowed = plausibility.implausible_values(con, YEAR)
+        every = plausibility.implausible_values(con, YEAR, reviewed_values(con, YEAR))
+        assert narrowed == every
+        assert len(narrowed) >= 15
+        candidates = plausibility._candidates(
+            plausibility.plausibility_factors(), plausibility._warning_check_rows(con, YEAR)
+        )
+        read = reviewed_values(con, YEAR, narrowed=candidates)
+        assert len(narrowed) <= len(read) < len(reviewed_values(con, YEAR))  # (edge cases)
+        assert any(r.startswith("contrôle marts_fct_yoy_jumps") for f in every for r in f.reasons)
+    finally:
+        con.close()
