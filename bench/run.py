@@ -45,7 +45,6 @@ from runner.children import (  # noqa: E402,F401  (children and helpers, by thei
     analyst_queries,
     child_dbt_parse,
     child_ingest,
-    child_kpi,
     child_queries,
     child_raw,
     child_steps,
@@ -140,8 +139,6 @@ def _child(argv: list[str]) -> int:
     if command == "_ingest":
         profile = Path(rest[rest.index("--profile") + 1]) if "--profile" in rest else None
         return child_ingest(Path(rest[0]), Path(rest[1]), lift, profile)
-    if command == "_kpi":
-        return child_kpi(lift, rest[rest.index("--") + 1 :])
     if command == "_dbtparse":
         return child_dbt_parse()
     if command == "_steps":

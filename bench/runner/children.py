@@ -1,4 +1,4 @@
-"""What the benchmark's child processes run (``run.py _raw|_ingest|_kpi|_dbtparse|_steps|
+"""What the benchmark's child processes run (``run.py _raw|_ingest|_dbtparse|_steps|
 _queries``), and the files the stages touch (a re-delivery, the published copy)."""
 
 from __future__ import annotations
@@ -163,27 +163,6 @@ def child_ingest(sources: Path, warehouse: Path, lift: bool, profile: Path | Non
         )
     )
     return 0
-
-
-def child_kpi(lift: bool, argv: list[str]) -> int:
-    """``kpi ...`` in this process, with the reader limits lifted when asked, and with the
-    asset selection of ``--select`` given to Dagster as a list (the CLI hands it a set, which
-    ``execute_in_process`` refuses: reported as a bug, patched here only)."""
-    if lift:
-        lift_limits()
-    from dagster_project.cli import run as run_module
-
-    original = getattr(run_module, "_selected_keys", None)
-    if original is not None:
-
-        def as_list(*args, **kwargs):
-            keys = original(*args, **kwargs)
-            return sorted(keys, key=lambda k: k.to_user_string()) if keys is not None else None
-
-        run_module._selected_keys = as_list
-    from dagster_project.cli import main
-
-    return main(argv)
 
 
 def child_dbt_parse() -> int:

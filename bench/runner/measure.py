@@ -74,7 +74,9 @@ class TreeSampler(threading.Thread):
     def __init__(self, pid: int, interval: float = 0.1, runs_of: int | None = None):
         super().__init__(daemon=True)
         self.pid, self.interval = pid, interval
-        self.runs_of = runs_of  # a warm process: its children (the runs it makes) count too
+        # a warm process: it and its children (the runs it makes) count too — what the run
+        # shares with it is in both PSS, once in their sum
+        self.runs_of = runs_of
         self.samples: list[tuple[float, int]] = []
         self.pss_samples: list[tuple[float, int]] = []
         self.stop = threading.Event()
@@ -84,7 +86,7 @@ class TreeSampler(threading.Thread):
         while not self.stop.is_set():
             pids = _children(self.pid)
             if self.runs_of:
-                pids += _children(self.runs_of)[1:]
+                pids += _children(self.runs_of)
             total = sum(_rss_kb(p) for p in pids)
             now = time.time()
             self.samples.append((now, total))
@@ -121,8 +123,9 @@ def run_measured(
     runs_of: int | None = None,
 ) -> dict[str, Any]:
     """Run one child, return wall seconds, peaks, exit code and its JSON line (if any).
-    ``runs_of``: the warm process the child may hand its run to (``kpi warm``): the memory of
-    the runs it makes meanwhile is the child's (its CPU time is not in ``cpu_seconds``)."""
+    ``runs_of``: the warm process the child may hand its run to (``kpi warm``): its memory and
+    that of the runs it makes meanwhile are the child's (their CPU time is not in
+    ``cpu_seconds``)."""
     log_dir.mkdir(parents=True, exist_ok=True)
     out_path, err_path = log_dir / f"{label}.out", log_dir / f"{label}.err"
     load_before = os.getloadavg()[0]
