@@ -112,9 +112,10 @@ class ScaleRun:
             self.warm_pid = None
 
     def measure(self, label: str, cmd: list[str]) -> dict[str, Any]:
-        # a kpi command counts the warm process it may hand its run to (and that process's
-        # memory); the benchmark's own children (raw read, queries...) do not
-        warm = self.warm_pid if cmd[0] == KPI else None
+        # `kpi run` counts the warm process it may hand its run to (and that process's
+        # memory); the other kpi commands (cli/warm.COMMANDS) and the benchmark's own
+        # children never use it
+        warm = self.warm_pid if cmd[:2] == [KPI, "run"] else None
         m = run_measured(cmd, self.env(), label, self.logs, self.timeout, runs_of=warm)
         state = "ok" if m["exit_code"] == 0 else f"exit {m['exit_code']}"
         if m["timed_out"]:
