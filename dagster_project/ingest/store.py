@@ -28,11 +28,15 @@ def ensure_ingest_tables(con: duckdb.DuckDBPyConnection) -> None:
     ensure(con, "ingest")
 
 
-def ensure_raw_table(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
-    """Create the raw table, or add the columns a contract gained since (never drops any)."""
-    con.execute(f"create schema if not exists {contract.raw_schema}")
+def ensure_raw_table(
+    con: duckdb.DuckDBPyConnection, contract: Contract, existing: set[str] | None = None
+) -> None:
+    """Create the raw table, or add the columns a contract gained since (never drops any);
+    ``existing``: its columns, when the caller read them (``ensure_tables``)."""
+    if not existing:
+        con.execute(f"create schema if not exists {contract.raw_schema}")
+        existing = column_names(con, f"{contract.raw_schema}.{contract.source_id}")
     wanted = contract.stored_columns + LINEAGE_COLUMNS
-    existing = column_names(con, f"{contract.raw_schema}.{contract.source_id}")
     if not existing and _moved_from_other_raw_schema(con, contract):
         return ensure_raw_table(con, contract)
     if not existing:
@@ -65,9 +69,19 @@ def _moved_from_other_raw_schema(con: duckdb.DuckDBPyConnection, contract: Contr
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection, contracts: Iterable[Contract]) -> None:
+    """The delivery log and every contract's raw table (``ensure_raw_table``), their columns
+    read in one catalogue query: a query and a statement per table cost every run ≈ 25 ms."""
     ensure_ingest_tables(con)
-    for contract in contracts:
-        ensure_raw_table(con, contract)
+    contracts = list(contracts)
+    columns: dict[tuple[str, str], set[str]] = {}
+    for schema, table, column in con.execute(
+        "select schema_name, table_name, column_name from duckdb_columns() "
+        "where database_name = current_database() and list_contains(?, schema_name)",
+        [sorted({c.raw_schema for c in contracts})],
+    ).fetchall():
+        columns.setdefault((schema, table), set()).add(column)
+    for contract in contracts:  # (a table not found this way is looked for as before)
+        ensure_raw_table(con, contract, columns.get((contract.raw_schema, contract.source_id)))
 
 
 def known_delivery(

@@ -315,3 +315,32 @@ def test_a_removed_rejected_file_leaves_the_campaign_status(con, contracts, sour
 
 def _activity_row(rows):
     return next(r for r in rows if r.source_id == "assainissement_activite")
+
+
+def test_raw_tables_are_made_and_grow_with_their_contracts(con, contracts):
+    """``store.ensure_tables`` (every run, one catalogue query for all the raw tables) creates
+    the missing ones and adds the columns a contract gained, keeping the rows; nothing else."""
+    from dagster_project.ingest import store
+
+    store.ensure_tables(con, contracts.values())
+    reseau = contracts["eau_reseau"]
+    wanted = [name for name, _kind in reseau.stored_columns + store.LINEAGE_COLUMNS]
+    assert list(store.column_names(con, reseau.raw_table)) != []
+    dropped = wanted[1]
+    con.execute(f'insert into {reseau.raw_table} ("{wanted[0]}") values (null)')
+    con.execute(f'alter table {reseau.raw_table} drop column "{dropped}"')  # a column gained
+    con.execute("drop table raw.eau_udi")  # a new contract
+    store.ensure_tables(con, contracts.values())
+    assert store.column_names(con, reseau.raw_table) == set(wanted)
+    assert con.execute(f"select count(*) from {reseau.raw_table}").fetchone() == (1,)
+    assert store.column_names(con, "raw.eau_udi")
+    before = con.execute(
+        "select schema_name, table_name, column_name from duckdb_columns() order by all"
+    ).fetchall()
+    store.ensure_tables(con, contracts.values())  # idempotent
+    assert (
+        before
+        == con.execute(
+            "select schema_name, table_name, column_name from duckdb_columns() order by all"
+        ).fetchall()
+    )
