@@ -282,7 +282,6 @@ def parse_contract(data: dict[str, Any], path: Path | None = None) -> Contract:
 
 
 # libyaml's safe loader when PyYAML was built with it (5 to 10 times faster), else PyYAML's
-# the safe loader on libyaml's parser when installed (several times faster than PyYAML's own)
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 

@@ -97,6 +97,15 @@ class EngineCache:
         return len(self._engines)
 
 
+def _true_once_found(found: set[str], name: str, ask: Callable[[str], bool]) -> bool:
+    """``ask(name)`` until it answers True, then True without asking: what the schema has
+    gained (a table, a column, a completed data migration) it keeps. ``found``: the names
+    found so far, for this process."""
+    if name not in found and ask(name):
+        found.add(name)
+    return name in found
+
+
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     """Dagster's SQLite event log, an engine kept per run database and for the index."""
 
@@ -222,27 +231,21 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def has_table(self, table_name: str) -> bool:
         # asked before every asset event; a table, once there, stays (a missing one is asked
         # again: a migration may add it)
-        if table_name not in self._tables_found and super().has_table(table_name):
-            self._tables_found.add(table_name)
-        return table_name in self._tables_found
+        return _true_once_found(self._tables_found, table_name, super().has_table)
 
     def has_secondary_index(self, name: str) -> bool:
         # asked before every read of asset records (twice per materialization of a dbt model:
         # ≈ 50 ms of a re-delivery at SF1); a data migration, once completed, stays, so the
         # answer is kept for the process as Dagster's PostgreSQL and consolidated SQLite event
         # logs keep it (only when completed: another process may complete it meanwhile)
-        if name not in self._indexes_found and super().has_secondary_index(name):
-            self._indexes_found.add(name)
-        return name in self._indexes_found
+        return _true_once_found(self._indexes_found, name, super().has_secondary_index)
 
     def has_asset_key_col(self, column_name: str) -> bool:
         # the same for the columns of the asset keys table (SQLAlchemy's inspection of the
         # table each time: ≈ 40 ms of a re-delivery); a column, once added, stays
-        if column_name not in self._asset_key_columns_found and super().has_asset_key_col(
-            column_name
-        ):
-            self._asset_key_columns_found.add(column_name)
-        return column_name in self._asset_key_columns_found
+        return _true_once_found(
+            self._asset_key_columns_found, column_name, super().has_asset_key_col
+        )
 
     def wipe(self) -> None:
         self._engines.clear()  # before its files are deleted

@@ -299,12 +299,12 @@ def _halves(suite: dict) -> tuple[dict, dict] | None:
     column checks first, then the row checks: each half gets some of both); None when it is
     too small to gain from it, its expectations have no ids to put the results back in order
     by, or GX is not loaded in this process."""
+    from dagster_project.quality.suites import expectation_ids
+
     expectations = suite.get("expectations") or []
-    ids = [e.get("id") for e in expectations]
     if (
         len(expectations) < SPLIT_MIN_EXPECTATIONS
-        or not all(ids)
-        or len(set(ids)) != len(ids)
+        or expectation_ids(suite) is None
         or "great_expectations" not in sys.modules
     ):
         return None

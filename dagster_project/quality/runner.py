@@ -40,7 +40,7 @@ from dagster_project.quality.evidence import (
     record_evidence,
     suite_digest,
 )
-from dagster_project.quality.suites import YEAR_COLUMN, load_suite
+from dagster_project.quality.suites import YEAR_COLUMN, expectation_ids, load_suite
 from dagster_project.warehouse.schema import ensure
 
 EXAMPLES = 3
@@ -112,10 +112,9 @@ def _batch_definition():
 def _without_meta(suite: dict) -> tuple[dict, dict[str, Any]]:
     """The suite with its expectations stripped of their ``meta``, and those metas by
     expectation id (empty, suite unchanged, when an expectation has no id or shares one)."""
-    expectations = suite.get("expectations") or []
-    ids = [e.get("id") for e in expectations]
-    if not all(ids) or len(set(ids)) != len(ids):
+    if expectation_ids(suite) is None:
         return suite, {}
+    expectations = suite.get("expectations") or []
     metas = {e["id"]: e["meta"] for e in expectations if e.get("meta") is not None}
     bare = [{k: v for k, v in e.items() if k != "meta"} for e in expectations]
     return {**suite, "expectations": bare}, metas

@@ -262,6 +262,13 @@ def raw_suite(contract: Contract) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
+def expectation_ids(suite: dict) -> list[str] | None:
+    """The ids of the suite's expectations, in order; None when one has none or two share one
+    (a result cannot then be matched to its expectation by id)."""
+    ids = [e.get("id") for e in suite.get("expectations") or []]
+    return ids if all(ids) and len(set(ids)) == len(ids) else None
+
+
 def load_marts_yml(path: Path | None = None) -> dict:
     """expectations/marts.yml (or ``path``) parsed, a copy of its own to each caller. Read again
     only when the file changes (its size or modification time): a run reads it half a dozen

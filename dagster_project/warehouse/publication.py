@@ -200,10 +200,11 @@ def _write_exports(con, version_dir: Path, tables: dict[str, int], publication_i
 
 @contextlib.contextmanager
 def _checkpoint_meanwhile(con: duckdb.DuckDBPyConnection, alias: str):
-    """The build's checkpoint (DuckDB moving the run's changes from its log into the file) in a
-    thread, while the publication reads the same open file: what closing it after the
-    publication would do then (≈ 0.06 s after a re-delivery at SF1), on the other core. A
-    checkpoint DuckDB refuses now is done when the run closes the file."""
+    """The checkpoint of the database attached as ``alias`` (DuckDB moving its changes from its
+    log into the file) in a thread, while the publication goes on reading it, on the other
+    core: the build's, kept open by ``kpi run`` (what closing it after the publication would
+    do, ≈ 0.06 s after a re-delivery at SF1), and the copy's while its exports read it. A
+    checkpoint DuckDB refuses meanwhile is done when the file is closed or detached."""
     cursor = con.cursor()
 
     def run() -> None:
