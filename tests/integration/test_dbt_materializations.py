@@ -7,14 +7,13 @@ the real dbt CLI."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import duckdb
 import pytest
+from support.dbt_projects import run_dbt
 
-from dagster_project.defs.resources import dbt_executable
 from dagster_project.settings import DBT_PROJECT_DIR
 
 MACROS = DBT_PROJECT_DIR / "macros" / "materializations" / "in_place.sql"
@@ -87,14 +86,7 @@ def _models(root: Path, numbers: str, doubled_kind: str) -> None:
 
 
 def _build(root: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [dbt_executable(), "build", "--profiles-dir", str(root), "--log-path", str(root / "logs")],
-        cwd=root,
-        env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_dbt(root, "build")
 
 
 def _relations(path: Path) -> dict[str, tuple[str, str | None]]:

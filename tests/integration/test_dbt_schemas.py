@@ -7,13 +7,11 @@ with the real dbt CLI and its debug log."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import duckdb
+from support.dbt_projects import run_dbt
 
-from dagster_project.defs.resources import dbt_executable
 from dagster_project.settings import DBT_PROJECT_DIR
 
 MACRO = DBT_PROJECT_DIR / "macros" / "list_schemas.sql"
@@ -41,23 +39,7 @@ def _build(root: Path) -> str:
     """One ``dbt run``; its debug log."""
     log = root / "logs" / "dbt.log"
     log.unlink(missing_ok=True)
-    done = subprocess.run(
-        [
-            dbt_executable(),
-            "run",
-            "--profiles-dir",
-            str(root),
-            "--log-path",
-            str(root / "logs"),
-            "--log-level-file",
-            "debug",
-        ],
-        cwd=root,
-        env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_dbt(root, "run", "--log-level-file", "debug")
     assert done.returncode == 0, done.stdout[-3000:]
     return log.read_text(encoding="utf-8")
 
